@@ -1,0 +1,46 @@
+# One-command entry points. Everything runs inside .venv, created on first use (and updated when
+# pyproject.toml changes). Extra Snakemake arguments go in ARGS, e.g.
+#   make reproduce ARGS="--configfile config/paper.yaml --cores all"
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+SNAKEMAKE := $(VENV)/bin/snakemake
+PROFILE ?= workflow/profiles/default
+ARGS ?=
+
+.PHONY: help reproduce report test lint dry-run clean venv
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+venv: $(STAMP)  ## create .venv and install the package with its dev tools
+
+$(STAMP): pyproject.toml
+	if [ ! -x $(VENV)/bin/python ]; then $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --upgrade pip; fi
+	$(VENV)/bin/pip install -e '.[dev]'
+	touch $@
+
+reproduce: $(STAMP)  ## run the whole study (default config), then write results/report.html
+	$(SNAKEMAKE) --profile $(PROFILE) $(ARGS)
+	$(SNAKEMAKE) --profile $(PROFILE) $(ARGS) --report results/report.html
+
+report: $(STAMP)  ## only (re)write results/report.html from finished results
+	$(SNAKEMAKE) --profile $(PROFILE) $(ARGS) --report results/report.html
+
+test: $(STAMP)  ## the test suite (unit tests and the whole workflow on tests/config/tiny.yaml)
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)  ## ruff on the package and tests, snakemake --lint on the workflow
+	$(VENV)/bin/ruff check .
+	$(SNAKEMAKE) --lint $(ARGS)
+
+dry-run: $(STAMP)  ## print the jobs `make reproduce` would run, and why
+	$(SNAKEMAKE) --profile $(PROFILE) --dry-run $(ARGS)
+
+clean:  ## delete everything the workflow wrote under results/ (keeps results/README.md)
+	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

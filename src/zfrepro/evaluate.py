@@ -1,0 +1,93 @@
+"""Error rates of a trained model: train top-1 on a fixed subset, validation top-1/top-5 on 1 and 10 crops.
+
+The paper does not say whether its test numbers use 10 crops (project decision: report both).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import DataError
+from .models import ConvNet, spec_from_dict
+from .preprocess import center_crop, ten_crops
+from .splits import PreparedSplit
+
+TRAIN_SUBSET_SEED = 2014  # the train-error subset is fixed across models so their rows compare
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[ConvNet, dict]:
+    """Rebuild a model from a checkpoint written by `train` (loaded with weights_only=True)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"model checkpoint {path} is missing: train it first (snakemake {path})")
+    ckpt = torch.load(path, weights_only=True, map_location=device)
+    model = ConvNet(spec_from_dict(ckpt["spec"]))
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), ckpt
+
+
+def topk_wrong(scores: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[int, int]:
+    """How many rows of `scores` miss their label among the k highest, for each k (k capped at #classes)."""
+    top = scores.topk(min(max(ks), scores.shape[1]), dim=1).indices
+    hit = top == labels[:, None]
+    return {k: int((~hit[:, :k].any(1)).sum()) for k in ks}
+
+
+@torch.no_grad()
+def split_errors(model: nn.Module, split: PreparedSplit, mean: torch.Tensor, crop: int,
+                 indices: torch.Tensor, batch_size: int, device: torch.device, workers: int = 0,
+                 ten: bool = True) -> dict[str, dict[str, float]]:
+    """Top-1/top-5 error (%) over `indices` of a split, for the centre crop and (optionally) 10 crops."""
+    wrong = {"center": {1: 0, 5: 0}, "ten": {1: 0, 5: 0}}
+    for images, labels in split.batches(indices, batch_size, workers=workers):
+        images = images.to(device)
+        center = model(center_crop(images, mean, crop)).softmax(1).cpu()
+        for k, n in topk_wrong(center, labels).items():
+            wrong["center"][k] += n
+        if ten:
+            crops = ten_crops(images, mean, crop)  # [B, 10, 3, c, c]
+            b = crops.shape[0]
+            probs = model(crops.flatten(0, 1)).softmax(1).view(b, 10, -1).mean(1).cpu()
+            for k, n in topk_wrong(probs, labels).items():
+                wrong["ten"][k] += n
+    n = max(1, len(indices))
+    kinds = ("center", "ten") if ten else ("center",)
+    return {kind: {"top1_error": 100.0 * wrong[kind][1] / n, "top5_error": 100.0 * wrong[kind][5] / n}
+            for kind in kinds}
+
+
+def evaluate(model_path: str | Path, data_dir: str | Path, train_subset: int = 1000, batch_size: int = 256,
+             device: str = "auto", threads: int = 2) -> dict:
+    """All the error rates the tables need, as one JSON-ready dict (errors in %)."""
+    torch.set_num_threads(max(1, threads))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    data_dir = Path(data_dir)
+    model, ckpt = load_model(model_path, dev)
+    mean = torch.load(data_dir / "mean.pt", weights_only=True).to(dev)
+    crop = int(ckpt["crop_size"])
+    train_split, val_split = PreparedSplit(data_dir / "train.pt"), PreparedSplit(data_dir / "val.pt")
+    if train_split.classes != list(ckpt["classes"]):
+        raise DataError(f"{model_path} was trained on other classes than {data_dir}: retrain the model")
+    workers = 0 if val_split.in_memory else threads
+
+    gen = torch.Generator().manual_seed(TRAIN_SUBSET_SEED)
+    subset = torch.randperm(len(train_split), generator=gen)[: min(train_subset, len(train_split))]
+    subset = subset.sort().values
+    train = split_errors(model, train_split, mean, crop, subset, batch_size, dev, workers, ten=False)
+    val = split_errors(model, val_split, mean, crop, torch.arange(len(val_split)), batch_size, dev, workers)
+    return {
+        "arch": ckpt["arch"],
+        "seed": ckpt["seed"],
+        "epochs": ckpt["epoch"],
+        "num_classes": len(train_split.classes),
+        "chance_top1_error": 100.0 * (1 - 1 / len(train_split.classes)),
+        "train_subset_images": len(subset),
+        "val_images": len(val_split),
+        "train": train["center"],
+        "val": val,
+    }

@@ -1,0 +1,273 @@
+"""Decode a dataset once into the prepared-split format the trainer reads (`results/data/{dataset}/`).
+
+Every image is decoded, resized (shorter side to data.image_size) and centre-cropped in parallel worker
+processes; unreadable files are skipped and listed. A split is written either as a uint8 tensor cache
+(memory mode) or as the list of readable paths (stream mode, for splits too big for memory), together with
+the per-pixel mean image of the training split on the 0..255 scale (paper, section 3).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .datasets import image_list, imagenet_class_names, open_imagenet
+from .errors import ConfigError, DataError
+from .io import atomic_torch_save, atomic_write_json
+from .preprocess import load_rgb, resize_center_crop_array
+
+DEFAULTS: dict[str, Any] = {
+    "image_size": 96,
+    "crop_size": 84,
+    "cache": "auto",
+    "cache_max_gb": 8,
+    "max_bad_fraction": 0.001,
+    "mean_max_images": None,
+}
+CACHE_MODES = ("auto", "memory", "stream")
+_BYTES_PER_GB = 1e9
+
+
+@dataclass
+class SplitSummary:
+    """What prepare_image_list wrote: counts, skipped files, mode and (if asked) the mean image."""
+
+    path: str
+    count: int
+    total: int
+    mode: str
+    classes: list[str]
+    skipped: list[str] = field(default_factory=list)
+    mean: torch.Tensor | None = None
+    mean_images: int = 0
+    class_names: list[str] | None = None
+
+
+def data_params(params: dict[str, Any] | None) -> dict[str, Any]:
+    """The config `data` section with defaults filled in and values checked (ConfigError names the key)."""
+    given = {k: v for k, v in (params or {}).items() if v is not None or k == "mean_max_images"}
+    merged = {**DEFAULTS, **given}
+    size = merged["image_size"]
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(f"data.image_size must be a positive integer, got {size!r}")
+    crop = merged["crop_size"]
+    if isinstance(crop, bool) or not isinstance(crop, int) or not 1 <= crop <= size:
+        raise ConfigError(f"data.crop_size must be an integer in 1..data.image_size ({size}), got {crop!r}")
+    if merged["cache"] not in CACHE_MODES:
+        raise ConfigError(f"data.cache must be one of {', '.join(CACHE_MODES)}, got {merged['cache']!r}")
+    gb = merged["cache_max_gb"]
+    if isinstance(gb, bool) or not isinstance(gb, int | float) or gb < 0:
+        raise ConfigError(f"data.cache_max_gb must be a non-negative number, got {gb!r}")
+    bad = merged["max_bad_fraction"]
+    if isinstance(bad, bool) or not isinstance(bad, int | float) or not 0 <= bad <= 1:
+        raise ConfigError(f"data.max_bad_fraction must be a number in [0, 1], got {bad!r}")
+    most = merged["mean_max_images"]
+    if most is not None and (isinstance(most, bool) or not isinstance(most, int) or most < 1):
+        raise ConfigError(f"data.mean_max_images must be null or a positive integer, got {most!r}")
+    return merged
+
+
+def choose_mode(count: int, image_size: int, params: dict[str, Any]) -> str:
+    """'memory' or 'stream' for a split of `count` images, following data.cache (auto: by decoded size)."""
+    if params["cache"] != "auto":
+        return params["cache"]
+    decoded_bytes = count * 3 * image_size * image_size
+    return "memory" if decoded_bytes < params["cache_max_gb"] * _BYTES_PER_GB else "stream"
+
+
+def mean_selection(count: int, max_images: int | None) -> np.ndarray:
+    """Boolean mask of the images the mean is taken over: all, or `max_images` evenly spaced ones.
+
+    Even spacing over a class-sorted list keeps every class represented, unlike the first k images.
+    """
+    mask = np.zeros(count, dtype=bool)
+    if max_images is None or max_images >= count:
+        mask[:] = True
+    else:
+        mask[np.unique(np.linspace(0, count - 1, max_images).round().astype(np.int64))] = True
+    return mask
+
+
+def _decode(path: str, size: int) -> tuple[np.ndarray | None, str | None]:
+    """Worker: (uint8 [3, size, size], None), or (None, reason) for an unreadable file."""
+    try:
+        return resize_center_crop_array(load_rgb(path), size), None
+    except DataError as exc:
+        return None, str(exc)
+
+
+def _decoded(
+    paths: Sequence[str], size: int, threads: int, desc: str
+) -> Iterator[tuple[np.ndarray | None, str | None]]:
+    """Decode `paths` in order with `threads` worker processes, showing progress on stderr."""
+    work = partial(_decode, size=size)
+    progress = partial(tqdm, total=len(paths), desc=desc, unit="img", file=sys.stderr, mininterval=2.0)
+    if threads <= 1 or len(paths) < 2:
+        yield from progress(map(work, paths))
+        return
+    chunk = max(1, min(64, len(paths) // (threads * 16)))
+    # fork: workers only run PIL and numpy (no torch ops), so forking a process that imported torch is safe,
+    # and they start without re-importing torch.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    with context.Pool(threads) as pool:
+        yield from progress(pool.imap(work, paths, chunksize=chunk))
+
+
+def prepare_image_list(
+    paths: Sequence[str],
+    labels: Sequence[Any],
+    classes: Sequence[str],
+    out_path: str | os.PathLike,
+    params: dict[str, Any] | None,
+    threads: int,
+    root: str | os.PathLike = "",
+    compute_mean: bool = False,
+    desc: str | None = None,
+) -> SplitSummary:
+    """Decode `paths`, skip unreadable ones, and write a prepared split (contract format) to `out_path`.
+
+    Labels are ints or multi-hot rows. With `compute_mean`, also return the per-pixel mean image (float32
+    [3, S, S], 0..255) over up to data.mean_max_images of the readable images.
+    """
+    p = data_params(params)
+    size, count = p["image_size"], len(paths)
+    if count == 0:
+        raise DataError(f"no images to prepare for {out_path} (the dataset under {root or '?'} is empty)")
+    if len(labels) != count:
+        raise DataError(f"{count} image paths but {len(labels)} labels for {out_path}")
+    mode = choose_mode(count, size, p)
+    images = torch.empty((count, 3, size, size), dtype=torch.uint8) if mode == "memory" else None
+    selected = mean_selection(count, p["mean_max_images"]) if compute_mean else np.zeros(count, dtype=bool)
+    mean_sum = np.zeros((3, size, size), dtype=np.float64)  # float64: exact sums of 0..255 over millions
+    mean_count = 0
+    keep: list[int] = []
+    skipped: list[str] = []
+    reasons: list[str] = []
+    for i, (array, reason) in enumerate(_decoded(paths, size, threads, desc or Path(out_path).stem)):
+        if array is None:
+            skipped.append(str(paths[i]))
+            reasons.append(reason or "")
+            continue
+        if images is not None:
+            images[len(keep)] = torch.from_numpy(array)
+        keep.append(i)
+        if selected[i]:
+            mean_sum += array
+            mean_count += 1
+    _check_bad_fraction(skipped, reasons, count, p["max_bad_fraction"], out_path)
+    if compute_mean and mean_count == 0:
+        raise DataError(f"no readable image to compute the mean image for {out_path}")
+    split: dict[str, Any] = {
+        "classes": [str(c) for c in classes],
+        "labels": torch.as_tensor([labels[i] for i in keep], dtype=torch.int64),
+        "image_size": size,
+        "skipped": skipped,
+        "root": str(Path(root).resolve()) if str(root) else "",
+    }
+    if images is not None:
+        # Slicing keeps the whole storage alive and torch.save would write all of it, so copy when short.
+        split["images"] = images if len(keep) == count else images[: len(keep)].clone()
+    else:
+        split["paths"] = [os.path.abspath(paths[i]) for i in keep]
+    atomic_torch_save(out_path, split)
+    mean = torch.from_numpy((mean_sum / mean_count).astype(np.float32)) if compute_mean else None
+    return SplitSummary(
+        path=str(out_path), count=len(keep), total=count, mode=mode, classes=list(split["classes"]),
+        skipped=skipped, mean=mean, mean_images=mean_count,
+    )  # fmt: skip
+
+
+def _check_bad_fraction(
+    skipped: list[str], reasons: list[str], count: int, limit: float, out_path: str | os.PathLike
+) -> None:
+    """Warn about skipped images; DataError naming data.max_bad_fraction when too many were unreadable."""
+    if not skipped:
+        return
+    fraction = len(skipped) / count
+    examples = "; ".join(reasons[:3])
+    if fraction > limit:
+        raise DataError(
+            f"{len(skipped)} of {count} images ({fraction:.4%}) are unreadable for {out_path}, more than "
+            f"data.max_bad_fraction = {limit}; fix the files or raise data.max_bad_fraction. "
+            f"First: {examples}"
+        )
+    print(
+        f"warning: skipped {len(skipped)} unreadable image(s) of {count} for {out_path} "
+        f"(listed under 'skipped'): {examples}",
+        file=sys.stderr,
+    )
+
+
+def prepare_split(
+    root: str | os.PathLike,
+    split: str,
+    out_path: str | os.PathLike,
+    params: dict[str, Any] | None,
+    threads: int,
+    classes: Sequence[str] | None = None,
+    compute_mean: bool = False,
+) -> SplitSummary:
+    """Prepare one ImageNet split (`train` or `val`) into `out_path`.
+
+    With `classes` (the training split's wnids), labels are mapped onto that order, so train and val agree
+    even when a val folder lacks a class.
+    """
+    dataset = open_imagenet(root, split)
+    paths, labels, wnids = image_list(dataset)
+    if classes is not None:
+        index = {wnid: i for i, wnid in enumerate(classes)}
+        unknown = sorted(set(wnids) - set(index))
+        if unknown:
+            raise DataError(
+                f"data.imagenet_root: {split}/ has class folders absent from the training split: "
+                f"{unknown[:5]}"
+            )
+        labels = [index[wnids[y]] for y in labels]
+        names_by_wnid = dict(zip(wnids, imagenet_class_names(dataset), strict=True))
+        wnids = list(classes)
+        class_names = [names_by_wnid.get(w, w) for w in wnids]
+    else:
+        class_names = imagenet_class_names(dataset)
+    summary = prepare_image_list(
+        paths, labels, wnids, out_path, params, threads, root=root, compute_mean=compute_mean,
+        desc=f"prepare {split}",
+    )  # fmt: skip
+    summary.class_names = class_names
+    return summary
+
+
+def prepare_imagenet(
+    root: str | os.PathLike, out_dir: str | os.PathLike, params: dict[str, Any] | None, threads: int
+) -> dict[str, Any]:
+    """Write train.pt, val.pt, mean.pt and manifest.json for ImageNet under `out_dir`; return the manifest."""
+    out = Path(out_dir)
+    p = data_params(params)
+    train = prepare_split(root, "train", out / "train.pt", p, threads, compute_mean=True)
+    val = prepare_split(root, "val", out / "val.pt", p, threads, classes=train.classes)
+    assert train.mean is not None
+    atomic_torch_save(out / "mean.pt", train.mean)
+    manifest = {
+        "dataset": "imagenet",
+        "root": str(Path(root).resolve()),
+        "image_size": p["image_size"],
+        "crop_size": p["crop_size"],  # recorded so training and evaluation crop what was prepared for
+        "classes": train.classes,
+        "class_names": train.class_names,
+        "counts": {"train": train.count, "val": val.count},
+        "mode": {"train": train.mode, "val": val.mode},
+        "skipped": {"train": train.skipped, "val": val.skipped},
+        "mean_images": train.mean_images,
+    }
+    atomic_write_json(out / "manifest.json", manifest)
+    return manifest

@@ -1,0 +1,329 @@
+"""Training as the paper does it (section 3), readable top to bottom.
+
+SGD with momentum, random draws among the ten crops, dropout on layers 6 and 7, weight decay, the filter
+renormalization ("feature scale clipping") after every step, and the learning rate divided by 10 when the
+validation error plateaus. CPU by default, CUDA (bf16 autocast, channels-last) when present, data-parallel
+across processes when started with torchrun. Every epoch leaves a resumable checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from .errors import ConfigError, TrainingError
+from .io import atomic_torch_save, atomic_write_text
+from .models import ArchSpec, ConvNet, init_weights_, spec_from_config, spec_to_dict
+from .preprocess import center_crop, ten_crop_select
+from .splits import PreparedSplit
+
+
+@dataclass
+class TrainConfig:
+    """The `training` section of the config (see config/README.md for what each value encodes)."""
+
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0005
+    dropout: float = 0.5
+    init: dict = field(default_factory=lambda: {"scheme": "gaussian", "std": 0.01})
+    filter_radius: float | None = 0.1
+    lr_schedule: dict = field(default_factory=lambda: {"kind": "plateau", "factor": 0.1, "patience": 2})
+    checkpoint_epochs: list[int] = field(default_factory=lambda: [1, 2, 5, 10])
+    amp: bool = True
+    channels_last: bool = True
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"training.{unknown[0]}: unknown option; allowed: {', '.join(sorted(known))}")
+        cfg = cls(**values)
+        if cfg.epochs < 1 or cfg.batch_size < 1:
+            raise ConfigError("training.epochs and training.batch_size must be at least 1")
+        if cfg.lr_schedule.get("kind") not in ("plateau", "step", "none"):
+            raise ConfigError("training.lr_schedule.kind must be one of plateau, step, none")
+        return cfg
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The pieces of one training step
+
+
+def renormalize_filters_(convs: dict[str, nn.Conv2d], radius: float) -> None:
+    """Rescale every conv filter whose RMS exceeds `radius` back to RMS `radius` (paper, section 3)."""
+    with torch.no_grad():
+        for conv in convs.values():
+            w = conv.weight
+            rms = w.float().pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+            w.mul_((radius / rms.clamp_min(1e-12)).clamp(max=1.0).to(w.dtype))
+
+
+def with_dropout(spec: ArchSpec, p: float) -> ArchSpec:
+    """Set the dropout of the hidden fully connected layers (6 and 7 in the paper) to `p`."""
+    fcs = tuple(dataclasses.replace(fc, dropout=p) if fc.dropout else fc for fc in spec.fcs)
+    return dataclasses.replace(spec, fcs=fcs)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, schedule: dict) -> Any:
+    """The paper anneals 'by hand' on a validation plateau; we automate it (project decision)."""
+    kind = schedule.get("kind", "plateau")
+    factor = schedule.get("factor", 0.1)
+    if kind == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=factor, patience=schedule.get("patience", 2),
+            min_lr=schedule.get("min_lr", 0.0),
+        )
+    if kind == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, schedule.get("milestones", []), gamma=factor)
+    return None
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Every epoch reseeds all randomness, so a resumed run follows the uninterrupted one exactly."""
+    return seed * 100_003 + epoch
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Devices and processes
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_runtime(device: str) -> Runtime:
+    """Pick the device; join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was asked for but no CUDA device is visible; set device: auto or cpu")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Runtime(torch.device(device))
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "cuda":
+        torch.cuda.set_device(local_rank)
+        dist.init_process_group("nccl")
+        return Runtime(torch.device("cuda", local_rank), rank, world)
+    dist.init_process_group("gloo")
+    return Runtime(torch.device("cpu"), rank, world)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Validation error, used for the plateau schedule and the per-epoch metrics
+
+
+@torch.no_grad()
+def center_crop_error(model: nn.Module, split: PreparedSplit, mean: torch.Tensor, crop: int,
+                      rt: Runtime, batch_size: int, autocast: bool) -> float:
+    """Top-1 error (%) of the centre crop over the whole split."""
+    model.eval()
+    wrong = 0
+    for images, labels in split.batches(torch.arange(len(split)), batch_size):
+        x = center_crop(images.to(rt.device), mean, crop)
+        with torch.autocast(rt.device.type, dtype=torch.bfloat16, enabled=autocast):
+            logits = model(x)
+        wrong += (logits.argmax(1).cpu() != labels).sum().item()
+    model.train()
+    return 100.0 * wrong / max(1, len(split))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The training run
+
+
+def train(
+    data_dir: str | Path,
+    arch: str,
+    arch_params: dict,
+    cfg: TrainConfig,
+    seed: int,
+    out_dir: str | Path,
+    device: str = "auto",
+    threads: int = 2,
+    crop_size: int | None = None,
+) -> Path:
+    """Train one model; write epoch{E}.pt, final.pt and metrics.csv to `out_dir`. Resumes if interrupted."""
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    work = out_dir / ".work"  # not a declared Snakemake output, so an interrupted job keeps it
+    torch.set_num_threads(max(1, threads))
+    rt = setup_runtime(device)
+
+    train_split = PreparedSplit(data_dir / "train.pt")
+    val_split = PreparedSplit(data_dir / "val.pt")
+    mean = torch.load(data_dir / "mean.pt", weights_only=True).to(rt.device)
+    crop = crop_size or _crop_size_of(data_dir)
+    num_classes = len(train_split.classes)
+
+    spec = with_dropout(spec_from_config(arch, arch_params, num_classes=num_classes, input_size=crop),
+                        cfg.dropout)
+    torch.manual_seed(seed)
+    model = ConvNet(spec)
+    init_weights_(model, **cfg.init)
+    cuda = rt.device.type == "cuda"
+    model.to(rt.device)
+    if cuda and cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    autocast = cuda and cfg.amp
+    convs = model.conv_layers()
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay)
+    scheduler = make_scheduler(optimizer, cfg.lr_schedule)
+    history: list[dict] = []
+    start_epoch = 1
+
+    last = work / "last.pt"
+    if last.exists():  # resume after an interruption
+        state = torch.load(last, weights_only=True, map_location=rt.device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        history = state["history"]
+        start_epoch = state["epoch"] + 1
+        if rt.main:
+            print(f"resuming from {last} after epoch {state['epoch']}", flush=True)
+
+    net: nn.Module = model
+    if rt.world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[rt.device.index] if cuda else None)
+
+    if cfg.batch_size % rt.world:
+        raise ConfigError(f"training.batch_size ({cfg.batch_size}) must divide evenly over {rt.world} processes")
+    steps_per_epoch = math.ceil(len(train_split) / cfg.batch_size)
+    workers = threads if not train_split.in_memory else 0
+
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        torch.manual_seed(epoch_seed(seed, epoch))  # dropout
+        gen = torch.Generator().manual_seed(epoch_seed(seed, epoch))  # data order and crops
+        order = torch.randperm(len(train_split), generator=gen)
+        crops = torch.randint(10, (len(train_split),), generator=gen)
+        # Every process walks the same global batches and takes its own slice of each.
+        mine = torch.cat([order[s : s + cfg.batch_size][rt.rank :: rt.world]
+                          for s in range(0, len(order), cfg.batch_size)])
+        my_crops = torch.cat([crops[s : s + cfg.batch_size][rt.rank :: rt.world]
+                              for s in range(0, len(order), cfg.batch_size)])
+        local_batch = cfg.batch_size // rt.world
+
+        net.train()
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros((), device=rt.device)
+        wrong = torch.zeros((), device=rt.device)
+        seen = 0
+        bar = tqdm(total=steps_per_epoch, desc=f"{arch} epoch {epoch}/{cfg.epochs}", disable=not rt.main,
+                   file=sys.stderr, mininterval=5.0)
+        batches = train_split.batches(mine, local_batch, workers=workers, pin_memory=cuda)
+        for step, (images, labels) in enumerate(batches):
+            idx = my_crops[step * local_batch : step * local_batch + len(labels)]
+            x = ten_crop_select(images.to(rt.device, non_blocking=True), mean, crop, idx.to(rt.device))
+            if cuda and cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            labels = labels.to(rt.device, non_blocking=True)
+            with torch.autocast(rt.device.type, dtype=torch.bfloat16, enabled=autocast):
+                logits = net(x)
+            loss = F.cross_entropy(logits.float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if cfg.filter_radius is not None:
+                renormalize_filters_(convs, cfg.filter_radius)
+
+            loss_sum += loss.detach() * len(labels)
+            wrong += (logits.detach().argmax(1) != labels).sum()
+            seen += len(labels)
+            if step % 10 == 0 and not torch.isfinite(loss_sum):
+                _diverged(arch, epoch, step, cfg)
+            bar.update(1)
+        bar.close()
+        if not torch.isfinite(loss_sum):
+            _diverged(arch, epoch, steps_per_epoch, cfg)
+        seconds = time.perf_counter() - t0
+
+        totals = torch.stack([loss_sum, wrong, torch.tensor(float(seen), device=rt.device)])
+        if rt.world > 1:
+            dist.all_reduce(totals)
+        train_loss, train_err = (totals[0] / totals[2]).item(), (100 * totals[1] / totals[2]).item()
+        val_err = center_crop_error(model, val_split, mean, crop, rt, 256, autocast)
+        lr = optimizer.param_groups[0]["lr"]
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(val_err)
+        elif scheduler is not None:
+            scheduler.step()
+        history.append({"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_top1_error": train_err,
+                        "val_top1_error_center": val_err, "seconds": seconds,
+                        "images_per_second": totals[2].item() / seconds})
+        if rt.main:
+            print(f"epoch {epoch}: loss {train_loss:.4f} train err {train_err:.2f}% "
+                  f"val err {val_err:.2f}% lr {lr:.2g} {totals[2].item() / seconds:.0f} img/s", flush=True)
+            snapshot = {"arch": arch, "spec": spec_to_dict(spec), "model": model.state_dict(), "epoch": epoch,
+                        "classes": train_split.classes, "crop_size": crop, "seed": seed}
+            if epoch in cfg.checkpoint_epochs:
+                atomic_torch_save(work / f"epoch{epoch}.pt", snapshot)
+            atomic_torch_save(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                     "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                                     "epoch": epoch, "history": history})
+        if rt.world > 1:
+            dist.barrier()
+
+    if rt.main:
+        _publish(work, out_dir, cfg, history,
+                 {"arch": arch, "spec": spec_to_dict(spec), "model": model.state_dict(), "epoch": cfg.epochs,
+                  "classes": train_split.classes, "crop_size": crop, "seed": seed})
+    if rt.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return out_dir / "final.pt"
+
+
+def _publish(work: Path, out_dir: Path, cfg: TrainConfig, history: list[dict], final: dict) -> None:
+    """Move the finished run's files to their declared names; the resume state goes last."""
+    for epoch in cfg.checkpoint_epochs:
+        if epoch <= cfg.epochs:
+            os.replace(work / f"epoch{epoch}.pt", out_dir / f"epoch{epoch}.pt")
+    atomic_write_text(out_dir / "metrics.csv", pd.DataFrame(history).to_csv(index=False))
+    atomic_torch_save(out_dir / "final.pt", final)
+    shutil.rmtree(work)
+
+
+def _crop_size_of(data_dir: Path) -> int:
+    import json
+
+    manifest = data_dir / "manifest.json"
+    try:
+        return int(json.loads(manifest.read_text())["crop_size"])
+    except (FileNotFoundError, KeyError) as err:
+        raise ConfigError(f"{manifest} has no crop_size: rerun the prepare step (data.crop_size)") from err
+
+
+def _diverged(arch: str, epoch: int, step: int, cfg: TrainConfig) -> None:
+    raise TrainingError(
+        f"training of '{arch}' diverged: the loss became NaN/inf at epoch {epoch}, step {step}. "
+        f"Lower training.lr (now {cfg.lr}), keep training.filter_radius set (now {cfg.filter_radius}), "
+        f"or change training.init (now {cfg.init}); the last good checkpoint is kept for inspection."
+    )

@@ -1,0 +1,147 @@
+"""Training: filter renormalization, schedule, NaN guard, resume after a kill, and DDP equivalence."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY_ARCHS
+from torch import nn
+
+from zfrepro.errors import ConfigError, TrainingError
+from zfrepro.train import TrainConfig, make_scheduler, renormalize_filters_, train
+
+FAST = {"epochs": 2, "batch_size": 16, "lr": 0.01, "checkpoint_epochs": [1, 2],
+        "init": {"scheme": "kaiming"}}
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "zfrepro.cli", *args]
+
+
+def _train_cmd(data: Path, out: Path, params: dict, arch: str = "zf") -> list[str]:
+    return _cli("train", "--data-dir", str(data), "--arch", arch, "--arch-params", json.dumps(TINY_ARCHS[arch]),
+                "--train-params", json.dumps(params), "--seed", "3", "--out-dir", str(out),
+                "--device", "cpu", "--threads", "1")
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["model"]
+
+
+def test_renormalization_clips_only_filters_above_the_radius():
+    conv = nn.Conv2d(1, 3, 2, bias=False)
+    with torch.no_grad():
+        conv.weight[0] = 0.2  # RMS 0.2 -> rescaled to 0.1
+        conv.weight[1] = 0.05  # RMS 0.05 -> untouched
+        conv.weight[2] = torch.tensor([[0.3, -0.3], [0.0, 0.0]])  # RMS 0.3/sqrt(2) -> 0.1
+    renormalize_filters_({"conv1": conv}, radius=0.1)
+    w = conv.weight.detach()
+    assert torch.allclose(w[0], torch.full((1, 2, 2), 0.1))
+    assert torch.allclose(w[1], torch.full((1, 2, 2), 0.05))
+    assert torch.allclose(w[2].pow(2).mean().sqrt(), torch.tensor(0.1))
+    assert torch.allclose(w[2], torch.tensor([[[0.1, -0.1], [0.0, 0.0]]]) * 2**0.5)
+
+
+def test_plateau_schedule_divides_lr_by_ten_after_patience():
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.01)
+    sched = make_scheduler(opt, {"kind": "plateau", "factor": 0.1, "patience": 1})
+    for err in [50.0, 40.0, 40.0, 40.0]:
+        sched.step(err)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.001)
+
+
+def test_unknown_training_key_is_named():
+    with pytest.raises(ConfigError, match="training.epochz"):
+        TrainConfig.from_dict({"epochz": 3})
+
+
+def test_training_writes_checkpoints_and_learns(tiny_prepared, tmp_path):
+    cfg = TrainConfig.from_dict({**FAST, "epochs": 6, "checkpoint_epochs": [1, 3]})
+    final = train(tiny_prepared, "zf", TINY_ARCHS["zf"], cfg, seed=0, out_dir=tmp_path, device="cpu", threads=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch1.pt", "epoch3.pt", "final.pt", "metrics.csv"]
+    ckpt = torch.load(final, weights_only=True)  # plain types only: loads with weights_only=True
+    assert ckpt["epoch"] == 6 and ckpt["arch"] == "zf"
+    history = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert len(history) == 7
+    losses = [float(line.split(",")[2]) for line in history[1:]]
+    assert losses[-1] < losses[0]  # it learns something on 3 classes
+    # filter renormalization held after the last step
+    for name, w in ckpt["model"].items():
+        if name.endswith("weight") and w.dim() == 4:
+            assert w.pow(2).mean(dim=(1, 2, 3)).sqrt().max() <= 0.1 + 1e-6
+
+
+def test_nan_loss_stops_with_a_clear_error(tiny_prepared, tmp_path):
+    broken = tmp_path / "data"
+    shutil.copytree(tiny_prepared, broken)
+    mean = torch.load(broken / "mean.pt", weights_only=True)
+    mean[0, 0, 0] = float("nan")
+    torch.save(mean, broken / "mean.pt")
+    with pytest.raises(TrainingError, match="NaN.*training.lr"):
+        train(broken, "zf", TINY_ARCHS["zf"], TrainConfig.from_dict(FAST), seed=0, out_dir=tmp_path / "m",
+              device="cpu", threads=1)
+    assert not (tmp_path / "m" / "final.pt").exists()
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path):
+    res = subprocess.run(_train_cmd(tmp_path / "nowhere", tmp_path / "m", FAST), capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert "train.pt is missing" in res.stderr
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_weights(tiny_prepared, tmp_path):
+    params = {**FAST, "epochs": 25, "checkpoint_epochs": [1, 10]}
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(_train_cmd(tiny_prepared, whole, params), check=True, capture_output=True)
+
+    proc = subprocess.Popen(_train_cmd(tiny_prepared, killed, params), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    last = killed / ".work" / "last.pt"
+    deadline = time.time() + 120
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, "training finished before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "final.pt").exists()
+    interrupted_at = torch.load(last, weights_only=True)["epoch"]
+    assert interrupted_at < params["epochs"]
+
+    res = subprocess.run(_train_cmd(tiny_prepared, killed, params), check=True, capture_output=True, text=True)
+    assert f"resuming from {last} after epoch" in res.stdout
+    a, b = _weights(whole / "final.pt"), _weights(killed / "final.pt")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    for name, w in _weights(whole / "epoch10.pt").items():
+        assert torch.equal(w, _weights(killed / "epoch10.pt")[name]), name
+
+
+@pytest.mark.slow
+def test_two_process_ddp_step_equals_single_process_step(tiny_prepared, tmp_path):
+    # Dropout off so both runs draw no per-process randomness; one epoch of 3 global batches of 16.
+    params = {**FAST, "epochs": 1, "dropout": 0.0, "checkpoint_epochs": []}
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    subprocess.run(_train_cmd(tiny_prepared, single, params), check=True, capture_output=True)
+    cmd = _train_cmd(tiny_prepared, ddp, params)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
+                "zfrepro.cli", *cmd[3:]]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(torchrun, capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    a, b = _weights(single / "final.pt"), _weights(ddp / "final.pt")
+    start = torch.load(single / "final.pt", weights_only=True)
+    assert start["epoch"] == 1
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-5, rtol=1e-4), name

@@ -1,0 +1,217 @@
+# Helpers shared by the rules: config sections as JSON for the command line, the targets, and checks
+# that turn a config mistake into one message naming the key before any job runs.
+
+import json
+import os
+import re
+import sys
+
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import update_config, validate
+
+DATASETS = ["imagenet", "caltech101", "caltech256", "voc"]
+PREPARED = "results/data/imagenet"
+
+# The rules call `zfrepro`: take the one installed beside the Python that runs Snakemake (.venv/bin for
+# `.venv/bin/snakemake`), so the workflow runs without activating the environment. A conda environment
+# of --software-deployment-method conda is activated inside each job and still comes first.
+_BIN = os.path.dirname(sys.executable)
+if os.environ.get("PATH", "").split(os.pathsep)[0] != _BIN:
+    os.environ.update(PATH=os.pathsep.join([_BIN, os.environ.get("PATH", "")]))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Config loading and checks
+
+
+def _yaml_values(value):
+    """Re-read the string leaves of a --config value as YAML scalars ('20' -> 20, 'null' -> None)."""
+    if isinstance(value, dict):
+        return {key: _yaml_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_yaml_values(item) for item in value]
+    if isinstance(value, str):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        return parsed if parsed is None or isinstance(parsed, (bool, int, float, str)) else value
+    return value
+
+
+def apply_typed_command_line_config(config):
+    """Merge the --config values into `config` again, typed.
+
+    Snakemake reads nested --config values (`training='{epochs: 20}'`) with YAML's BaseLoader, which keeps
+    every leaf a string; the schema would then reject `epochs: '20'`. Re-reading them makes the README's
+    partial-rerun examples work. Values from --configfile are already typed and are not touched.
+    """
+    given = getattr(workflow.config_settings, "config", None) or {}
+    update_config(config, _yaml_values(dict(given)))
+
+
+def validate_config(config, schema):
+    """Check the config against the JSON schema and fill in its defaults; on error, name the key.
+
+    Snakemake's own message prints the whole failing (sub)schema, hundreds of lines for a top-level typo;
+    this keeps the key, the problem and what is allowed.
+    """
+    try:
+        validate(config, schema)
+    except WorkflowError as err:
+        problem = err.__context__
+        if not hasattr(problem, "absolute_path"):
+            raise
+        raise WorkflowError(_schema_message(problem)) from None
+
+
+def _schema_message(problem):
+    """One line: config <dotted key>: <what is wrong> [allowed keys or the option's description]."""
+    key = ".".join(str(part) for part in problem.absolute_path) or "(top level)"
+    message = problem.message
+    if problem.validator == "additionalProperties" and isinstance(problem.instance, dict):
+        allowed = sorted(problem.schema.get("properties", {}))
+        unknown = [k for k in problem.instance if k not in allowed]
+        if allowed and unknown:
+            key = f"{key}.{unknown[0]}" if problem.absolute_path else str(unknown[0])
+            message = f"unknown key (misspelt?); allowed here: {', '.join(allowed)}"
+    elif problem.schema.get("description"):
+        message += f" ({problem.schema['description'].strip()})"
+    if isinstance(problem.instance, str) and re.fullmatch(r"[-+]?\d+[eE][-+]?\d+", problem.instance):
+        message += f"; YAML reads {problem.instance} as text: write it with a dot, e.g. 1.0e-5"
+    return f"config {key}: {message}. See config/README.md."
+
+
+def check_config(config):
+    """Checks the JSON schema cannot express; each error names the key and says what to do."""
+    data = config["data"]
+    if data["crop_size"] > data["image_size"]:
+        raise WorkflowError(
+            f"config data.crop_size ({data['crop_size']}) is larger than data.image_size "
+            f"({data['image_size']}): the crops are taken inside the resized image; lower data.crop_size."
+        )
+    for name in ("caltech101", "caltech256"):
+        section = config["synthetic"][name]
+        if section["min_per_class"] > section["max_per_class"]:
+            raise WorkflowError(
+                f"config synthetic.{name}.min_per_class ({section['min_per_class']}) is larger than "
+                f"synthetic.{name}.max_per_class ({section['max_per_class']}); swap or fix them."
+            )
+    for label, arch in config["tables"]["table2"].items():
+        if arch not in config["architectures"]:
+            raise WorkflowError(
+                f"config tables.table2[{label!r}] names architecture {arch!r}, which is not defined under "
+                f"architectures (defined: {', '.join(config['architectures'])}); add it or fix the name."
+            )
+    if data["source"] == "real":
+        imagenet_root()  # fail while building the DAG, not hours later inside a job
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Parameters passed to the command line (JSON of config sections)
+
+
+def _string_keys(value):
+    """JSON keys are strings; YAML lets `conv_maps: {3: 512}` have integer ones."""
+    if isinstance(value, dict):
+        return {str(key): _string_keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(item) for item in value]
+    return value
+
+
+def to_json(value):
+    """Compact, key-sorted JSON, so equal settings give equal params (Snakemake reruns on params change)."""
+    return json.dumps(_string_keys(value), sort_keys=True, separators=(",", ":"))
+
+
+def synthetic_params_json(dataset):
+    """The generator's parameters: synthetic.<dataset> plus the shared image size."""
+    section = config["synthetic"]
+    return to_json({"image_size": section["image_size"], **section[dataset]})
+
+
+def data_params_json():
+    """The data section without the other datasets' roots, so changing those does not re-prepare ImageNet."""
+    other_roots = {"caltech101_root", "caltech256_root", "voc_root"}
+    return to_json({key: value for key, value in config["data"].items() if key not in other_roots})
+
+
+def arch_params(arch):
+    """architectures.<arch> without its training overrides (those go into --train-params)."""
+    return {key: value for key, value in config["architectures"][arch].items() if key != "training"}
+
+
+def train_params(arch):
+    """The training section with architectures.<arch>.training merged over it, key by key."""
+    return {**config["training"], **config["architectures"][arch].get("training", {})}
+
+
+def evaluation_params_json():
+    """The evaluation section minus table_crops (a table choice: changing it must not re-evaluate)."""
+    return to_json({k: v for k, v in config["evaluation"].items() if k != "table_crops"})
+
+
+def imagenet_root():
+    """Where the ImageNet-layout folder is: generated by the workflow, or the user's data.imagenet_root."""
+    if config["data"]["source"] == "synthetic":
+        return "results/data/synthetic/imagenet"
+    root = config["data"]["imagenet_root"]
+    if not root:
+        raise WorkflowError(
+            "config data.imagenet_root is not set but data.source is 'real': set it to the folder holding "
+            "ImageNet 2012 train/ and val/ (or the official archives), e.g. "
+            "--config data='{imagenet_root: /path/to/imagenet}', or use data.source: synthetic."
+        )
+    return os.path.expanduser(root)
+
+
+def imagenet_input(wildcards):
+    """The generated ImageNet folder is a job's output; a real one is outside the workflow (a param)."""
+    return [imagenet_root()] if config["data"]["source"] == "synthetic" else []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What to train and what to build
+
+
+def arch_names():
+    return list(config["architectures"])
+
+
+def arch_regex():
+    """Wildcard constraint: {arch} matches only configured architecture names."""
+    return "|".join(re.escape(name) for name in arch_names())
+
+
+def seeds():
+    return list(config["seeds"])
+
+
+def checkpoint_epochs(arch):
+    """The epochs whose epoch{E}.pt the trainer keeps for this architecture (those within its epochs)."""
+    tp = train_params(arch)
+    return sorted(e for e in tp["checkpoint_epochs"] if e <= tp["epochs"])
+
+
+def gpu_resources():
+    """One GPU per job when the config asks for CUDA, so Snakemake (and SLURM) schedule GPUs; none else."""
+    return {"gpu": 1} if config["device"] == "cuda" else {}
+
+
+def metrics_path(arch, seed):
+    return f"results/metrics/{arch}/seed{seed}.json"
+
+
+def table2_rows():
+    """(row label, metrics file of the first seed) for every Table 2 row of the config."""
+    first = seeds()[0]
+    return [(label, metrics_path(arch, first)) for label, arch in config["tables"]["table2"].items()]
+
+
+def final_targets():
+    """Everything `snakemake` with no target builds: the tables and every architecture's metrics."""
+    tables = ["results/tables/table2_imagenet.csv", "results/tables/table2_imagenet.md"]
+    metrics = [metrics_path(arch, seed) for arch in arch_names() for seed in seeds()]
+    return tables + metrics

@@ -1,0 +1,46 @@
+# Data: generate the embedded default datasets (real on-disk layouts), then index, decode and
+# mean-normalise ImageNet into results/data/imagenet/.
+
+
+rule generate_synthetic:
+    output:
+        directory("results/data/synthetic/{dataset}"),
+    params:
+        generator=lambda wildcards: synthetic_params_json(wildcards.dataset),
+        seed=config["synthetic"]["seed"],
+    log:
+        "results/logs/generate_synthetic/{dataset}.log",
+    benchmark:
+        "results/benchmarks/generate_synthetic/{dataset}.tsv"
+    wildcard_constraints:
+        dataset="|".join(DATASETS),
+    threads: config["threads"]["prepare"]
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro generate --dataset {wildcards.dataset} --out {output:q} --params {params.generator:q}"
+        " --seed {params.seed} --threads {threads} > {log:q} 2>&1"
+
+
+rule prepare_imagenet:
+    input:
+        imagenet_input,
+    output:
+        train=f"{PREPARED}/train.pt",
+        val=f"{PREPARED}/val.pt",
+        mean=f"{PREPARED}/mean.pt",
+        manifest=f"{PREPARED}/manifest.json",
+    params:
+        root=lambda wildcards: imagenet_root(),
+        data=data_params_json(),
+        out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
+    log:
+        "results/logs/prepare_imagenet/imagenet.log",
+    benchmark:
+        "results/benchmarks/prepare_imagenet/imagenet.tsv"
+    threads: config["threads"]["prepare"]
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro prepare --dataset imagenet --root {params.root:q} --out-dir {params.out_dir:q}"
+        " --params {params.data:q} --threads {threads} > {log:q} 2>&1"

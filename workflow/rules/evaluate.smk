@@ -1,0 +1,32 @@
+# Evaluation: train top-1 (fixed subset), val top-1/top-5, centre crop and 10 crops, per model.
+
+
+rule evaluate:
+    input:
+        model="results/models/{arch}/seed{seed}/final.pt",
+        train=f"{PREPARED}/train.pt",
+        val=f"{PREPARED}/val.pt",
+        mean=f"{PREPARED}/mean.pt",
+        manifest=f"{PREPARED}/manifest.json",
+    output:
+        "results/metrics/{arch}/seed{seed}.json",
+    params:
+        evaluation=evaluation_params_json(),
+        device=config["device"],
+        data_dir=lambda wildcards, input: os.path.dirname(input.manifest),
+    log:
+        "results/logs/evaluate/{arch}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{arch}_seed{seed}.tsv"
+    wildcard_constraints:
+        arch=arch_regex(),
+        seed=r"\d+",
+    threads: config["threads"]["evaluate"]
+    resources:
+        **gpu_resources(),
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro evaluate --data-dir {params.data_dir:q} --model {input.model:q}"
+        " --params {params.evaluation:q} --out {output:q} --device {params.device}"
+        " --threads {threads} > {log:q} 2>&1"

@@ -1,0 +1,43 @@
+# Training: one rule per configured architecture, named train_<arch>, because the epoch checkpoints a
+# model keeps (training.checkpoint_epochs within its own, possibly overridden, training.epochs) are
+# declared outputs and Snakemake outputs cannot depend on a wildcard.
+
+for _arch in arch_names():
+
+    rule:
+        name:
+            f"train_{_arch}"
+        input:
+            train=f"{PREPARED}/train.pt",
+            val=f"{PREPARED}/val.pt",
+            mean=f"{PREPARED}/mean.pt",
+            manifest=f"{PREPARED}/manifest.json",
+        output:
+            final=f"results/models/{_arch}/seed{{seed}}/final.pt",
+            metrics=f"results/models/{_arch}/seed{{seed}}/metrics.csv",
+            checkpoints=[
+                f"results/models/{_arch}/seed{{seed}}/epoch{epoch}.pt" for epoch in checkpoint_epochs(_arch)
+            ],
+        params:
+            arch=_arch,
+            arch_params=to_json(arch_params(_arch)),
+            train_params=to_json(train_params(_arch)),
+            device=config["device"],
+            data_dir=lambda wildcards, input: os.path.dirname(input.manifest),
+            out_dir=lambda wildcards, output: os.path.dirname(output.final),
+        log:
+            f"results/logs/train/{_arch}_seed{{seed}}.log",
+        benchmark:
+            f"results/benchmarks/train/{_arch}_seed{{seed}}.tsv"
+        wildcard_constraints:
+            seed=r"\d+",
+        threads: config["threads"]["train"]
+        resources:
+            **gpu_resources(),
+        conda:
+            "../envs/zfrepro.yaml"
+        shell:
+            "zfrepro train --data-dir {params.data_dir:q} --arch {params.arch}"
+            " --arch-params {params.arch_params:q} --train-params {params.train_params:q}"
+            " --seed {wildcards.seed} --out-dir {params.out_dir:q} --device {params.device}"
+            " --threads {threads} > {log:q} 2>&1"
