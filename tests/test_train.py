@@ -145,3 +145,17 @@ def test_two_process_ddp_step_equals_single_process_step(tiny_prepared, tmp_path
     assert start["epoch"] == 1
     for name in a:
         assert torch.allclose(a[name], b[name], atol=1e-5, rtol=1e-4), name
+
+
+def test_stream_mode_trains_exactly_like_the_memory_cache(tiny_imagenet, tiny_prepared, tmp_path):
+    from conftest import TINY_DATA
+    from zfrepro.prepare import prepare_imagenet
+
+    streamed = tmp_path / "stream"
+    prepare_imagenet(tiny_imagenet, streamed, {**TINY_DATA, "cache": "stream"}, threads=1)
+    assert "paths" in torch.load(streamed / "train.pt", weights_only=True)
+    cfg = TrainConfig.from_dict({**FAST, "epochs": 1, "checkpoint_epochs": []})
+    a = train(tiny_prepared, "zf", TINY_ARCHS["zf"], cfg, seed=1, out_dir=tmp_path / "a", device="cpu", threads=1)
+    b = train(streamed, "zf", TINY_ARCHS["zf"], cfg, seed=1, out_dir=tmp_path / "b", device="cpu", threads=1)
+    for name, w in _weights(a).items():
+        assert torch.equal(w, _weights(b)[name]), name

@@ -51,6 +51,7 @@ class PreparedSplit:
             batch_sampler=chunks,
             num_workers=workers,
             pin_memory=pin_memory,
-            persistent_workers=False,
+            # Its own generator: seeding workers from the global RNG would shift the dropout draws.
+            generator=torch.Generator(),
         )
         yield from loader
