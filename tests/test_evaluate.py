@@ -34,7 +34,7 @@ def test_topk_hand_computed():
 def tiny_model(tiny_prepared, tmp_path_factory):
     out = tmp_path_factory.mktemp("model")
     cfg = TrainConfig.from_dict({"epochs": 3, "batch_size": 16, "checkpoint_epochs": [],
-                                 "init": {"scheme": "kaiming"}})
+                                 "init": {"scheme": "gaussian", "std": 0.03}})
     return train(tiny_prepared, "zf", TINY_ARCHS["zf"], cfg, seed=0, out_dir=out, device="cpu", threads=1)
 
 

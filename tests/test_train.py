@@ -20,7 +20,7 @@ from zfrepro.errors import ConfigError, TrainingError
 from zfrepro.train import TrainConfig, make_scheduler, renormalize_filters_, train
 
 FAST = {"epochs": 2, "batch_size": 16, "lr": 0.01, "checkpoint_epochs": [1, 2],
-        "init": {"scheme": "kaiming"}}
+        "init": {"scheme": "gaussian", "std": 0.03}}
 
 
 def _cli(*args: str) -> list[str]:

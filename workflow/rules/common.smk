@@ -104,6 +104,11 @@ def check_config(config):
                 f"config tables.table2[{label!r}] names architecture {arch!r}, which is not defined under "
                 f"architectures (defined: {', '.join(config['architectures'])}); add it or fix the name."
             )
+    if config["gpus_per_training"] > 1 and config["device"] != "cuda":
+        raise WorkflowError(
+            f"config gpus_per_training is {config['gpus_per_training']} but device is {config['device']!r}: "
+            "several GPUs per training need device: cuda (or set gpus_per_training: 1)."
+        )
     if data["source"] == "real":
         imagenet_root()  # fail while building the DAG, not hours later inside a job
 
@@ -195,9 +200,17 @@ def checkpoint_epochs(arch):
     return sorted(e for e in tp["checkpoint_epochs"] if e <= tp["epochs"])
 
 
-def gpu_resources():
-    """One GPU per job when the config asks for CUDA, so Snakemake (and SLURM) schedule GPUs; none else."""
-    return {"gpu": 1} if config["device"] == "cuda" else {}
+def gpu_resources(gpus=1):
+    """`gpus` GPUs per job when the config asks for CUDA, so Snakemake (and SLURM) schedule them; none else."""
+    return {"gpu": gpus} if config["device"] == "cuda" else {}
+
+
+def train_launcher():
+    """How a training job starts: one process, or one per GPU under torchrun (data-parallel, DDP)."""
+    n = config["gpus_per_training"]
+    if n == 1:
+        return "zfrepro"
+    return f"torchrun --standalone --nproc-per-node {n} -m zfrepro.cli"
 
 
 def metrics_path(arch, seed):

@@ -23,6 +23,7 @@ for _arch in arch_names():
             arch_params=to_json(arch_params(_arch)),
             train_params=to_json(train_params(_arch)),
             device=config["device"],
+            launcher=train_launcher(),
             data_dir=lambda wildcards, input: os.path.dirname(input.manifest),
             out_dir=lambda wildcards, output: os.path.dirname(output.final),
         log:
@@ -33,11 +34,11 @@ for _arch in arch_names():
             seed=r"\d+",
         threads: config["threads"]["train"]
         resources:
-            **gpu_resources(),
+            **gpu_resources(config["gpus_per_training"]),
         conda:
             "../envs/zfrepro.yaml"
         shell:
-            "zfrepro train --data-dir {params.data_dir:q} --arch {params.arch}"
+            "{params.launcher} train --data-dir {params.data_dir:q} --arch {params.arch}"
             " --arch-params {params.arch_params:q} --train-params {params.train_params:q}"
             " --seed {wildcards.seed} --out-dir {params.out_dir:q} --device {params.device}"
             " --threads {threads} > {log:q} 2>&1"

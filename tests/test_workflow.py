@@ -1,0 +1,108 @@
+"""The whole DAG on the tiny config, partial reruns, the paper config's plan, lint and config errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def _workdir(tmp: Path) -> Path:
+    """A scratch copy of the workflow (links to the repository's files) so results land in `tmp`."""
+    for name in ("Snakefile", "workflow", "config", "tests"):
+        (tmp / name).symlink_to(REPO / name)
+    return tmp
+
+
+def _snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    res = subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
+    if check and res.returncode != 0:
+        pytest.fail(f"snakemake {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-5000:]}")
+    return res
+
+
+def _planned(res: subprocess.CompletedProcess) -> set[str]:
+    """Names of the rules a dry-run would run (from its job-stats table)."""
+    text = res.stdout + res.stderr
+    rules = set()
+    in_table = False
+    for line in text.splitlines():
+        if line.startswith("job ") and "count" in line:
+            in_table = True
+            continue
+        if in_table:
+            parts = line.split()
+            if not parts or parts[0] == "total":
+                break
+            if not set(parts[0]) <= {"-"}:
+                rules.add(parts[0])
+    return rules
+
+
+@pytest.mark.slow
+def test_tiny_study_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
+    cwd = _workdir(tmp_path)
+    tiny = ["--configfile", "tests/config/tiny.yaml", "--cores", "2"]
+    _snakemake(cwd, *tiny)
+    table = pd.read_csv(cwd / "results/tables/table2_imagenet.csv")
+    assert list(table["model"]) == ["our replication of Krizhevsky, 1 convnet", "1 convnet as per Fig 3"]
+    assert list(table["paper_val_top1"]) == [40.5, 38.4]
+    assert table["ours_val_top1"].between(0, 100).all()
+    md = (cwd / "results/tables/table2_imagenet.md").read_text()
+    assert "n/a (no test server)" in md
+    for arch in ("zf", "krizhevsky"):
+        assert (cwd / f"results/models/{arch}/seed0/epoch1.pt").exists()
+        assert (cwd / f"results/logs/train/{arch}_seed0.log").stat().st_size > 0
+        assert (cwd / f"results/benchmarks/train/{arch}_seed0.tsv").exists()
+
+    # Nothing left to do; a table-only setting reruns only the table; one network's width only its chain.
+    assert _planned(_snakemake(cwd, *tiny, "-n")) == set()
+    crops = _planned(_snakemake(cwd, *tiny, "-n", "--config", "evaluation={table_crops: center}"))
+    assert crops == {"table2", "all"}
+    width = _planned(_snakemake(cwd, *tiny, "-n", "--config", "architectures={zf: {width: 0.25}}"))
+    assert width == {"train_zf", "evaluate", "table2", "all"}
+
+    _snakemake(cwd, *tiny, "--report", "results/report.html")
+    assert "table2_imagenet" in (cwd / "results/report.html").read_text(errors="ignore")
+
+
+def test_default_plan_and_lint(tmp_path):
+    cwd = _workdir(tmp_path)
+    plan = _planned(_snakemake(cwd, "-n", "--cores", "2"))
+    assert {"generate_synthetic", "prepare_imagenet", "train_zf", "train_krizhevsky", "evaluate",
+            "table2", "all"} <= plan
+    lint = _snakemake(cwd, "--lint", check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_paper_config_needs_the_dataset_path(tmp_path):
+    cwd = _workdir(tmp_path)
+    res = _snakemake(cwd, "-n", "--configfile", "config/paper.yaml", check=False)
+    assert res.returncode != 0
+    assert "data.imagenet_root" in res.stdout + res.stderr
+    (tmp_path / "imagenet").mkdir()
+    plan = _planned(_snakemake(cwd, "-n", "--configfile", "config/paper.yaml", "--config",
+                               f"data={{imagenet_root: {tmp_path / 'imagenet'}}}"))
+    assert "generate_synthetic" not in plan
+    assert {"prepare_imagenet", "train_zf", "train_krizhevsky", "evaluate", "table2"} <= plan
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [("trainig={epochs: 3}", "trainig"), ("training={lr: fast}", "training.lr"),
+     ("data={crop_size: 500}", "data.crop_size")],
+)
+def test_bad_config_is_rejected_naming_the_key(tmp_path, override, named):
+    cwd = _workdir(tmp_path)
+    res = _snakemake(cwd, "-n", "--config", override, check=False)
+    assert res.returncode != 0
+    assert f"config {named}" in res.stdout + res.stderr
