@@ -8,7 +8,6 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest_data import make_caltech101, make_caltech256, make_imagenet, make_voc, write_jpeg
 from torch.utils.data import Subset
 from torchvision.datasets import Caltech101, Caltech256, ImageNet, VOCDetection
 
@@ -22,6 +21,8 @@ from zfrepro.datasets import (
     open_voc,
 )
 from zfrepro.errors import DataError
+
+from conftest_data import make_caltech101, make_caltech256, make_imagenet, make_voc, write_jpeg
 
 WNIDS = ["n01440764", "n01443537", "n02102040"]
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_ARCHS, TINY_DATA
 from sklearn.metrics import top_k_accuracy_score
 from torchvision.datasets import ImageNet
 from torchvision.transforms import v2
 
 from zfrepro.evaluate import evaluate, load_model, topk_wrong
 from zfrepro.train import TrainConfig, train
+
+from conftest import TINY_ARCHS, TINY_DATA
 
 
 def test_topk_matches_scikit_learn():

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest_data import make_imagenet, make_voc, write_jpeg, write_truncated_jpeg
 from PIL import Image
 from torch.utils.data import DataLoader
 
@@ -15,6 +14,8 @@ from zfrepro.datasets import image_list, open_voc
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.prepare import choose_mode, data_params, mean_selection, prepare_image_list, prepare_imagenet
 from zfrepro.preprocess import StreamDataset, load_rgb, resize_center_crop
+
+from conftest_data import make_imagenet, make_voc, write_jpeg, write_truncated_jpeg
 
 WNIDS = ["n01440764", "n01443537", "n02102040"]
 SIZE = 16

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest_data import random_image, write_jpeg, write_truncated_jpeg
 from PIL import Image
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
@@ -21,6 +20,8 @@ from zfrepro.preprocess import (
     ten_crop_select,
     ten_crops,
 )
+
+from conftest_data import random_image, write_jpeg, write_truncated_jpeg
 
 # ----------------------------------------------------------------------------------------------- crops
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_ARCHS
 from torch import nn
 
 from zfrepro.errors import ConfigError, TrainingError
 from zfrepro.train import TrainConfig, make_scheduler, renormalize_filters_, train
+
+from conftest import TINY_ARCHS
 
 FAST = {"epochs": 2, "batch_size": 16, "lr": 0.01, "checkpoint_epochs": [1, 2],
         "init": {"scheme": "gaussian", "std": 0.03}}
@@ -148,8 +149,9 @@ def test_two_process_ddp_step_equals_single_process_step(tiny_prepared, tmp_path
 
 
 def test_stream_mode_trains_exactly_like_the_memory_cache(tiny_imagenet, tiny_prepared, tmp_path):
-    from conftest import TINY_DATA
     from zfrepro.prepare import prepare_imagenet
+
+    from conftest import TINY_DATA
 
     streamed = tmp_path / "stream"
     prepare_imagenet(tiny_imagenet, streamed, {**TINY_DATA, "cache": "stream"}, threads=1)
