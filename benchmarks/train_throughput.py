@@ -87,7 +87,7 @@ def main() -> None:
 
     ours_ips = ours(data_dir, args.arch, arch_params, cfg, args.threads)
     torch.set_num_threads(args.threads)
-    n_train = manifest["splits"]["train"]["images"] if "splits" in manifest else 10**9
+    n_train = manifest["counts"]["train"]
     plain_ips = plain_loop(Path(args.root), args.arch, arch_params, cfg, manifest["image_size"],
                            manifest["crop_size"], mean, args.threads, n_train)
     print(f"arch {args.arch}, batch {cfg.batch_size}, {args.threads} threads, one epoch each")
