@@ -78,6 +78,110 @@ def cmd_table2(args: argparse.Namespace) -> None:
     print(df.to_string(index=False))
 
 
+def _load(path: str) -> dict:
+    import torch
+
+    from .errors import DataError
+
+    if not Path(path).exists():
+        raise DataError(f"{path} is missing: run the step that writes it (snakemake {path})")
+    return torch.load(path, weights_only=True)
+
+
+def cmd_mine(args: argparse.Namespace) -> None:
+    import torch
+
+    from .evaluate import load_model
+    from .io import atomic_torch_save
+    from .mining import mine_top9
+    from .splits import PreparedSplit
+
+    torch.set_num_threads(max(1, args.threads))
+    model, ckpt = load_model(args.model)
+    data = Path(args.data_dir)
+    split = PreparedSplit(data / f"{args.split}.pt")
+    mean = torch.load(data / "mean.pt", weights_only=True)
+    result = mine_top9(model, split, mean, ckpt["crop_size"], k=args.k, batch_size=args.batch_size)
+    atomic_torch_save(args.out, {**result, "split": args.split, "model": str(args.model)})
+
+
+def cmd_top9_projections(args: argparse.Namespace) -> None:
+    import torch
+
+    from .io import atomic_torch_save
+    from .visualize import top9_figure_data
+
+    torch.set_num_threads(max(1, args.threads))
+    data = top9_figure_data(args.model, args.data_dir, _load(args.top9), args.maps, args.seed, args.norm)
+    atomic_torch_save(args.out, data)
+
+
+def cmd_evolution(args: argparse.Namespace) -> None:
+    import torch
+
+    from .io import atomic_torch_save
+    from .visualize import evolution_data
+
+    torch.set_num_threads(max(1, args.threads))
+    checkpoints = {int(epoch): path for epoch, path in _named_paths(args.checkpoints).items()}
+    data = evolution_data(checkpoints, args.data_dir, args.maps, args.train_images, args.seed, args.display_size,
+                          args.norm)
+    atomic_torch_save(args.out, data)
+
+
+def cmd_unpooling(args: argparse.Namespace) -> None:
+    from .io import atomic_torch_save
+    from .visualize import unpooling_data
+
+    atomic_torch_save(args.out, unpooling_data(args.model, args.data_dir, args.layer, args.image, args.window))
+
+
+def cmd_filters(args: argparse.Namespace) -> None:
+    import torch
+
+    from .evaluate import load_model
+    from .filters import filter_stats, filter_stats_table
+    from .io import atomic_torch_save
+    from .tables import write_table
+    from .visualize import layer2_projections
+
+    torch.set_num_threads(max(1, args.threads))
+    weights, stats = {}, []
+    for panel, path in _named_paths(args.filters).items():  # Fig 6 (a), (b), (c): layer-1 filters
+        model, ckpt = load_model(path)
+        weights[panel] = model.conv_layers()["conv1"].weight.detach().clone()
+        stats.append(filter_stats(weights[panel], f"({panel}) {ckpt['arch']}"))
+    top9 = _named_paths(args.top9)
+    projections = {panel: layer2_projections(path, args.data_dir, _load(top9[panel]), args.maps, args.seed, args.norm)
+                   for panel, path in _named_paths(args.projections).items()}  # Fig 6 (d), (e)
+    atomic_torch_save(args.out, {"filters": weights, "projections": projections})
+    write_table(filter_stats_table(stats), args.out_csv, args.out_md, "Fig 6: layer-1 filter statistics",
+                "Claims 1 and 2 of the paper: with filter renormalisation no layer-1 filter dominates; the 7x7 "
+                "stride-2 first layer has fewer dead filters than 11x11 stride 4. Norms are RMS values of each "
+                "filter; definitions of every column in src/zfrepro/filters.py.")
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from . import figures
+
+    if args.figure == "fig3":
+        from .evaluate import load_model
+
+        model, _ = load_model(args.input)
+        figures.fig3_architecture(model.spec, args.out, args.out_csv)
+        return
+    data = _load(args.input)
+    if args.figure == "fig1":
+        figures.fig1_deconvnet(data["pooled"], data["switches"], data["unpooled"], data["pool_input"], data["ops"],
+                               args.out, window=data["window"])
+    elif args.figure == "fig2":
+        figures.fig2_top9(data["layers"], args.out)
+    elif args.figure == "fig4":
+        figures.fig4_evolution(data["projections"], data["epochs"], data["labels"], args.out)
+    elif args.figure == "fig6":
+        figures.fig6_filters(data["filters"], data["projections"], args.out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zfrepro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +225,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crops", default="ten", choices=["center", "ten"])
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-md", required=True)
+
+    p = add("mine", cmd_mine, "one pass over a split: the top-k activations of every feature map of layers 1-5")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--split", default="val", choices=["train", "val"])
+    p.add_argument("--k", type=int, default=9)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--out", required=True)
+
+    def add_projection_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", required=True)
+        p.add_argument("--maps", type=int, required=True, help="feature maps per layer")
+        p.add_argument("--seed", type=int, default=0, help="seed of the random choice of maps")
+        p.add_argument("--norm", default="identity", choices=["identity", "gradient"])
+        p.add_argument("--out", required=True)
+
+    p = add("top9-projections", cmd_top9_projections, "Fig 2 data: mined activations projected, with patches")
+    p.add_argument("--model", required=True)
+    p.add_argument("--top9", required=True)
+    add_projection_args(p)
+
+    p = add("evolution", cmd_evolution, "Fig 4 data: the strongest activation of chosen maps at every epoch")
+    p.add_argument("--checkpoints", nargs="+", required=True, help="EPOCH=epochE.pt, one per epoch")
+    p.add_argument("--train-images", type=lambda v: None if v == "all" else int(v), default=None,
+                   help="training images searched (an integer, or 'all')")
+    p.add_argument("--display-size", type=int, default=48)
+    add_projection_args(p)
+
+    p = add("unpooling", cmd_unpooling, "Fig 1 data: one real map, its pooling switches and the unpooled map")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--layer", default="conv1")
+    p.add_argument("--image", type=int, default=0)
+    p.add_argument("--window", type=int, default=6)
+    p.add_argument("--out", required=True)
+
+    p = add("filters", cmd_filters, "Fig 6 data: layer-1 filters, their statistics, layer-2 projections")
+    p.add_argument("--filters", nargs="+", required=True, help="PANEL=final.pt whose layer-1 filters to show")
+    p.add_argument("--projections", nargs="+", required=True, help="PANEL=final.pt whose layer-2 maps to project")
+    p.add_argument("--top9", nargs="+", required=True, help="PANEL=top9.pt, the mined activations of each")
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-md", required=True)
+    add_projection_args(p)
+
+    p = add("plot", cmd_plot, "draw a figure (PNG and PDF) from its computed data")
+    p.add_argument("figure", choices=["fig1", "fig2", "fig3", "fig4", "fig6"])
+    p.add_argument("--input", required=True, help="the analysis file (for fig3: a model checkpoint)")
+    p.add_argument("--out", required=True, help="the PNG; the PDF is written beside it")
+    p.add_argument("--out-csv", help="fig3 only: the architecture as a table")
     return parser
 
 

@@ -104,6 +104,12 @@ def check_config(config):
                 f"config tables.table2[{label!r}] names architecture {arch!r}, which is not defined under "
                 f"architectures (defined: {', '.join(config['architectures'])}); add it or fix the name."
             )
+    for key in ("arch", "krizhevsky_arch", "no_renorm_arch"):
+        if config["visualize"][key] not in config["architectures"]:
+            raise WorkflowError(
+                f"config visualize.{key} names architecture {config['visualize'][key]!r}, which is not defined "
+                f"under architectures (defined: {', '.join(config['architectures'])}); add it or fix the name."
+            )
     if config["gpus_per_training"] > 1 and config["device"] != "cuda":
         raise WorkflowError(
             f"config gpus_per_training is {config['gpus_per_training']} but device is {config['device']!r}: "
@@ -223,8 +229,49 @@ def table2_rows():
     return [(label, metrics_path(arch, first)) for label, arch in config["tables"]["table2"].items()]
 
 
+# ---------------------------------------------------------------------------------------------------------
+# The deconvnet figures
+
+VIS = config["visualize"]
+FIGURES = ["fig1_deconvnet", "fig2_top9", "fig3_architecture", "fig4_evolution", "fig6_filters"]
+
+
+def model_path(arch, seed=None):
+    return f"results/models/{arch}/seed{seeds()[0] if seed is None else seed}/final.pt"
+
+
+def top9_path(arch, seed=None):
+    return f"results/analysis/top9/{arch}/seed{seeds()[0] if seed is None else seed}.pt"
+
+
+def evolution_checkpoint_pairs():
+    """(epoch, checkpoint) of the Fig 4 network: its kept epochs, and the last epoch's final model."""
+    arch = VIS["arch"]
+    pairs = [(epoch, f"results/models/{arch}/seed{seeds()[0]}/epoch{epoch}.pt") for epoch in checkpoint_epochs(arch)]
+    last = train_params(arch)["epochs"]
+    if last not in dict(pairs):
+        pairs.append((last, model_path(arch)))
+    return pairs
+
+
+def evolution_checkpoints():
+    return [path for _, path in evolution_checkpoint_pairs()]
+
+
+def fig6_models():
+    """Fig 6 panel -> architecture whose layer-1 filters it shows: (a) no renormalisation, (b), (c)."""
+    return {"a": VIS["no_renorm_arch"], "b": VIS["krizhevsky_arch"], "c": VIS["arch"]}
+
+
+def fig6_projected():
+    """Fig 6 panel -> architecture whose layer-2 projections it shows: (d) Krizhevsky, (e) ZF."""
+    return {"d": VIS["krizhevsky_arch"], "e": VIS["arch"]}
+
+
 def final_targets():
-    """Everything `snakemake` with no target builds: the tables and every architecture's metrics."""
-    tables = ["results/tables/table2_imagenet.csv", "results/tables/table2_imagenet.md"]
+    """Everything `snakemake` with no target builds: tables, figures and every architecture's metrics."""
+    tables = [f"results/tables/{name}.{ext}" for name in ("table2_imagenet", "fig6_filter_stats")
+              for ext in ("csv", "md")] + ["results/tables/fig3_architecture.csv"]
+    figures = [f"results/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]
     metrics = [metrics_path(arch, seed) for arch in arch_names() for seed in seeds()]
-    return tables + metrics
+    return tables + figures + metrics
