@@ -59,6 +59,13 @@ def test_tiny_study_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     assert table["ours_val_top1"].between(0, 100).all()
     md = (cwd / "results/tables/table2_imagenet.md").read_text()
     assert "n/a (no test server)" in md
+    for name in ("fig1_deconvnet", "fig2_top9", "fig3_architecture", "fig4_evolution", "fig6_filters"):
+        for ext in ("png", "pdf"):
+            assert (cwd / f"results/figures/{name}.{ext}").stat().st_size > 1000, name
+    sizes = pd.read_csv(cwd / "results/tables/fig3_architecture.csv")
+    assert "conv5" in set(sizes["layer"])
+    stats = pd.read_csv(cwd / "results/tables/fig6_filter_stats.csv")
+    assert len(stats) == 3 and stats["gini"].between(0, 1).all()
     for arch in ("zf", "krizhevsky"):
         assert (cwd / f"results/models/{arch}/seed0/epoch1.pt").exists()
         assert (cwd / f"results/logs/train/{arch}_seed0.log").stat().st_size > 0
@@ -69,10 +76,16 @@ def test_tiny_study_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     crops = _planned(_snakemake(cwd, *tiny, "-n", "--config", "evaluation={table_crops: center}"))
     assert crops == {"table2", "all"}
     width = _planned(_snakemake(cwd, *tiny, "-n", "--config", "architectures={zf: {width: 0.25}}"))
-    assert width == {"train_zf", "evaluate", "table2", "all"}
+    assert width == {"train_zf", "evaluate", "table2", "mine_top9", "top9_projections", "evolution", "unpooling",
+                     "filters", "fig3_architecture", "plot_fig1_deconvnet", "plot_fig2_top9", "plot_fig4_evolution",
+                     "plot_fig6_filters", "all"}
+    assert "train_krizhevsky" not in width and "generate_synthetic" not in width
+    fig2 = _planned(_snakemake(cwd, *tiny, "-n", "--config", "visualize={fig2_maps_per_layer: 3}"))
+    assert fig2 == {"top9_projections", "plot_fig2_top9", "all"}
 
     _snakemake(cwd, *tiny, "--report", "results/report.html")
-    assert "table2_imagenet" in (cwd / "results/report.html").read_text(errors="ignore")
+    report = (cwd / "results/report.html").read_text(errors="ignore")
+    assert "table2_imagenet" in report and "fig2_top9" in report
 
 
 def test_default_plan_and_lint(tmp_path):

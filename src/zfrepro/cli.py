@@ -150,7 +150,8 @@ def cmd_filters(args: argparse.Namespace) -> None:
     for panel, path in _named_paths(args.filters).items():  # Fig 6 (a), (b), (c): layer-1 filters
         model, ckpt = load_model(path)
         weights[panel] = model.conv_layers()["conv1"].weight.detach().clone()
-        stats.append(filter_stats(weights[panel], f"({panel}) {ckpt['arch']}"))
+        radius = ckpt.get("training", {}).get("filter_radius")  # the radius this network was trained with
+        stats.append(filter_stats(weights[panel], f"({panel}) {ckpt['arch']}", radius=radius))
     top9 = _named_paths(args.top9)
     projections = {panel: layer2_projections(path, args.data_dir, _load(top9[panel]), args.maps, args.seed, args.norm)
                    for panel, path in _named_paths(args.projections).items()}  # Fig 6 (d), (e)

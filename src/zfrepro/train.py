@@ -217,6 +217,12 @@ def train(
     if cfg.batch_size % rt.world:
         raise ConfigError(f"training.batch_size ({cfg.batch_size}) must divide evenly over {rt.world} processes")
     steps_per_epoch = math.ceil(len(train_split) / cfg.batch_size)
+
+    def snapshot(epoch: int) -> dict:
+        """A self-contained model file: weights, the spec to rebuild it, and how it was trained."""
+        return {"arch": arch, "spec": spec_to_dict(spec), "model": model.state_dict(), "epoch": epoch,
+                "classes": train_split.classes, "crop_size": crop, "seed": seed, "training": dataclasses.asdict(cfg)}
+
     workers = threads if not train_split.in_memory else 0
 
     for epoch in range(start_epoch, cfg.epochs + 1):
@@ -281,10 +287,8 @@ def train(
         if rt.main:
             print(f"epoch {epoch}: loss {train_loss:.4f} train err {train_err:.2f}% "
                   f"val err {val_err:.2f}% lr {lr:.2g} {totals[2].item() / seconds:.0f} img/s", flush=True)
-            snapshot = {"arch": arch, "spec": spec_to_dict(spec), "model": model.state_dict(), "epoch": epoch,
-                        "classes": train_split.classes, "crop_size": crop, "seed": seed}
             if epoch in cfg.checkpoint_epochs:
-                atomic_torch_save(work / f"epoch{epoch}.pt", snapshot)
+                atomic_torch_save(work / f"epoch{epoch}.pt", snapshot(epoch))
             atomic_torch_save(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                      "scheduler": scheduler.state_dict() if scheduler is not None else {},
                                      "epoch": epoch, "history": history})
@@ -292,9 +296,7 @@ def train(
             dist.barrier()
 
     if rt.main:
-        _publish(work, out_dir, cfg, history,
-                 {"arch": arch, "spec": spec_to_dict(spec), "model": model.state_dict(), "epoch": cfg.epochs,
-                  "classes": train_split.classes, "crop_size": crop, "seed": seed})
+        _publish(work, out_dir, cfg, history, snapshot(cfg.epochs))
     if rt.world > 1:
         dist.barrier()
         dist.destroy_process_group()

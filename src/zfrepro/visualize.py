@@ -108,8 +108,9 @@ def evolution_data(checkpoints: dict[int, str | Path], data_dir: str | Path, map
                                       m["x"][maps, 0], norm)
             rows[layer].append(F.interpolate(proj, size=(display_size, display_size), mode="nearest"))
     projections = torch.cat([torch.stack(rows[layer], dim=1) for layer in chosen])  # [M, E, 3, s, s]
-    labels = [f"{layer} map {int(c)}" for layer, maps in chosen.items() for c in maps]
-    return {"projections": projections, "epochs": epochs, "labels": labels, "norm": norm}
+    labels = [layer for layer, maps in chosen.items() for _ in maps]  # the figure groups rows by layer
+    channels = torch.cat(list(chosen.values()))
+    return {"projections": projections, "epochs": epochs, "labels": labels, "channels": channels, "norm": norm}
 
 
 def layer2_projections(model_path: str | Path, data_dir: str | Path, top9: dict, count: int, seed: int,

@@ -160,20 +160,22 @@ FIGURE_INPUTS = {
 }
 
 
-rule plot_figure:
-    input:
-        lambda wildcards: FIGURE_INPUTS[wildcards.figure][1],
-    output:
-        png=report("results/figures/{figure}.png", caption="../report/{figure}.rst", category="Figures",
-                   subcategory="{figure}"),
-        pdf="results/figures/{figure}.pdf",
-    params:
-        kind=lambda wildcards: FIGURE_INPUTS[wildcards.figure][0],
-    log:
-        "results/logs/plot_figure/{figure}.log",
-    wildcard_constraints:
-        figure="|".join(FIGURE_INPUTS),
-    conda:
-        "../envs/zfrepro.yaml"
-    shell:
-        "zfrepro plot {params.kind} --input {input:q} --out {output.png:q} > {log:q} 2>&1"
+# One plotting rule per figure (plot_fig1_deconvnet, ...): each has its own report caption.
+for _figure, (_kind, _data) in FIGURE_INPUTS.items():
+
+    rule:
+        name:
+            f"plot_{_figure}"
+        input:
+            _data,
+        output:
+            png=report(f"results/figures/{_figure}.png", caption=f"../report/{_figure}.rst", category="Figures"),
+            pdf=f"results/figures/{_figure}.pdf",
+        params:
+            kind=_kind,
+        log:
+            f"results/logs/plot/{_figure}.log",
+        conda:
+            "../envs/zfrepro.yaml"
+        shell:
+            "zfrepro plot {params.kind} --input {input:q} --out {output.png:q} > {log:q} 2>&1"
