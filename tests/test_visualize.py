@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import TINY_ARCHS
 from zfrepro.deconvnet import Target, project
 from zfrepro.evaluate import load_model
 from zfrepro.mining import mine_top9, patch_box, receptive_fields
@@ -14,6 +13,8 @@ from zfrepro.preprocess import center_crop
 from zfrepro.splits import PreparedSplit
 from zfrepro.train import TrainConfig, train
 from zfrepro.visualize import project_entries, top9_figure_data, unpooling_data
+
+from conftest import TINY_ARCHS
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +75,22 @@ def test_unpooling_puts_each_pooled_value_back_at_its_switch(tiny_prepared, tiny
         expected[where] += value
     assert torch.allclose(unpooled.flatten(), expected)
     assert (pool_input.flatten()[switches.flatten()] == pooled.flatten()).all()  # switches point at the maxima
+
+
+def test_project_command_matches_the_api(tiny_prepared, tiny_zf, tmp_path, capsys):
+    from zfrepro.cli import main
+
+    out = tmp_path / "p.pt"
+    assert main(["project", "--model", str(tiny_zf), "--data-dir", str(tiny_prepared), "--target",
+                 "4:conv2:1:2:1", "1:conv1:0:4:4", "--out", str(out), "--png", str(tmp_path / "p.png")]) == 0
+    saved = torch.load(out, weights_only=True)
+    model, _ = load_model(tiny_zf)
+    split = PreparedSplit(tiny_prepared / "val.pt")
+    mean = torch.load(tiny_prepared / "mean.pt", weights_only=True)
+    x = center_crop(split.data["images"][[1, 4]], mean, model.spec.input_size)
+    expected = project(model, x, [Target(1, "conv2", 1, 2, 1), Target(0, "conv1", 0, 4, 4)])
+    assert torch.allclose(saved["projections"], expected)
+    assert (tmp_path / "p.png").exists() and (tmp_path / "p.pdf").exists()
+    assert main(["project", "--model", str(tiny_zf), "--data-dir", str(tiny_prepared), "--target", "1:conv1",
+                 "--out", str(out)]) == 2
+    assert "IMAGE:LAYER:CHANNEL:Y:X" in capsys.readouterr().err

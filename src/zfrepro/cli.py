@@ -105,6 +105,48 @@ def cmd_mine(args: argparse.Namespace) -> None:
     atomic_torch_save(args.out, {**result, "split": args.split, "model": str(args.model)})
 
 
+def _target(text: str):
+    from .deconvnet import Target
+
+    try:
+        image, layer, channel, y, x = text.split(":")
+        return Target(int(image), layer, int(channel), int(y), int(x))
+    except ValueError as err:
+        raise ConfigError(f"--target expects IMAGE:LAYER:CHANNEL:Y:X (e.g. 12:conv3:40:5:7), got {text!r}") from err
+
+
+def cmd_project(args: argparse.Namespace) -> None:
+    import torch
+
+    from .deconvnet import project
+    from .evaluate import load_model
+    from .io import atomic_torch_save
+    from .preprocess import center_crop
+    from .splits import PreparedSplit
+
+    torch.set_num_threads(max(1, args.threads))
+    model, ckpt = load_model(args.model)
+    data = Path(args.data_dir)
+    split = PreparedSplit(data / f"{args.split}.pt")
+    mean = torch.load(data / "mean.pt", weights_only=True)
+    targets = [_target(t) for t in args.target]
+    images = sorted({t.image for t in targets})
+    local = {image: i for i, image in enumerate(images)}
+    x = center_crop(next(split.batches(images, len(images)))[0], mean, ckpt["crop_size"])
+    targets = [type(t)(local[t.image], t.layer, t.channel, t.y, t.x) for t in targets]
+    projections = project(model, x, targets, norm=args.norm)
+    silent = [text for text, p in zip(args.target, projections, strict=True) if not p.any()]
+    if silent:  # a zero activation projects to nothing: say so rather than leave a blank image unexplained
+        print(f"note: these activations are zero, their projections are blank: {' '.join(silent)}", file=sys.stderr)
+    atomic_torch_save(args.out, {"projections": projections, "targets": args.target, "images": images,
+                                 "split": args.split, "norm": args.norm})
+    if args.png:
+        from . import figures
+
+        figures.fig6_filters({}, {"projections": projections}, args.png,
+                             titles={"projections": "deconvnet projections"})
+
+
 def cmd_top9_projections(args: argparse.Namespace) -> None:
     import torch
 
@@ -226,6 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crops", default="ten", choices=["center", "ten"])
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-md", required=True)
+
+    p = add("project", cmd_project, "project chosen activations of a trained model to pixel space (deconvnet)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--split", default="val", choices=["train", "val"])
+    p.add_argument("--target", nargs="+", required=True,
+                   help="IMAGE:LAYER:CHANNEL:Y:X, the split's image index and a position of the layer's output map")
+    p.add_argument("--norm", default="identity", choices=["identity", "gradient"])
+    p.add_argument("--out", required=True, help="a .pt file with the projections [K, 3, H, W]")
+    p.add_argument("--png", help="also draw them as a grid (PNG and PDF)")
 
     p = add("mine", cmd_mine, "one pass over a split: the top-k activations of every feature map of layers 1-5")
     p.add_argument("--model", required=True)
