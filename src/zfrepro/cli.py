@@ -91,16 +91,12 @@ def _load(path: str) -> dict:
 def cmd_mine(args: argparse.Namespace) -> None:
     import torch
 
-    from .evaluate import load_model
     from .io import atomic_torch_save
     from .mining import mine_top9
-    from .splits import PreparedSplit
+    from .visualize import open_inputs
 
     torch.set_num_threads(max(1, args.threads))
-    model, ckpt = load_model(args.model)
-    data = Path(args.data_dir)
-    split = PreparedSplit(data / f"{args.split}.pt")
-    mean = torch.load(data / "mean.pt", weights_only=True)
+    model, ckpt, split, mean = open_inputs(args.model, args.data_dir, args.split)
     result = mine_top9(model, split, mean, ckpt["crop_size"], k=args.k, batch_size=args.batch_size)
     atomic_torch_save(args.out, {**result, "split": args.split, "model": str(args.model)})
 
@@ -119,16 +115,12 @@ def cmd_project(args: argparse.Namespace) -> None:
     import torch
 
     from .deconvnet import project
-    from .evaluate import load_model
     from .io import atomic_torch_save
     from .preprocess import center_crop
-    from .splits import PreparedSplit
+    from .visualize import open_inputs
 
     torch.set_num_threads(max(1, args.threads))
-    model, ckpt = load_model(args.model)
-    data = Path(args.data_dir)
-    split = PreparedSplit(data / f"{args.split}.pt")
-    mean = torch.load(data / "mean.pt", weights_only=True)
+    model, ckpt, split, mean = open_inputs(args.model, args.data_dir, args.split)
     targets = [_target(t) for t in args.target]
     images = sorted({t.image for t in targets})
     local = {image: i for i, image in enumerate(images)}

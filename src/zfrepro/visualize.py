@@ -22,6 +22,13 @@ from .splits import PreparedSplit
 CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 
 
+def open_inputs(model_path: str | Path, data_dir: str | Path, split: str = "val") -> tuple:
+    """(model, checkpoint, prepared split, mean image): what every analysis of a trained model starts from."""
+    model, ckpt = load_model(model_path)
+    data_dir = Path(data_dir)
+    return model, ckpt, PreparedSplit(data_dir / f"{split}.pt"), torch.load(data_dir / "mean.pt", weights_only=True)
+
+
 def _inputs(split: PreparedSplit, indices: torch.Tensor, mean: torch.Tensor, crop: int) -> tuple[torch.Tensor, ...]:
     """Model inputs (mean-subtracted centre crops) and the matching uint8 crops for display."""
     images = load_images(split, indices)
@@ -58,9 +65,7 @@ def choose_maps(values: torch.Tensor, count: int, generator: torch.Generator) ->
 def top9_figure_data(model_path: str | Path, data_dir: str | Path, top9: dict, maps_per_layer: int,
                      seed: int, norm: str = "identity") -> dict:
     """Figure 2: for a random subset of maps per layer, the 9 mined activations projected beside their patches."""
-    model, _ = load_model(model_path)
-    split = PreparedSplit(Path(data_dir) / "val.pt")
-    mean = torch.load(Path(data_dir) / "mean.pt", weights_only=True)
+    model, _, split, mean = open_inputs(model_path, data_dir)
     gen = torch.Generator().manual_seed(seed)
     layers = {}
     for layer in CONV_LAYERS:
@@ -116,9 +121,7 @@ def evolution_data(checkpoints: dict[int, str | Path], data_dir: str | Path, map
 def layer2_projections(model_path: str | Path, data_dir: str | Path, top9: dict, count: int, seed: int,
                        norm: str = "identity") -> torch.Tensor:
     """Fig 6 (d)/(e): the strongest validation activation of `count` random layer-2 maps, projected."""
-    model, _ = load_model(model_path)
-    split = PreparedSplit(Path(data_dir) / "val.pt")
-    mean = torch.load(Path(data_dir) / "mean.pt", weights_only=True)
+    model, _, split, mean = open_inputs(model_path, data_dir)
     mined = top9["conv2"]
     maps = choose_maps(mined["value"], count, torch.Generator().manual_seed(seed))
     proj, _ = project_entries(model, split, mean, "conv2", maps, mined["image"][maps, 0], mined["y"][maps, 0],
@@ -132,9 +135,7 @@ def unpooling_data(model_path: str | Path, data_dir: str | Path, layer: str, ima
     The map is the layer's strongest on the chosen validation image; `window` x `window` pooled units
     around its maximum are kept for display.
     """
-    model, _ = load_model(model_path)
-    split = PreparedSplit(Path(data_dir) / "val.pt")
-    mean = torch.load(Path(data_dir) / "mean.pt", weights_only=True)
+    model, _, split, mean = open_inputs(model_path, data_dir)
     x, _ = _inputs(split, torch.tensor([image]), mean, model.spec.input_size)
     with torch.no_grad():
         _, record = model.forward_record(x)
