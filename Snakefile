@@ -26,6 +26,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/visualize.smk"
+include: "workflow/rules/correspondence.smk"
 
 
 localrules:

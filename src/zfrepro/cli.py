@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
 
 from .errors import ConfigError, ZFError
+
+# (module, subcommand, stem, help): the module defines configure_<stem>_parser and <stem>_command.
+ANALYSIS_COMMANDS = [
+    ("correspondence", "correspondence", "correspondence",
+     "Table 1 data: feature changes when the same part is masked in several images"),
+    ("correspondence", "table1", "table1", "Table 1: the correspondence measure beside the paper's"),
+    ("correspondence", "plot-fig8", "fig8", "Fig 8: the images with each part and a random region masked"),
+]
 
 
 def _json(text: str) -> dict:
@@ -319,6 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="the analysis file (for fig3: a model checkpoint)")
     p.add_argument("--out", required=True, help="the PNG; the PDF is written beside it")
     p.add_argument("--out-csv", help="fig3 only: the architecture as a table")
+
+    # The analyses of issue 4 define their own options next to their code (module, subcommand, help).
+    for module, name, stem, help in ANALYSIS_COMMANDS:
+        mod = importlib.import_module(f"zfrepro.{module}")
+        getattr(mod, f"configure_{stem}_parser")(add(name, getattr(mod, f"{stem}_command"), help))
     return parser
 
 

@@ -268,10 +268,48 @@ def fig6_projected():
     return {"d": VIS["krizhevsky_arch"], "e": VIS["arch"]}
 
 
+# ---------------------------------------------------------------------------------------------------------
+# The correspondence study (Table 1, Fig 8)
+
+CORR = config["correspondence"]
+
+
+def correspondence_parts_csv():
+    """The parts CSV: correspondence.parts_csv, or the generated data's parts.csv; the paper config needs one."""
+    if CORR["parts_csv"]:
+        return os.path.expanduser(CORR["parts_csv"])
+    if config["data"]["source"] == "synthetic":
+        return os.path.join(imagenet_root(), "parts.csv")
+    raise WorkflowError(
+        "config correspondence.parts_csv is not set but data.source is 'real': make a CSV of the eye and nose "
+        "boxes of a few validation images (README.md, 'The parts CSV'; template: "
+        "config/correspondence_parts.template.csv) and set correspondence.parts_csv to it."
+    )
+
+
+def correspondence_inputs(wildcards):
+    """The user's parts CSV, or the generated ImageNet folder (a job's output) that holds parts.csv."""
+    if CORR["parts_csv"]:
+        return [correspondence_parts_csv()]
+    correspondence_parts_csv()  # real data without a CSV: stop here with the message
+    return imagenet_input(wildcards)
+
+
+def correspondence_targets():
+    """Table 1 and Fig 8 for `rule all`; none (with a note) for real data without a parts CSV, so the rest
+    of the paper's study still runs. Asking for them by name then stops with correspondence_parts_csv's message."""
+    if config["data"]["source"] == "real" and not CORR["parts_csv"]:
+        print("note: Table 1 and Fig 8 are left out: set correspondence.parts_csv (README.md, 'The parts CSV')",
+              file=sys.stderr)
+        return []
+    return [f"results/tables/table1_correspondence.{ext}" for ext in ("csv", "md")] + [
+        f"results/figures/fig8_correspondence.{ext}" for ext in ("png", "pdf")]
+
+
 def final_targets():
     """Everything `snakemake` with no target builds: tables, figures and every architecture's metrics."""
     tables = [f"results/tables/{name}.{ext}" for name in ("table2_imagenet", "fig6_filter_stats")
               for ext in ("csv", "md")] + ["results/tables/fig3_architecture.csv"]
     figures = [f"results/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]
     metrics = [metrics_path(arch, seed) for arch in arch_names() for seed in seeds()]
-    return tables + figures + metrics
+    return tables + figures + metrics + correspondence_targets()
