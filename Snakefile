@@ -27,6 +27,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/visualize.smk"
 include: "workflow/rules/correspondence.smk"
+include: "workflow/rules/invariance.smk"
 
 
 localrules:

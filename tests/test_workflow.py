@@ -78,7 +78,8 @@ def test_tiny_study_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     width = _planned(_snakemake(cwd, *tiny, "-n", "--config", "architectures={zf: {width: 0.25}}"))
     assert width == {"train_zf", "evaluate", "table2", "mine_top9", "top9_projections", "evolution", "unpooling",
                      "filters", "fig3_architecture", "plot_fig1_deconvnet", "plot_fig2_top9", "plot_fig4_evolution",
-                     "plot_fig6_filters", "correspondence", "table1_correspondence", "plot_fig8_correspondence", "all"}
+                     "plot_fig6_filters", "correspondence", "table1_correspondence", "plot_fig8_correspondence",
+                     "invariance", "plot_fig5_invariance", "all"}
     assert "train_krizhevsky" not in width and "generate_synthetic" not in width
     fig2 = _planned(_snakemake(cwd, *tiny, "-n", "--config", "visualize={fig2_maps_per_layer: 3}"))
     assert fig2 == {"top9_projections", "plot_fig2_top9", "all"}

@@ -16,6 +16,9 @@ ANALYSIS_COMMANDS = [
      "Table 1 data: feature changes when the same part is masked in several images"),
     ("correspondence", "table1", "table1", "Table 1: the correspondence measure beside the paper's"),
     ("correspondence", "plot-fig8", "fig8", "Fig 8: the images with each part and a random region masked"),
+    ("invariance", "invariance", "invariance",
+     "Fig 5 data: feature distances and p(true) under translation, scale and rotation"),
+    ("invariance", "plot-fig5", "fig5", "Fig 5: invariance curves (PNG and PDF) from their computed data"),
 ]
 
 

@@ -312,4 +312,6 @@ def final_targets():
               for ext in ("csv", "md")] + ["results/tables/fig3_architecture.csv"]
     figures = [f"results/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]
     metrics = [metrics_path(arch, seed) for arch in arch_names() for seed in seeds()]
-    return tables + figures + metrics + correspondence_targets()
+    invariance = [f"results/{kind}/fig5_invariance.{ext}" for kind, ext in
+                  (("figures", "png"), ("figures", "pdf"), ("tables", "csv"), ("tables", "md"))]
+    return tables + figures + invariance + metrics + correspondence_targets()

@@ -1,0 +1,359 @@
+"""Figure 5: how features and the output change when an image is translated, scaled or rotated (claim 6).
+
+Each chosen validation image is transformed on its prepared uint8 S x S form (before the centre crop, so
+content from outside the crop moves in as in the paper's 256 -> 224 setting) with torchvision's functional
+transforms; uncovered pixels get the mean pixel colour. The model then sees its usual mean-subtracted centre
+crop. All variants of one image (and the image itself) go through one batched forward pass. For every
+variant we keep the Euclidean distance between its feature vector and the original's at each chosen layer
+(layer output flattened: conv1 after its pool/norm, fc7 after ReLU) and the probability of the true class.
+
+Translations are configured in pixels at the paper's 224 crop and scaled by crop/224 (rounded to whole
+pixels, so shifts are exact); scales are zoom-in ratios (resize up, centre crop back to S); rotations are
+degrees about the image centre (bilinear).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torchvision.transforms.v2 import functional as TF
+
+from .errors import ConfigError, DataError
+from .mining import load_images
+from .models import ConvNet
+from .preprocess import center_crop
+from .splits import PreparedSplit
+from .visualize import open_inputs
+
+KINDS = ("translation", "scale", "rotation")
+PAPER_CROP = 224  # translations are given in pixels of the paper's 224 x 224 input
+DEFAULT_LAYERS = ("conv1", "fc7")
+EXAMPLES = 3  # transformed variants per image kept for the figure's first column
+AXIS_LABELS = {"translation": "vertical shift (pixels at 224)", "scale": "scale (zoom ratio)",
+               "rotation": "rotation (degrees)"}
+
+
+# ---------------------------------------------------------------------------------------------- transforms
+
+
+def mean_fill(mean: torch.Tensor) -> list[float]:
+    """The mean pixel: the per-channel average of the mean image, rounded (the colour uncovered pixels get)."""
+    return [float(round(v)) for v in mean.float().mean(dim=(-2, -1)).tolist()]
+
+
+def translation_pixels(translations: Sequence[float], crop: int) -> list[int]:
+    """Shifts at 224 -> whole pixels at this crop (x crop/224, halves rounded away from zero, so +-t match)."""
+    return [int(math.copysign(math.floor(abs(t) * crop / PAPER_CROP + 0.5), t)) for t in translations]
+
+
+def translate(image: torch.Tensor, dy: int, fill: Sequence[float]) -> torch.Tensor:
+    """Shift uint8 image(s) [..., 3, S, S] down by dy pixels (up if negative); uncovered rows get `fill`."""
+    return TF.affine(image, angle=0.0, translate=[0.0, float(dy)], scale=1.0, shear=[0.0, 0.0],
+                     interpolation=TF.InterpolationMode.NEAREST, fill=list(fill))
+
+
+def zoom(image: torch.Tensor, ratio: float) -> torch.Tensor:
+    """Zoom into uint8 image(s) [..., 3, S, S] by `ratio` >= 1: resize to round(S * ratio), centre crop to S."""
+    size = image.shape[-1]
+    big = max(size, round(size * ratio))
+    resized = TF.resize(image, [big, big], interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+    return TF.center_crop(resized, [size, size])
+
+
+def rotate(image: torch.Tensor, angle: float, fill: Sequence[float]) -> torch.Tensor:
+    """Rotate uint8 image(s) [..., 3, S, S] by `angle` degrees anticlockwise about the centre (bilinear)."""
+    return TF.rotate(image, float(angle), interpolation=TF.InterpolationMode.BILINEAR, fill=list(fill))
+
+
+def transform(image: torch.Tensor, kind: str, value: float, fill: Sequence[float]) -> torch.Tensor:
+    """One transformation by its applied value (pixels, zoom ratio or degrees)."""
+    if kind == "translation":
+        return translate(image, int(value), fill)
+    if kind == "scale":
+        return zoom(image, float(value))
+    if kind == "rotation":
+        return rotate(image, float(value), fill)
+    raise ValueError(f"unknown transformation {kind!r}; expected one of {KINDS}")
+
+
+def variants(image: torch.Tensor, applied: dict[str, Sequence[float]], fill: Sequence[float]) -> torch.Tensor:
+    """The image followed by all its transformed versions, kind by kind in `applied` order: uint8 [1 + V, 3, S, S]."""
+    out = [image]
+    for kind, values in applied.items():
+        out.extend(transform(image, kind, v, fill) for v in values)
+    return torch.stack(out)
+
+
+# ---------------------------------------------------------------------------------------------- settings
+
+
+def _numbers(values: Any, key: str) -> list[float]:
+    if not isinstance(values, list | tuple) or not values:
+        raise ConfigError(f"{key}: expected a non-empty list of numbers, got {values!r}")
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)]
+    if bad:
+        raise ConfigError(f"{key}: expected numbers, got {bad}")
+    return [float(v) for v in values]
+
+
+def check_settings(translations: Any, scales: Any, rotations: Any, layers: Any,
+                   model: ConvNet) -> dict[str, list[float]]:
+    """Validate the config values; return the configured values per kind (translations still at 224)."""
+    values = {"translation": _numbers(translations, "invariance.translations"),
+              "scale": _numbers(scales, "invariance.scales"),
+              "rotation": _numbers(rotations, "invariance.rotations")}
+    if min(values["scale"]) < 1:
+        raise ConfigError(f"invariance.scales: zoom ratios must be >= 1 (the image is enlarged and centre-cropped "
+                          f"back), got {values['scale']}")
+    names = model.layer_names
+    if not isinstance(layers, list | tuple) or not layers or any(layer not in names for layer in layers):
+        raise ConfigError(f"invariance.layers: {layers!r} must be a non-empty list of layers of "
+                          f"{model.spec.name}: {names}")
+    return values
+
+
+def resolve_images(split: PreparedSplit, specs: Any, key: str = "invariance.images") -> list[int]:
+    """Split indices of [{wnid, nth}, ...]: the nth (0-based) validation image of class wnid, in split order."""
+    if not isinstance(specs, list) or not specs:
+        raise ConfigError(f"{key}: expected a non-empty list of {{wnid, nth}}, got {specs!r}")
+    out = []
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, dict) or set(spec) != {"wnid", "nth"}:
+            raise ConfigError(f"{key}[{i}]: expected {{wnid: ..., nth: ...}}, got {spec!r}")
+        wnid, nth = spec["wnid"], spec["nth"]
+        if wnid not in split.classes:
+            shown = ", ".join(split.classes[:8]) + (", ..." if len(split.classes) > 8 else "")
+            raise ConfigError(f"{key}[{i}].wnid: {wnid!r} is not a class of {split.path} ({shown})")
+        members = (split.labels == split.classes.index(wnid)).nonzero().flatten()
+        if isinstance(nth, bool) or not isinstance(nth, int) or not 0 <= nth < len(members):
+            raise ConfigError(f"{key}[{i}].nth: {nth!r} must be an integer in 0..{len(members) - 1} "
+                              f"({len(members)} validation images of {wnid})")
+        out.append(int(members[nth]))
+    return out
+
+
+def class_names(data_dir: str | Path, wnids: Sequence[str]) -> list[str]:
+    """Readable names of `wnids` from the prepared manifest (the wnid itself where it has none)."""
+    path = Path(data_dir) / "manifest.json"
+    names: dict[str, str] = {}
+    if path.exists():
+        manifest = json.loads(path.read_text())
+        names = dict(zip(manifest.get("classes", []), manifest.get("class_names", []), strict=False))
+    return [names.get(w, w) for w in wnids]
+
+
+# ---------------------------------------------------------------------------------------------- measurement
+
+
+def example_indices(kind: str, n: int, k: int = EXAMPLES) -> list[int]:
+    """Which of n values the figure shows: evenly spread; rotations wrap around, so 0, 1/k, 2/k of the list."""
+    if n <= k:
+        return list(range(n))
+    if kind == "rotation":
+        return [i * n // k for i in range(k)]
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+
+
+@torch.no_grad()
+def measure(model: ConvNet, image: torch.Tensor, label: int, mean: torch.Tensor, applied: dict[str, Sequence[float]],
+            layers: Sequence[str], fill: Sequence[float]) -> dict[str, Any]:
+    """One image [3, S, S] uint8: per kind, distances [V] per layer and p(true) [V], plus the original's.
+
+    One forward pass over the original and every variant (eval mode, on the model's device).
+    """
+    dev = next(model.parameters()).device
+    batch = variants(image, applied, fill)
+    crop = model.spec.input_size
+    logits, record = model.forward_record(center_crop(batch.to(dev), mean.to(dev), crop))
+    probs = logits.float().softmax(dim=1)[:, label].cpu()
+    feats = {layer: record.outputs[layer].flatten(1).float().cpu() for layer in layers}
+    dists = {layer: (f[1:] - f[0]).norm(dim=1) for layer, f in feats.items()}
+    out: dict[str, Any] = {"p_original": float(probs[0]), "top1_original": int(logits[0].argmax()),
+                           "norm": {layer: float(f[0].norm()) for layer, f in feats.items()}, "kinds": {}}
+    shown = center_crop(batch, torch.zeros_like(mean), crop).round().to(torch.uint8)  # the crops, for display
+    start = 0  # into the variants (batch row start + 1)
+    for kind, values in applied.items():
+        sl = slice(start, start + len(values))
+        batch_rows = slice(start + 1, start + 1 + len(values))
+        keep = [start + 1 + i for i in example_indices(kind, len(values))]
+        out["kinds"][kind] = {"distance": {layer: d[sl] for layer, d in dists.items()},
+                              "p_true": probs[batch_rows], "top1": logits[batch_rows].argmax(dim=1).cpu(),
+                              "examples": shown[keep]}
+        start += len(values)
+    return out
+
+
+def invariance_data(model_path: str | Path, data_dir: str | Path, images: Any, translations: Any, scales: Any,
+                    rotations: Any, layers: Any = DEFAULT_LAYERS, device: str = "cpu") -> dict[str, Any]:
+    """Figure 5's numbers for the configured images (see the module docstring); a dict of tensors and lists."""
+    model, ckpt, split, mean = open_inputs(model_path, data_dir, "val")
+    if list(split.classes) != list(ckpt["classes"]):
+        raise DataError(f"{model_path} was trained on other classes than {split.path}: retrain the model or "
+                        "point --data-dir at its prepared data")
+    layers = list(layers)
+    configured = check_settings(translations, scales, rotations, layers, model)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device).eval()
+    crop = model.spec.input_size
+    indices = resolve_images(split, images)
+    fill = mean_fill(mean)
+    applied = {"translation": [float(p) for p in translation_pixels(configured["translation"], crop)],
+               "scale": configured["scale"], "rotation": configured["rotation"]}
+    # What is plotted: translations as applied, converted back to pixels at 224 (rounding made them whole).
+    plotted = {**configured, "translation": [p * PAPER_CROP / crop for p in applied["translation"]]}
+    pixels = load_images(split, indices)
+    labels = split.labels[indices]
+    per_image = [measure(model, pixels[i], int(labels[i]), mean, applied, layers, fill) for i in range(len(indices))]
+
+    kinds = {}
+    for kind in KINDS:
+        parts = [m["kinds"][kind] for m in per_image]
+        kinds[kind] = {
+            "configured": torch.tensor(configured[kind]), "applied": torch.tensor(applied[kind]),
+            "x": torch.tensor(plotted[kind]),
+            "distance": {layer: torch.stack([p["distance"][layer] for p in parts]) for layer in layers},  # [N, V]
+            "p_true": torch.stack([p["p_true"] for p in parts]),
+            "top1": torch.stack([p["top1"] for p in parts]),
+            "example_index": torch.tensor(example_indices(kind, len(applied[kind]))),
+            "examples": torch.stack([p["examples"] for p in parts]),  # uint8 [N, k, 3, c, c]
+        }
+    wnids = [split.classes[int(label)] for label in labels]
+    return {"kinds": kinds, "layers": layers, "indices": torch.tensor(indices), "labels": labels.clone(),
+            "wnids": wnids, "class_names": class_names(data_dir, wnids), "images": [dict(s) for s in images],
+            "p_original": torch.tensor([m["p_original"] for m in per_image]),
+            "top1_original": torch.tensor([m["top1_original"] for m in per_image]),
+            "norm": {layer: torch.tensor([m["norm"][layer] for m in per_image]) for layer in layers},
+            "fill": fill, "crop": crop, "image_size": int(split.image_size), "model": str(model_path),
+            "arch": str(ckpt.get("arch", model.spec.name))}
+
+
+# ---------------------------------------------------------------------------------------------- summary
+
+
+def _magnitude(kind: str, x: torch.Tensor) -> torch.Tensor:
+    """How far each applied value is from the identity (pixels, ratio - 1, degrees modulo a full turn)."""
+    if kind == "translation":
+        return x.abs()
+    if kind == "scale":
+        return (x - 1).abs()
+    turn = x.remainder(360)
+    return torch.minimum(turn, 360 - turn)
+
+
+def summarize(data: dict[str, Any]) -> pd.DataFrame:
+    """Claim 6 in numbers, one row per transformation (means over the images).
+
+    For each layer: d(small)/norm (distance at the smallest non-identity step, relative to the original's
+    feature norm) and d(small)/d(max) (how much of the whole range's largest change the smallest step
+    already causes: near 1 = the layer changes at once, small = it changes gradually). For the output:
+    p(true) of the original, mean and minimum p(true) over the transformations, and how often top-1 stays right.
+    """
+    rows = []
+    for kind, k in data["kinds"].items():
+        mag = _magnitude(kind, k["applied"].double())
+        nonzero = mag > 1e-9
+        row: dict[str, Any] = {"transformation": kind}
+        if nonzero.any():
+            small = nonzero & (mag == mag[nonzero].min())
+            step = float(_magnitude(kind, k["x"].double())[small][0])
+            row["smallest step"] = round(1 + step if kind == "scale" else step, 3)
+            for layer in data["layers"]:
+                d = k["distance"][layer].double()  # [N, V]
+                d_small = d[:, small].mean(dim=1)
+                rel = d_small / data["norm"][layer].double().clamp_min(1e-12)
+                frac = d_small / d.max(dim=1).values.clamp_min(1e-12)
+                row[f"{layer} d(small)/norm"] = round(float(rel.mean()), 4)
+                row[f"{layer} d(small)/d(max)"] = round(float(frac.mean()), 4)
+        p = k["p_true"].double()
+        row["p(true) original"] = round(float(data["p_original"].double().mean()), 4)
+        row["p(true) mean"] = round(float(p.mean()), 4)
+        row["p(true) min"] = round(float(p.min(dim=1).values.mean()), 4)
+        row["top-1 kept %"] = round(100 * float((k["top1"] == data["labels"][:, None]).double().mean()), 1)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+SUMMARY_FOOTNOTE = (
+    "Claim 6 of the paper: small transformations change layer-1 features a lot and layer-7 features little; "
+    "the output is robust to translation and scale, not to rotation. Means over the Fig 5 images. smallest step: "
+    "the smallest non-identity transformation (pixels at 224, zoom ratio, degrees); d(small): the Euclidean feature "
+    "distance to the original there (mean of its +/- pair); norm: the original's feature norm; d(max): the largest "
+    "distance over the whole range; p(true): softmax probability of the true class (min: each image's lowest); "
+    "top-1 kept: share of (image, transformation) pairs still classified correctly. Definitions in "
+    "src/zfrepro/invariance.py."
+)
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+
+def _json_list(text: str) -> list:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--images: could not parse JSON {text!r}: {err}") from err
+    if not isinstance(value, list):
+        raise ConfigError(f"--images: expected a JSON list of {{\"wnid\": ..., \"nth\": ...}}, got {text!r}")
+    return value
+
+
+def configure_invariance_parser(p: argparse.ArgumentParser) -> None:
+    """Options of `zfrepro invariance` (Fig 5 data)."""
+    p.add_argument("--model", required=True, help="a trained checkpoint (final.pt)")
+    p.add_argument("--data-dir", required=True, help="the prepared data (val.pt, mean.pt, manifest.json)")
+    p.add_argument("--images", required=True,
+                   help='JSON list of {"wnid": ..., "nth": ...}: the nth validation image of each class')
+    p.add_argument("--translations", type=float, nargs="+", required=True,
+                   help="vertical shifts in pixels at a 224 crop (scaled by crop/224, rounded)")
+    p.add_argument("--scales", type=float, nargs="+", required=True, help="zoom ratios >= 1")
+    p.add_argument("--rotations", type=float, nargs="+", required=True, help="angles in degrees")
+    p.add_argument("--layers", nargs="+", default=list(DEFAULT_LAYERS), help="layers whose feature distances to keep")
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--out", required=True, help="the .pt file with the curves")
+    p.add_argument("--out-csv", help="also write the claim-6 summary as CSV")
+    p.add_argument("--out-md", help="also write the claim-6 summary as Markdown")
+
+
+def invariance_command(args: argparse.Namespace) -> None:
+    """Compute Fig 5's curves, save them, print (and optionally write) the claim-6 summary."""
+    from .io import atomic_torch_save
+
+    torch.set_num_threads(max(1, getattr(args, "threads", 1)))
+    data = invariance_data(args.model, args.data_dir, _json_list(args.images), args.translations, args.scales,
+                           args.rotations, args.layers, args.device)
+    atomic_torch_save(args.out, data)
+    table = summarize(data)
+    if args.out_csv or args.out_md:
+        from .tables import write_table
+
+        if not (args.out_csv and args.out_md):
+            raise ConfigError("--out-csv and --out-md go together (the table is written in both forms)")
+        write_table(table, args.out_csv, args.out_md, "Fig 5: invariance summary (claim 6)", SUMMARY_FOOTNOTE)
+    names = ", ".join(f"{w} ({n})" for w, n in zip(data["wnids"], data["class_names"], strict=True))
+    print(f"images: {names}")
+    print(f"p(true) of the originals: {[round(float(p), 3) for p in data['p_original']]}")
+    print(table.to_string(index=False))
+
+
+def configure_fig5_parser(p: argparse.ArgumentParser) -> None:
+    """Options of `zfrepro plot-fig5`."""
+    p.add_argument("--input", required=True, help="the file `zfrepro invariance` wrote")
+    p.add_argument("--out", required=True, help="the PNG; the PDF is written beside it")
+
+
+def fig5_command(args: argparse.Namespace) -> None:
+    """Draw Figure 5 from the computed curves."""
+    from .figures_invariance import fig5_invariance
+
+    path = Path(args.input)
+    if not path.exists():
+        raise DataError(f"{path} is missing: run the step that writes it (snakemake {path})")
+    fig5_invariance(torch.load(path, weights_only=True), args.out)
