@@ -28,6 +28,7 @@ include: "workflow/rules/tables.smk"
 include: "workflow/rules/visualize.smk"
 include: "workflow/rules/correspondence.smk"
 include: "workflow/rules/invariance.smk"
+include: "workflow/rules/occlusion.smk"
 
 
 localrules:

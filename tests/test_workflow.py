@@ -59,7 +59,8 @@ def test_tiny_study_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     assert table["ours_val_top1"].between(0, 100).all()
     md = (cwd / "results/tables/table2_imagenet.md").read_text()
     assert "n/a (no test server)" in md
-    for name in ("fig1_deconvnet", "fig2_top9", "fig3_architecture", "fig4_evolution", "fig6_filters"):
+    for name in ("fig1_deconvnet", "fig2_top9", "fig3_architecture", "fig4_evolution", "fig5_invariance",
+                 "fig6_filters", "fig7_occlusion", "fig8_correspondence"):
         for ext in ("png", "pdf"):
             assert (cwd / f"results/figures/{name}.{ext}").stat().st_size > 1000, name
     sizes = pd.read_csv(cwd / "results/tables/fig3_architecture.csv")
@@ -79,7 +80,7 @@ def test_tiny_study_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     assert width == {"train_zf", "evaluate", "table2", "mine_top9", "top9_projections", "evolution", "unpooling",
                      "filters", "fig3_architecture", "plot_fig1_deconvnet", "plot_fig2_top9", "plot_fig4_evolution",
                      "plot_fig6_filters", "correspondence", "table1_correspondence", "plot_fig8_correspondence",
-                     "invariance", "plot_fig5_invariance", "all"}
+                     "invariance", "plot_fig5_invariance", "occlusion", "plot_fig7_occlusion", "all"}
     assert "train_krizhevsky" not in width and "generate_synthetic" not in width
     fig2 = _planned(_snakemake(cwd, *tiny, "-n", "--config", "visualize={fig2_maps_per_layer: 3}"))
     assert fig2 == {"top9_projections", "plot_fig2_top9", "all"}

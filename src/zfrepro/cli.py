@@ -19,6 +19,9 @@ ANALYSIS_COMMANDS = [
     ("invariance", "invariance", "invariance",
      "Fig 5 data: feature distances and p(true) under translation, scale and rotation"),
     ("invariance", "plot-fig5", "fig5", "Fig 5: invariance curves (PNG and PDF) from their computed data"),
+    ("occlusion", "occlusion", "occlusion",
+     "Fig 7 data: occlusion sensitivity of the strongest layer-5 map and the output"),
+    ("figures_occlusion", "plot-fig7", "fig7", "Fig 7: occlusion panels (PNG and PDF) from their computed data"),
 ]
 
 

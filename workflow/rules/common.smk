@@ -233,7 +233,7 @@ def table2_rows():
 # The deconvnet figures
 
 VIS = config["visualize"]
-FIGURES = ["fig1_deconvnet", "fig2_top9", "fig3_architecture", "fig4_evolution", "fig6_filters"]
+FIGURES = ["fig1_deconvnet", "fig2_top9", "fig3_architecture", "fig4_evolution", "fig6_filters", "fig7_occlusion"]
 
 
 def model_path(arch, seed=None):

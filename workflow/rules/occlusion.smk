@@ -1,0 +1,54 @@
+# Figure 7: occlusion sensitivity. A grey square (the mean pixel) slides over chosen validation images of
+# the Figs 1-4 network (visualize.arch); the maps are computed once under results/analysis/fig7/ and drawn
+# by a separate rule, so restyling never recomputes them.
+
+OCC = config["occlusion"]
+
+
+rule occlusion:
+    input:
+        model=model_path(VIS["arch"]),
+        top9=top9_path(VIS["arch"]),
+        val=f"{PREPARED}/val.pt",
+        mean=f"{PREPARED}/mean.pt",
+        manifest=f"{PREPARED}/manifest.json",
+    output:
+        "results/analysis/fig7/occlusion.pt",
+    params:
+        data_dir=lambda wildcards, input: os.path.dirname(input.mean),
+        images=to_json(OCC["images"]),
+        size=OCC["size"],
+        stride=OCC["stride"],
+        layer=OCC["layer"],
+        top_projections=OCC["top_projections"],
+        batch_size=OCC["batch_size"],
+        norm=VIS["norm"],
+        device=config["device"],
+    log:
+        "results/logs/occlusion/occlusion.log",
+    benchmark:
+        "results/benchmarks/occlusion/occlusion.tsv"
+    threads: config["threads"]["evaluate"]
+    resources:
+        **gpu_resources(),
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro occlusion --model {input.model:q} --data-dir {params.data_dir:q} --top9 {input.top9:q}"
+        " --images {params.images:q} --size {params.size} --stride {params.stride} --layer {params.layer}"
+        " --top-projections {params.top_projections} --batch-size {params.batch_size} --norm {params.norm}"
+        " --device {params.device} --out {output:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule plot_fig7_occlusion:
+    input:
+        "results/analysis/fig7/occlusion.pt",
+    output:
+        png=report("results/figures/fig7_occlusion.png", caption="../report/fig7_occlusion.rst", category="Figures"),
+        pdf="results/figures/fig7_occlusion.pdf",
+    log:
+        "results/logs/plot/fig7_occlusion.log",
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro plot-fig7 --input {input:q} --out {output.png:q} > {log:q} 2>&1"
