@@ -21,7 +21,6 @@ from zfrepro.invariance import (
     invariance_data,
     mean_fill,
     measure,
-    resolve_images,
     rotate,
     summarize,
     transform,
@@ -31,7 +30,7 @@ from zfrepro.invariance import (
 )
 from zfrepro.models import ConvNet, spec_to_dict, zf_spec
 from zfrepro.preprocess import center_crop
-from zfrepro.splits import PreparedSplit
+from zfrepro.splits import PreparedSplit, images_by_class
 
 
 @pytest.fixture(scope="module")
@@ -145,11 +144,13 @@ def test_images_are_the_nth_of_their_class(setup):
     split = setup["split"]
     wnid = split.classes[1]
     members = (split.labels == 1).nonzero().flatten().tolist()
-    assert resolve_images(split, [{"wnid": wnid, "nth": 2}, {"wnid": wnid, "nth": 0}]) == [members[2], members[0]]
+    specs = [{"wnid": wnid, "nth": 2}, {"wnid": wnid, "nth": 0}]
+    assert images_by_class(split, specs, "invariance.images") == [members[2], members[0]]
     with pytest.raises(ConfigError, match=r"invariance.images\[0\].wnid"):
-        resolve_images(split, [{"wnid": "n00000000", "nth": 0}])
+        images_by_class(split, [{"wnid": "n00000000", "nth": 0}], "invariance.images")
     with pytest.raises(ConfigError, match=r"invariance.images\[1\].nth.*0\.\.3"):
-        resolve_images(split, [{"wnid": wnid, "nth": 0}, {"wnid": wnid, "nth": len(members)}])
+        images_by_class(split, [{"wnid": wnid, "nth": 0}, {"wnid": wnid, "nth": len(members)}],
+                        "invariance.images")
 
 
 def test_bad_settings_name_their_key(setup):

@@ -16,7 +16,6 @@ from zfrepro.figures_occlusion import configure_fig7_parser, fig7_command, label
 from zfrepro.mining import mine_top9
 from zfrepro.models import ConvNet, init_weights_, spec_to_dict, zf_spec
 from zfrepro.occlusion import (
-    class_names,
     configure_occlusion_parser,
     model_forward,
     occlude,
@@ -25,11 +24,10 @@ from zfrepro.occlusion import (
     occlusion_data,
     occlusion_maps,
     occlusion_masks,
-    select_images,
     strongest_map,
 )
 from zfrepro.preprocess import center_crop, crop_offsets
-from zfrepro.splits import PreparedSplit
+from zfrepro.splits import PreparedSplit, class_names, images_by_class
 
 
 def _model(classes: int = 5, size: int = 64, seed: int = 0) -> ConvNet:
@@ -168,33 +166,6 @@ def test_label_colours_put_the_true_class_first_and_cap_the_legend():
 # ---------------------------------------------------------------------------------------------- data
 
 
-def _split(tmp_path, labels: list[int]) -> PreparedSplit:
-    torch.save({"classes": ["n1", "n2", "n3"], "labels": torch.tensor(labels), "image_size": 8,
-                "images": torch.zeros(len(labels), 3, 8, 8, dtype=torch.uint8)}, tmp_path / "val.pt")
-    return PreparedSplit(tmp_path / "val.pt")
-
-
-def test_select_images_counts_within_the_class(tmp_path):
-    split = _split(tmp_path, [0, 0, 1, 2, 1, 1])
-    classes = ["n1", "n2", "n3"]
-    assert select_images(split, classes, [{"wnid": "n2", "nth": 0}, {"wnid": "n2", "nth": 2},
-                                          {"wnid": "n1", "nth": 1}]) == [2, 5, 1]
-    with pytest.raises(ConfigError, match=r"occlusion.images\[1\].*only 1 images"):
-        select_images(split, classes, [{"wnid": "n1", "nth": 0}, {"wnid": "n3", "nth": 1}])
-    with pytest.raises(ConfigError, match=r"occlusion.images\[0\].*n9"):
-        select_images(split, classes, [{"wnid": "n9", "nth": 0}])
-    with pytest.raises(ConfigError, match=r"occlusion.images\[0\]"):
-        select_images(split, classes, [{"wnid": "n1"}])
-    with pytest.raises(ConfigError, match="occlusion.images"):
-        select_images(split, classes, [])
-
-
-def test_class_names_come_from_the_manifest(tmp_path):
-    assert class_names(tmp_path, ["a", "b"]) == ["a", "b"]  # no manifest: the ids
-    (tmp_path / "manifest.json").write_text(json.dumps({"classes": ["b", "a"], "class_names": ["bee", "ant"]}))
-    assert class_names(tmp_path, ["a", "b", "c"]) == ["ant", "bee", "c"]
-
-
 def test_command_and_figure_end_to_end(tiny_prepared, tmp_path):
     split = PreparedSplit(tiny_prepared / "val.pt")
     mean = torch.load(tiny_prepared / "mean.pt", weights_only=True)
@@ -215,7 +186,7 @@ def test_command_and_figure_end_to_end(tiny_prepared, tmp_path):
     data = torch.load(out, weights_only=True)
     assert [r["wnid"] for r in data["rows"]] == [images[0]["wnid"], images[1]["wnid"]]
     row = data["rows"][0]
-    index = select_images(split, split.classes, images)[0]
+    index = images_by_class(split, images, "occlusion.images")[0]
     assert row["index"] == index and row["label"] == int(split.labels[index])
     x = center_crop(split.data["images"][index:index + 1], mean, 64)[0]
     direct = occlude(model, x, 14, 5)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from .evaluate import load_model
 from .io import atomic_torch_save
 from .models import ConvNet
 from .preprocess import center_crop, load_rgb, resize_center_crop
+from .splits import class_names
 
 PARTS_COLUMNS = ("image", "part", "x0", "y0", "x1", "y1")
 PAPER_PARTS = ("right_eye", "left_eye", "nose")  # the rows of Table 1, in the paper's order
@@ -359,16 +359,6 @@ def choose_images(entries: list[PartsImage], count: int, wnid: str | None, image
 # ---------------------------------------------------------------------------------------------- the analysis
 
 
-def _class_name(data_dir: Path, group: str) -> str:
-    """The class's readable name from the prepared manifest, or the folder name when it is not a class."""
-    manifest = data_dir / "manifest.json"
-    if manifest.exists():
-        info = json.loads(manifest.read_text())
-        names = dict(zip(info.get("classes", []), info.get("class_names", []), strict=False))
-        return names.get(group, group)
-    return group
-
-
 def correspondence(model_path: str | Path, data_dir: str | Path, parts_csv: str | Path, images: int = 5,
                    wnid: str | None = None, random_repeats: int = 50, layers: tuple[str, ...] = ("conv5", "fc7"),
                    seed: int = 0, batch_size: int = 64, log=print) -> dict:
@@ -419,7 +409,7 @@ def correspondence(model_path: str | Path, data_dir: str | Path, parts_csv: str 
     display = _display(u8, n, len(parts), crop)
     return {
         "summary": summary, "pair_distances": result["parts"], "random_pair_distances": result["random"],
-        "layers": layers, "parts": parts, "group": group, "class_name": _class_name(data_dir, group),
+        "layers": layers, "parts": parts, "group": group, "class_name": class_names(data_dir, [group])[0],
         "images": [c.entry.name for c in chosen], "boxes": torch.tensor([[c.entry.boxes[p] for p in parts]
                                                                           for c in chosen]),
         "input_boxes": torch.tensor([[c.geometry.to_input(c.entry.boxes[p]) for p in parts] for c in chosen]),

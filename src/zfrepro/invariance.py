@@ -29,7 +29,7 @@ from .errors import ConfigError, DataError
 from .mining import load_images
 from .models import ConvNet
 from .preprocess import center_crop
-from .splits import PreparedSplit
+from .splits import class_names, images_by_class
 from .visualize import open_inputs
 
 KINDS = ("translation", "scale", "rotation")
@@ -119,39 +119,6 @@ def check_settings(translations: Any, scales: Any, rotations: Any, layers: Any,
     return values
 
 
-def resolve_images(split: PreparedSplit, specs: Any, key: str = "invariance.images") -> list[int]:
-    """Split indices of [{wnid, nth}, ...]: the nth (0-based) validation image of class wnid, in split order."""
-    if not isinstance(specs, list) or not specs:
-        raise ConfigError(f"{key}: expected a non-empty list of {{wnid, nth}}, got {specs!r}")
-    out = []
-    for i, spec in enumerate(specs):
-        if not isinstance(spec, dict) or set(spec) != {"wnid", "nth"}:
-            raise ConfigError(f"{key}[{i}]: expected {{wnid: ..., nth: ...}}, got {spec!r}")
-        wnid, nth = spec["wnid"], spec["nth"]
-        if wnid not in split.classes:
-            shown = ", ".join(split.classes[:8]) + (", ..." if len(split.classes) > 8 else "")
-            raise ConfigError(f"{key}[{i}].wnid: {wnid!r} is not a class of {split.path} ({shown})")
-        members = (split.labels == split.classes.index(wnid)).nonzero().flatten()
-        if isinstance(nth, bool) or not isinstance(nth, int) or not 0 <= nth < len(members):
-            raise ConfigError(f"{key}[{i}].nth: {nth!r} must be an integer in 0..{len(members) - 1} "
-                              f"({len(members)} validation images of {wnid})")
-        out.append(int(members[nth]))
-    return out
-
-
-def class_names(data_dir: str | Path, wnids: Sequence[str]) -> list[str]:
-    """Readable names of `wnids` from the prepared manifest (the wnid itself where it has none)."""
-    path = Path(data_dir) / "manifest.json"
-    names: dict[str, str] = {}
-    if path.exists():
-        manifest = json.loads(path.read_text())
-        names = dict(zip(manifest.get("classes", []), manifest.get("class_names", []), strict=False))
-    return [names.get(w, w) for w in wnids]
-
-
-# ---------------------------------------------------------------------------------------------- measurement
-
-
 def example_indices(kind: str, n: int, k: int = EXAMPLES) -> list[int]:
     """Which of n values the figure shows: evenly spread; rotations wrap around, so 0, 1/k, 2/k of the list."""
     if n <= k:
@@ -203,7 +170,7 @@ def invariance_data(model_path: str | Path, data_dir: str | Path, images: Any, t
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device).eval()
     crop = model.spec.input_size
-    indices = resolve_images(split, images)
+    indices = images_by_class(split, images, "invariance.images")
     fill = mean_fill(mean)
     applied = {"translation": [float(p) for p in translation_pixels(configured["translation"], crop)],
                "scale": configured["scale"], "rotation": configured["rotation"]}

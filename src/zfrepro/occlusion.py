@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from .errors import ConfigError, DataError
 from .mining import crop_u8, iter_conv_outputs, load_images
 from .models import CLASSIFIER, ConvNet
 from .preprocess import center_crop
-from .splits import PreparedSplit
+from .splits import class_names, images_by_class
 from .visualize import open_inputs, project_entries
 
 # x [B, 3, H, W] -> (the chosen layer's maps [B, C, h, w], logits [B, K]) from one forward pass.
@@ -129,54 +129,6 @@ def strongest_map(base_maps: torch.Tensor) -> tuple[int, int, int]:
 # ---------------------------------------------------------------------------------------------- inputs
 
 
-def parse_image_specs(images: Any) -> list[dict[str, Any]]:
-    """Validate occlusion.images: a non-empty list of {wnid: str, nth: int >= 0}."""
-    if not isinstance(images, list) or not images:
-        raise ConfigError(f"occlusion.images: expected a non-empty list of {{wnid, nth}}, got {images!r}")
-    out = []
-    for i, item in enumerate(images):
-        if not isinstance(item, Mapping) or set(item) != {"wnid", "nth"}:
-            raise ConfigError(f"occlusion.images[{i}]: expected {{wnid: <class id>, nth: <0-based index>}}, "
-                              f"got {item!r}")
-        wnid, nth = item["wnid"], item["nth"]
-        if not isinstance(wnid, str) or not isinstance(nth, int) or isinstance(nth, bool) or nth < 0:
-            raise ConfigError(f"occlusion.images[{i}]: wnid must be a class id string and nth an integer >= 0, "
-                              f"got {item!r}")
-        out.append({"wnid": wnid, "nth": nth})
-    return out
-
-
-def select_images(split: PreparedSplit, classes: Sequence[str], images: Any) -> list[int]:
-    """Split indices of the images named by occlusion.images: the nth (0-based) image of class wnid."""
-    classes = list(classes)
-    indices = []
-    for i, spec in enumerate(parse_image_specs(images)):
-        if spec["wnid"] not in classes:
-            shown = ", ".join(classes[:8]) + (", ..." if len(classes) > 8 else "")
-            raise ConfigError(f"occlusion.images[{i}]: class {spec['wnid']!r} is not one of the model's classes "
-                              f"({shown}); pick a class the network was trained on")
-        of_class = (split.labels == classes.index(spec["wnid"])).nonzero().flatten()
-        if spec["nth"] >= len(of_class):
-            raise ConfigError(f"occlusion.images[{i}]: nth {spec['nth']} but {split.path} has only "
-                              f"{len(of_class)} images of {spec['wnid']}; use 0..{len(of_class) - 1}")
-        indices.append(int(of_class[spec["nth"]]))
-    return indices
-
-
-def class_names(data_dir: str | Path, classes: Sequence[str]) -> list[str]:
-    """Human-readable name of each class (in `classes` order) from the prepared manifest.json; the wnid
-    itself where the manifest has none."""
-    path = Path(data_dir) / "manifest.json"
-    names: dict[str, str] = {}
-    if path.exists():
-        manifest = json.loads(path.read_text())
-        names = dict(zip(manifest.get("classes", []), manifest.get("class_names", []), strict=False))
-    return [names.get(c, c) for c in classes]
-
-
-# ---------------------------------------------------------------------------------------------- Figure 7 data
-
-
 def _device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -218,7 +170,7 @@ def occlusion_data(model_path: str | Path, data_dir: str | Path, top9: Mapping, 
     dev = _device(device)
     names = class_names(data_dir, ckpt["classes"])
     rows = []
-    for spec, index in zip(parse_image_specs(images), select_images(split, ckpt["classes"], images), strict=True):
+    for spec, index in zip(images, images_by_class(split, images, "occlusion.images"), strict=True):
         u8 = load_images(split, [index])
         x = center_crop(u8, mean, crop)[0]
         occ = occlude(model.to(dev), x.to(dev), size, stride, layer, batch_size)

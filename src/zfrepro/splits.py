@@ -6,13 +6,15 @@ Both yield the same uint8 [B, 3, S, S] batches, so training and evaluation never
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .preprocess import StreamDataset
 
 
@@ -55,3 +57,36 @@ class PreparedSplit:
             generator=torch.Generator(),
         )
         yield from loader
+
+
+def images_by_class(split: PreparedSplit, specs: Any, key: str) -> list[int]:
+    """Split indices of [{wnid, nth}, ...]: the nth (0-based) validation image of class wnid, in split order."""
+    if not isinstance(specs, list) or not specs:
+        raise ConfigError(f"{key}: expected a non-empty list of {{wnid, nth}}, got {specs!r}")
+    out = []
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, dict) or set(spec) != {"wnid", "nth"}:
+            raise ConfigError(f"{key}[{i}]: expected {{wnid: ..., nth: ...}}, got {spec!r}")
+        wnid, nth = spec["wnid"], spec["nth"]
+        if wnid not in split.classes:
+            shown = ", ".join(split.classes[:8]) + (", ..." if len(split.classes) > 8 else "")
+            raise ConfigError(f"{key}[{i}].wnid: {wnid!r} is not a class of {split.path} ({shown})")
+        members = (split.labels == split.classes.index(wnid)).nonzero().flatten()
+        if isinstance(nth, bool) or not isinstance(nth, int) or not 0 <= nth < len(members):
+            raise ConfigError(f"{key}[{i}].nth: {nth!r} must be an integer in 0..{len(members) - 1} "
+                              f"({len(members)} validation images of {wnid})")
+        out.append(int(members[nth]))
+    return out
+
+
+def class_names(data_dir: str | Path, wnids: Sequence[str]) -> list[str]:
+    """Readable names of `wnids` from the prepared manifest (the wnid itself where it has none)."""
+    path = Path(data_dir) / "manifest.json"
+    names: dict[str, str] = {}
+    if path.exists():
+        manifest = json.loads(path.read_text())
+        names = dict(zip(manifest.get("classes", []), manifest.get("class_names", []), strict=False))
+    return [names.get(w, w) for w in wnids]
+
+
+# ---------------------------------------------------------------------------------------------- measurement
