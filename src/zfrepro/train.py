@@ -166,7 +166,6 @@ def train(
     out_dir: str | Path,
     device: str = "auto",
     threads: int = 2,
-    crop_size: int | None = None,
 ) -> Path:
     """Train one model; write epoch{E}.pt, final.pt and metrics.csv to `out_dir`. Resumes if interrupted."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
@@ -177,7 +176,7 @@ def train(
     train_split = PreparedSplit(data_dir / "train.pt")
     val_split = PreparedSplit(data_dir / "val.pt")
     mean = torch.load(data_dir / "mean.pt", weights_only=True).to(rt.device)
-    crop = crop_size or _crop_size_of(data_dir)
+    crop = _crop_size_of(data_dir)
     num_classes = len(train_split.classes)
 
     spec = with_dropout(spec_from_config(arch, arch_params, num_classes=num_classes, input_size=crop),
@@ -230,6 +229,9 @@ def train(
         gen = torch.Generator().manual_seed(epoch_seed(seed, epoch))  # data order and crops
         order = torch.randperm(len(train_split), generator=gen)
         crops = torch.randint(10, (len(train_split),), generator=gen)
+        if rt.world > 1 and len(order) % cfg.batch_size % rt.world:
+            # A last global batch that cannot be split evenly would leave a process without work (DDP hangs).
+            order = order[: len(order) - len(order) % cfg.batch_size]
         # Every process walks the same global batches and takes its own slice of each.
         mine = torch.cat([order[s : s + cfg.batch_size][rt.rank :: rt.world]
                           for s in range(0, len(order), cfg.batch_size)])
