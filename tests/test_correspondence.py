@@ -15,17 +15,16 @@ import torch
 from PIL import Image, ImageDraw
 from scipy.spatial.distance import hamming, pdist
 
+from zfrepro.cli import main as cli_main
 from zfrepro.correspondence import (
     SIGN_RTOL,
     choose_images,
     configure_correspondence_parser,
-    configure_fig8_parser,
     configure_table1_parser,
     correspondence_command,
     crop_geometry,
     delta,
     feature_signs,
-    fig8_command,
     hamming_fractions,
     load_parts_csv,
     mask_box,
@@ -294,5 +293,5 @@ def test_commands_end_to_end(tiny_imagenet, tiny_prepared, random_zf, tmp_path):
     assert "Claim 8" in md.read_text() and "n91000001" in md.read_text()
 
     png = tmp_path / "fig8.png"
-    _run(configure_fig8_parser, fig8_command, ["--input", str(out), "--out", str(png)])
+    assert cli_main(["plot", "fig8", "--input", str(out), "--out", str(png)]) == 0
     assert png.stat().st_size > 1000 and png.with_suffix(".pdf").exists()

@@ -11,12 +11,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from zfrepro.cli import main as cli_main
 from zfrepro.errors import ConfigError
 from zfrepro.invariance import (
     check_settings,
-    configure_fig5_parser,
     configure_invariance_parser,
-    fig5_command,
     invariance_command,
     invariance_data,
     mean_fill,
@@ -206,7 +205,7 @@ def test_commands_write_the_data_the_summary_and_the_figure(setup, tmp_path, cap
     assert list(table["transformation"]) == ["translation", "scale", "rotation"]
     assert "conv1 d(small)/norm" in capsys.readouterr().out
     png = tmp_path / "fig5.png"
-    fig5_command(_parse(configure_fig5_parser, ["--input", str(out), "--out", str(png)]))
+    assert cli_main(["plot", "fig5", "--input", str(out), "--out", str(png)]) == 0
     assert png.stat().st_size > 10_000 and png.with_suffix(".pdf").exists()
 
 

@@ -11,8 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
+from zfrepro.cli import main as cli_main
 from zfrepro.errors import ConfigError
-from zfrepro.figures_occlusion import configure_fig7_parser, fig7_command, label_colours
+from zfrepro.figures_occlusion import label_colours
 from zfrepro.mining import mine_top9
 from zfrepro.models import ConvNet, init_weights_, spec_to_dict, zf_spec
 from zfrepro.occlusion import (
@@ -206,10 +207,8 @@ def test_command_and_figure_end_to_end(tiny_prepared, tmp_path):
     assert torch.equal(row["occluded_image"][:, square], grey[:, square])  # the mean pixel
     assert torch.equal(row["occluded_image"][:, ~square], row["image"][:, ~square])
     assert {"p_true", "p_true_min", "corr_map_p"} <= set(data["summary"][0])
-    plot = argparse.ArgumentParser()
-    configure_fig7_parser(plot)
     png = tmp_path / "fig" / "fig7.png"
-    fig7_command(plot.parse_args(["--input", str(out), "--out", str(png)]))
+    assert cli_main(["plot", "fig7", "--input", str(out), "--out", str(png)]) == 0
     assert png.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
     with Image.open(png) as im:
         assert im.size[0] > 1000 and im.size[1] > 300

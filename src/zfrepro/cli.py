@@ -15,13 +15,10 @@ ANALYSIS_COMMANDS = [
     ("correspondence", "correspondence", "correspondence",
      "Table 1 data: feature changes when the same part is masked in several images"),
     ("correspondence", "table1", "table1", "Table 1: the correspondence measure beside the paper's"),
-    ("correspondence", "plot-fig8", "fig8", "Fig 8: the images with each part and a random region masked"),
     ("invariance", "invariance", "invariance",
      "Fig 5 data: feature distances and p(true) under translation, scale and rotation"),
-    ("invariance", "plot-fig5", "fig5", "Fig 5: invariance curves (PNG and PDF) from their computed data"),
     ("occlusion", "occlusion", "occlusion",
      "Fig 7 data: occlusion sensitivity of the strongest layer-5 map and the output"),
-    ("figures_occlusion", "plot-fig7", "fig7", "Fig 7: occlusion panels (PNG and PDF) from their computed data"),
 ]
 
 
@@ -228,8 +225,20 @@ def cmd_plot(args: argparse.Namespace) -> None:
         figures.fig2_top9(data["layers"], args.out)
     elif args.figure == "fig4":
         figures.fig4_evolution(data["projections"], data["epochs"], data["labels"], args.out)
+    elif args.figure == "fig5":
+        from .figures_invariance import fig5_invariance
+
+        fig5_invariance(data, args.out)
     elif args.figure == "fig6":
         figures.fig6_filters(data["filters"], data["projections"], args.out)
+    elif args.figure == "fig7":
+        from .figures_occlusion import fig7_occlusion
+
+        fig7_occlusion(data, args.out)
+    elif args.figure == "fig8":
+        from .figures_correspondence import fig8_correspondence
+
+        fig8_correspondence(data["display"], data["columns"], args.out, title=data["class_name"])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -330,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_projection_args(p)
 
     p = add("plot", cmd_plot, "draw a figure (PNG and PDF) from its computed data")
-    p.add_argument("figure", choices=["fig1", "fig2", "fig3", "fig4", "fig6"])
+    p.add_argument("figure", choices=["fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8"])
     p.add_argument("--input", required=True, help="the analysis file (for fig3: a model checkpoint)")
     p.add_argument("--out", required=True, help="the PNG; the PDF is written beside it")
     p.add_argument("--out-csv", help="fig3 only: the architecture as a table")

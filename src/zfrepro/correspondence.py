@@ -538,15 +538,3 @@ def table1_command(args: argparse.Namespace) -> None:
                 table1_footnote(data))
     print(df.to_string(index=False))
     print(claim8(data))
-
-
-def configure_fig8_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--input", required=True, help="the correspondence analysis file (.pt)")
-    p.add_argument("--out", required=True, help="the PNG; the PDF is written beside it")
-
-
-def fig8_command(args: argparse.Namespace) -> None:
-    from .figures_correspondence import fig8_correspondence
-
-    data = _load_analysis(args.input)
-    fig8_correspondence(data["display"], data["columns"], args.out, title=data["class_name"])

@@ -9,7 +9,6 @@ line up with panel (a); the grey margin is where no occluder centre lies (the sq
 
 from __future__ import annotations
 
-import argparse
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,7 +21,6 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
-from .errors import DataError
 from .figures import (
     _add_axes,
     _grid,
@@ -185,19 +183,3 @@ def fig7_occlusion(data: Mapping[str, Any], out: str | Path, *, max_labels: int 
 
 
 # ---------------------------------------------------------------------------------------------- command line
-
-
-def configure_fig7_parser(p: argparse.ArgumentParser) -> None:
-    """Options of `zfrepro plot-fig7`."""
-    p.add_argument("--input", required=True, help="the Figure 7 data written by `zfrepro occlusion`")
-    p.add_argument("--out", required=True, help="the PNG; the PDF is written beside it")
-    p.add_argument("--max-labels", type=int, default=5, help="classes named in panel (e)'s legend")
-
-
-def fig7_command(args: argparse.Namespace) -> None:
-    """Draw Figure 7 (PNG and PDF) from the occlusion data."""
-    import torch
-
-    if not Path(args.input).exists():
-        raise DataError(f"{args.input} is missing: run the step that writes it (snakemake {args.input})")
-    fig7_occlusion(torch.load(args.input, weights_only=True), args.out, max_labels=args.max_labels)

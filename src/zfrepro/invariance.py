@@ -308,19 +308,3 @@ def invariance_command(args: argparse.Namespace) -> None:
     print(f"images: {names}")
     print(f"p(true) of the originals: {[round(float(p), 3) for p in data['p_original']]}")
     print(table.to_string(index=False))
-
-
-def configure_fig5_parser(p: argparse.ArgumentParser) -> None:
-    """Options of `zfrepro plot-fig5`."""
-    p.add_argument("--input", required=True, help="the file `zfrepro invariance` wrote")
-    p.add_argument("--out", required=True, help="the PNG; the PDF is written beside it")
-
-
-def fig5_command(args: argparse.Namespace) -> None:
-    """Draw Figure 5 from the computed curves."""
-    from .figures_invariance import fig5_invariance
-
-    path = Path(args.input)
-    if not path.exists():
-        raise DataError(f"{path} is missing: run the step that writes it (snakemake {path})")
-    fig5_invariance(torch.load(path, weights_only=True), args.out)

@@ -67,4 +67,4 @@ rule plot_fig8_correspondence:
     conda:
         "../envs/zfrepro.yaml"
     shell:
-        "zfrepro plot-fig8 --input {input:q} --out {output.png:q} > {log:q} 2>&1"
+        "zfrepro plot fig8 --input {input:q} --out {output.png:q} > {log:q} 2>&1"

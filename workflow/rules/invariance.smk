@@ -52,4 +52,4 @@ rule plot_fig5_invariance:
     conda:
         "../envs/zfrepro.yaml"
     shell:
-        "zfrepro plot-fig5 --input {input:q} --out {output.png:q} > {log:q} 2>&1"
+        "zfrepro plot fig5 --input {input:q} --out {output.png:q} > {log:q} 2>&1"

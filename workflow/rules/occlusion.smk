@@ -51,4 +51,4 @@ rule plot_fig7_occlusion:
     conda:
         "../envs/zfrepro.yaml"
     shell:
-        "zfrepro plot-fig7 --input {input:q} --out {output.png:q} > {log:q} 2>&1"
+        "zfrepro plot fig7 --input {input:q} --out {output.png:q} > {log:q} 2>&1"
