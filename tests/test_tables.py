@@ -55,3 +55,4 @@ def test_paper_tables_hold_the_published_values():
     assert len(paper.TABLE3) == 12 and paper.TABLE3["val_top5"].iloc[-1] == 16.9
     assert paper.TABLE6["zf2014"].mean() == pytest.approx(paper.TABLE6_MEAN["zf2014"], abs=0.05)
     assert paper.TABLE1.set_index("occlusion").loc["random", "layer5_mean"] == 0.107
+

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .errors import ConfigError, ZFError
+from .options import parse_json
 
 # (module, subcommand, stem, help): the module defines configure_<stem>_parser and <stem>_command.
 ANALYSIS_COMMANDS = [
@@ -20,16 +21,6 @@ ANALYSIS_COMMANDS = [
     ("occlusion", "occlusion", "occlusion",
      "Fig 7 data: occlusion sensitivity of the strongest layer-5 map and the output"),
 ]
-
-
-def _json(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"could not parse JSON parameters {text!r}: {err}") from err
-    if not isinstance(value, dict):
-        raise ConfigError(f"JSON parameters must be an object, got {text!r}")
-    return value
 
 
 def _named_paths(items: list[str]) -> dict[str, str]:
@@ -45,13 +36,13 @@ def _named_paths(items: list[str]) -> dict[str, str]:
 def cmd_generate(args: argparse.Namespace) -> None:
     from .synthetic import generate
 
-    generate(args.dataset, Path(args.out), _json(args.params), args.seed, workers=args.threads)
+    generate(args.dataset, Path(args.out), parse_json(args.params, dict, "--params"), args.seed, workers=args.threads)
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
     from .prepare import prepare_imagenet
 
-    prepare_imagenet(Path(args.root), Path(args.out_dir), _json(args.params), args.threads)
+    prepare_imagenet(Path(args.root), Path(args.out_dir), parse_json(args.params, dict, "--params"), args.threads)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -60,8 +51,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     train(
         data_dir=args.data_dir,
         arch=args.arch,
-        arch_params=_json(args.arch_params),
-        cfg=TrainConfig.from_dict(_json(args.train_params)),
+        arch_params=parse_json(args.arch_params, dict, "--arch-params"),
+        cfg=TrainConfig.from_dict(parse_json(args.train_params, dict, "--train-params")),
         seed=args.seed,
         out_dir=args.out_dir,
         device=args.device,
@@ -73,7 +64,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate
     from .io import atomic_write_json
 
-    params = _json(args.params)
+    params = parse_json(args.params, dict, "--params")
     metrics = evaluate(args.model, args.data_dir, train_subset=params.get("train_subset", 1000),
                        batch_size=params.get("batch_size", 256), device=args.device, threads=args.threads)
     atomic_write_json(args.out, metrics)

@@ -15,7 +15,6 @@ degrees about the image centre (bilinear).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ from torchvision.transforms.v2 import functional as TF
 from .errors import ConfigError, DataError
 from .mining import load_images
 from .models import ConvNet
+from .options import parse_json
 from .preprocess import center_crop
 from .splits import class_names, images_by_class
 from .visualize import open_inputs
@@ -262,16 +262,6 @@ SUMMARY_FOOTNOTE = (
 # ---------------------------------------------------------------------------------------------- command line
 
 
-def _json_list(text: str) -> list:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"--images: could not parse JSON {text!r}: {err}") from err
-    if not isinstance(value, list):
-        raise ConfigError(f"--images: expected a JSON list of {{\"wnid\": ..., \"nth\": ...}}, got {text!r}")
-    return value
-
-
 def configure_invariance_parser(p: argparse.ArgumentParser) -> None:
     """Options of `zfrepro invariance` (Fig 5 data)."""
     p.add_argument("--model", required=True, help="a trained checkpoint (final.pt)")
@@ -294,8 +284,9 @@ def invariance_command(args: argparse.Namespace) -> None:
     from .io import atomic_torch_save
 
     torch.set_num_threads(max(1, getattr(args, "threads", 1)))
-    data = invariance_data(args.model, args.data_dir, _json_list(args.images), args.translations, args.scales,
-                           args.rotations, args.layers, args.device)
+    images = parse_json(args.images, list, "--images")
+    data = invariance_data(args.model, args.data_dir, images, args.translations, args.scales, args.rotations,
+                           args.layers, args.device)
     atomic_torch_save(args.out, data)
     table = summarize(data)
     if args.out_csv or args.out_md:

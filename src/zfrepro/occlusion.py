@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from .errors import ConfigError, DataError
 from .mining import crop_u8, iter_conv_outputs, load_images
 from .models import CLASSIFIER, ConvNet
+from .options import parse_json
 from .preprocess import center_crop
 from .splits import class_names, images_by_class
 from .visualize import open_inputs, project_entries
@@ -219,14 +220,6 @@ def summary(data: Mapping) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------- command line
 
 
-def _json_list(text: str) -> list:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"occlusion.images: could not parse --images JSON {text!r}: {err}") from err
-    return value
-
-
 def configure_occlusion_parser(p: argparse.ArgumentParser) -> None:
     """Options of `zfrepro occlusion` (Figure 7 data)."""
     p.add_argument("--model", required=True, help="trained checkpoint (final.pt)")
@@ -253,8 +246,9 @@ def occlusion_command(args: argparse.Namespace) -> None:
     if not Path(args.top9).exists():
         raise DataError(f"{args.top9} is missing: run the step that writes it (snakemake {args.top9})")
     top9 = torch.load(args.top9, weights_only=True)
-    data = occlusion_data(args.model, args.data_dir, top9, _json_list(args.images), args.size, args.stride,
-                          args.layer, args.top_projections, args.batch_size, args.device, args.norm)
+    images = parse_json(args.images, list, "--images")
+    data = occlusion_data(args.model, args.data_dir, top9, images, args.size, args.stride, args.layer,
+                          args.top_projections, args.batch_size, args.device, args.norm)
     data["summary"] = summary(data)
     atomic_torch_save(args.out, data)
     for row in data["summary"]:
