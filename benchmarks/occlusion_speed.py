@@ -16,22 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
 from captum.attr import Occlusion
+from timing import best_of
 
 from zfrepro.evaluate import load_model
 from zfrepro.models import ConvNet, init_weights_, zf_spec
 from zfrepro.occlusion import occlude, occluder_positions
 from zfrepro.preprocess import center_crop
 from zfrepro.splits import PreparedSplit
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def setup(args: argparse.Namespace) -> tuple[ConvNet, torch.Tensor, int, str]:
@@ -51,25 +46,16 @@ def setup(args: argparse.Namespace) -> tuple[ConvNet, torch.Tensor, int, str]:
     return model, x, 0, f"random ZF width {args.width}, {args.input_size} px input, {args.classes} classes"
 
 
-def time_ours(model: ConvNet, x: torch.Tensor, args: argparse.Namespace, device: torch.device) -> float:
-    sync(device)
-    t0 = time.perf_counter()
+def run_ours(model: ConvNet, x: torch.Tensor, args: argparse.Namespace) -> None:
     occlude(model, x, args.size, args.stride, "conv5", args.batch_size)  # results land on the CPU: complete
-    sync(device)
-    return time.perf_counter() - t0
 
 
-def time_captum(model: ConvNet, x: torch.Tensor, label: int, args: argparse.Namespace,
-                device: torch.device) -> float:
+def run_captum(model: ConvNet, x: torch.Tensor, label: int, args: argparse.Namespace) -> None:
     occ = Occlusion(lambda inp: model(inp).softmax(dim=1))
-    sync(device)
-    t0 = time.perf_counter()
     with torch.no_grad():
         occ.attribute(x[None], sliding_window_shapes=(3, args.size, args.size),
                       strides=(3, args.stride, args.stride), baselines=0, target=label,
                       perturbations_per_eval=args.batch_size).cpu()
-    sync(device)
-    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -94,19 +80,16 @@ def main() -> None:
     model.to(device).eval()
     x = x.to(device)
     positions = len(occluder_positions(x.shape[-1], args.size, args.stride)) ** 2
-    time_ours(model, x, args, device)  # warm-up
-    time_captum(model, x, label, args, device)
-    ours, captum = [], []
-    for _ in range(args.repeats):
-        ours.append(time_ours(model, x, args, device))
-        captum.append(time_captum(model, x, label, args, device))
-    ratio = min(captum) / min(ours)
+    best = best_of({"ours": lambda: run_ours(model, x, args), "captum": lambda: run_captum(model, x, label, args)},
+                   device, args.repeats)
+    ours, captum = best["ours"], best["captum"]
+    ratio = captum / ours
     print(f"{what}: square {args.size}, stride {args.stride}, {positions} positions, batch {args.batch_size}, "
           f"device {device}, {args.threads} threads, best of {args.repeats}")
-    print(f"ours (probabilities + layer-5 totals): {min(ours):8.3f} s  ({positions / min(ours):8.1f} positions/s)")
-    print(f"Captum Occlusion (one class):          {min(captum):8.3f} s  ({positions / min(captum):8.1f} positions/s)")
+    print(f"ours (probabilities + layer-5 totals): {ours:8.3f} s  ({positions / ours:8.1f} positions/s)")
+    print(f"Captum Occlusion (one class):          {captum:8.3f} s  ({positions / captum:8.1f} positions/s)")
     print(f"ratio Captum/ours: {ratio:.2f}")
-    print(json.dumps({"positions": positions, "ours_s": min(ours), "captum_s": min(captum), "ratio": ratio}))
+    print(json.dumps({"positions": positions, "ours_s": ours, "captum_s": captum, "ratio": ratio}))
 
 
 if __name__ == "__main__":

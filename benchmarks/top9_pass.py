@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from timing import best_of
 
 from zfrepro.evaluate import load_model
 from zfrepro.mining import mine_top9
@@ -45,32 +45,19 @@ def trained_setup(data_dir: Path, model_path: Path) -> tuple:
     return model, PreparedSplit(data_dir / "val.pt"), mean, int(ckpt["crop_size"]), str(model_path)
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 @torch.no_grad()
 def plain_pass(model: ConvNet, split: PreparedSplit, mean: torch.Tensor, crop: int, indices: torch.Tensor,
-               batch_size: int, device: torch.device) -> float:
-    """Seconds for model(x) over the images, batched and cropped as mine_top9 does."""
+               batch_size: int, device: torch.device) -> None:
+    """model(x) over the images, batched and cropped as mine_top9 does."""
     mean = mean.to(device)
-    sync(device)
-    t0 = time.perf_counter()
     for images, _ in split.batches(indices, batch_size):
         model(center_crop(images.to(device, non_blocking=True), mean, crop))
-    sync(device)
-    return time.perf_counter() - t0
 
 
 def mining_pass(model: ConvNet, split: PreparedSplit, mean: torch.Tensor, crop: int, indices: torch.Tensor,
-                batch_size: int, device: torch.device) -> float:
-    """Seconds for mine_top9 over the images (its result is copied to the CPU, so the time is complete)."""
-    sync(device)
-    t0 = time.perf_counter()
+                batch_size: int, device: torch.device) -> None:
+    """mine_top9 over the images (its result is copied to the CPU, so the time is complete)."""
     mine_top9(model, split, mean, crop, batch_size=batch_size, indices=indices, device=device)
-    sync(device)
-    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -97,19 +84,17 @@ def main() -> None:
         model.to(device).eval()
         n = min(args.images or len(split), len(split))
         indices = torch.arange(n)
-        mining_pass(model, split, mean, crop, indices[: args.batch_size], args.batch_size, device)  # warm-up
-        plain_pass(model, split, mean, crop, indices[: args.batch_size], args.batch_size, device)
-        plain, mining = [], []
-        for _ in range(args.repeats):
-            plain.append(plain_pass(model, split, mean, crop, indices, args.batch_size, device))
-            mining.append(mining_pass(model, split, mean, crop, indices, args.batch_size, device))
-    ratio = min(mining) / min(plain)
+        call = (model, split, mean, crop, indices, args.batch_size, device)
+        best = best_of({"plain": lambda: plain_pass(*call), "mining": lambda: mining_pass(*call)}, device,
+                       args.repeats)
+    plain, mining = best["plain"], best["mining"]
+    ratio = mining / plain
     print(f"{what}: {n} images of {split.path.name}, crop {crop}, batch {args.batch_size}, device {device}, "
           f"{args.threads} threads, best of {args.repeats}")
-    print(f"plain model(x) forward: {min(plain):8.3f} s  ({n / min(plain):8.1f} images/s)")
-    print(f"mining pass (top-9, conv1-5): {min(mining):8.3f} s  ({n / min(mining):8.1f} images/s)")
+    print(f"plain model(x) forward: {plain:8.3f} s  ({n / plain:8.1f} images/s)")
+    print(f"mining pass (top-9, conv1-5): {mining:8.3f} s  ({n / mining:8.1f} images/s)")
     print(f"ratio mining/plain: {ratio:.2f}  (target <= 1.3)")
-    print(json.dumps({"images": n, "plain_s": min(plain), "mining_s": min(mining), "ratio": ratio}))
+    print(json.dumps({"images": n, "plain_s": plain, "mining_s": mining, "ratio": ratio}))
 
 
 if __name__ == "__main__":
