@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .errors import ConfigError, ZFError
+from .io import load_result
 from .options import parse_json
 
 # (module, subcommand, stem, help): the module defines configure_<stem>_parser and <stem>_command.
@@ -81,16 +82,6 @@ def cmd_table2(args: argparse.Namespace) -> None:
     print(df.to_string(index=False))
 
 
-def _load(path: str) -> dict:
-    import torch
-
-    from .errors import DataError
-
-    if not Path(path).exists():
-        raise DataError(f"{path} is missing: run the step that writes it (snakemake {path})")
-    return torch.load(path, weights_only=True)
-
-
 def cmd_mine(args: argparse.Namespace) -> None:
     import torch
 
@@ -149,7 +140,7 @@ def cmd_top9_projections(args: argparse.Namespace) -> None:
     from .visualize import top9_figure_data
 
     torch.set_num_threads(max(1, args.threads))
-    data = top9_figure_data(args.model, args.data_dir, _load(args.top9), args.maps, args.seed, args.norm)
+    data = top9_figure_data(args.model, args.data_dir, load_result(args.top9), args.maps, args.seed, args.norm)
     atomic_torch_save(args.out, data)
 
 
@@ -190,7 +181,8 @@ def cmd_filters(args: argparse.Namespace) -> None:
         radius = ckpt.get("training", {}).get("filter_radius")  # the radius this network was trained with
         stats.append(filter_stats(weights[panel], f"({panel}) {ckpt['arch']}", radius=radius))
     top9 = _named_paths(args.top9)
-    projections = {panel: layer2_projections(path, args.data_dir, _load(top9[panel]), args.maps, args.seed, args.norm)
+    projections = {panel: layer2_projections(path, args.data_dir, load_result(top9[panel]), args.maps, args.seed,
+                                             args.norm)
                    for panel, path in _named_paths(args.projections).items()}  # Fig 6 (d), (e)
     atomic_torch_save(args.out, {"filters": weights, "projections": projections})
     write_table(filter_stats_table(stats), args.out_csv, args.out_md, "Fig 6: layer-1 filter statistics",
@@ -208,7 +200,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
         model, _ = load_model(args.input)
         figures.fig3_architecture(model.spec, args.out, args.out_csv)
         return
-    data = _load(args.input)
+    data = load_result(args.input)
     if args.figure == "fig1":
         figures.fig1_deconvnet(data["pooled"], data["switches"], data["unpooled"], data["pool_input"], data["ops"],
                                args.out, window=data["window"])

@@ -28,7 +28,7 @@ from PIL import Image
 from . import paper
 from .errors import ConfigError, DataError
 from .evaluate import load_model
-from .io import atomic_torch_save
+from .io import atomic_torch_save, load_result
 from .models import ConvNet
 from .preprocess import center_crop, load_rgb, resize_center_crop
 from .splits import class_names
@@ -517,12 +517,6 @@ def correspondence_command(args: argparse.Namespace) -> None:
     atomic_torch_save(args.out, data)
 
 
-def _load_analysis(path: str) -> dict:
-    if not Path(path).exists():
-        raise DataError(f"{path} is missing: run the correspondence step (snakemake {path})")
-    return torch.load(path, weights_only=True)
-
-
 def configure_table1_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, help="the correspondence analysis file (.pt)")
     p.add_argument("--out-csv", required=True)
@@ -532,7 +526,7 @@ def configure_table1_parser(p: argparse.ArgumentParser) -> None:
 def table1_command(args: argparse.Namespace) -> None:
     from .tables import write_table
 
-    data = _load_analysis(args.input)
+    data = load_result(args.input)
     df = table1(data)
     write_table(df, args.out_csv, args.out_md, "Table 1: correspondence measure Delta (mean +- sd)",
                 table1_footnote(data))

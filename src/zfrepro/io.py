@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from .errors import DataError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -46,3 +48,10 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
     return _atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
+def load_result(path: str | os.PathLike) -> Any:
+    """A .pt file the workflow writes (loaded with weights_only=True); if absent, say which target makes it."""
+    if not Path(path).exists():
+        raise DataError(f"{path} is missing: run the step that writes it (snakemake {path})")
+    return torch.load(path, weights_only=True)

@@ -240,12 +240,10 @@ def configure_occlusion_parser(p: argparse.ArgumentParser) -> None:
 
 def occlusion_command(args: argparse.Namespace) -> None:
     """Compute Figure 7's data, save it atomically and print the claim-7 summary."""
-    from .io import atomic_torch_save
+    from .io import atomic_torch_save, load_result
 
     torch.set_num_threads(max(1, getattr(args, "threads", 1)))
-    if not Path(args.top9).exists():
-        raise DataError(f"{args.top9} is missing: run the step that writes it (snakemake {args.top9})")
-    top9 = torch.load(args.top9, weights_only=True)
+    top9 = load_result(args.top9)
     images = parse_json(args.images, list, "--images")
     data = occlusion_data(args.model, args.data_dir, top9, images, args.size, args.stride, args.layer,
                           args.top_projections, args.batch_size, args.device, args.norm)
