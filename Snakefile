@@ -29,6 +29,8 @@ include: "workflow/rules/visualize.smk"
 include: "workflow/rules/correspondence.smk"
 include: "workflow/rules/invariance.smk"
 include: "workflow/rules/occlusion.smk"
+include: "workflow/rules/transfer.smk"
+include: "workflow/rules/overlap.smk"
 
 
 localrules:

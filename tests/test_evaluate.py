@@ -9,7 +9,7 @@ from sklearn.metrics import top_k_accuracy_score
 from torchvision.datasets import ImageNet
 from torchvision.transforms import v2
 
-from zfrepro.evaluate import evaluate, load_model, topk_wrong
+from zfrepro.evaluate import errors_of, evaluate, load_model, topk_wrong
 from zfrepro.train import TrainConfig, train
 
 from conftest import TINY_ARCHS, TINY_DATA
@@ -40,7 +40,7 @@ def tiny_model(tiny_prepared, tmp_path_factory):
 
 
 def test_evaluate_matches_a_per_image_torchvision_pipeline(tiny_imagenet, tiny_prepared, tiny_model):
-    metrics = evaluate(tiny_model, tiny_prepared, train_subset=10, device="cpu", threads=1)
+    metrics, predictions = evaluate(tiny_model, tiny_prepared, train_subset=10, device="cpu", threads=1)
     model, _ = load_model(tiny_model)
     mean = torch.load(tiny_prepared / "mean.pt", weights_only=True)
     size, crop = TINY_DATA["image_size"], TINY_DATA["crop_size"]
@@ -63,3 +63,7 @@ def test_evaluate_matches_a_per_image_torchvision_pipeline(tiny_imagenet, tiny_p
     assert metrics["val"]["ten"]["top5_error"] == 0.0  # 3 classes: the true one is always in the top 5
     assert metrics["train_subset_images"] == 10
     assert metrics["chance_top1_error"] == pytest.approx(100 * 2 / 3)
+    # The kept predictions are the softmax outputs the errors came from (ensembles average them).
+    assert predictions["ten"].shape == (n, 3) and torch.allclose(predictions["ten"].sum(1), torch.ones(n))
+    assert errors_of({k: predictions[k] for k in ("center", "ten")}, predictions["labels"]) == metrics["val"]
+    assert metrics["parameters"] == sum(p.numel() for p in model.parameters())

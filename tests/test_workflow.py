@@ -51,16 +51,33 @@ def _planned(res: subprocess.CompletedProcess) -> set[str]:
 @pytest.mark.slow
 def test_tiny_study_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     cwd = _workdir(tmp_path)
-    tiny = ["--configfile", "tests/config/tiny.yaml", "--cores", "2"]
+    # --replace-workflow-config: tiny.yaml alone (plus the schema's defaults), not merged over config.yaml.
+    tiny = ["--configfile", "tests/config/tiny.yaml", "--replace-workflow-config", "--cores", "2"]
     _snakemake(cwd, *tiny)
     table = pd.read_csv(cwd / "results/tables/table2_imagenet.csv")
-    assert list(table["model"]) == ["our replication of Krizhevsky, 1 convnet", "1 convnet as per Fig 3"]
-    assert list(table["paper_val_top1"]) == [40.5, 38.4]
+    assert list(table["model"]) == ["our replication of Krizhevsky, 1 convnet", "1 convnet as per Fig 3",
+                                    "(a) 5 convnets as per Fig 3"]
+    assert list(table["paper_val_top1"]) == [40.5, 38.4, 36.7]
     assert table["ours_val_top1"].between(0, 100).all()
+    assert list(table["ours_convnets"]) == [1, 1, 2]
+    table3 = pd.read_csv(cwd / "results/tables/table3_architectures.csv")
+    assert list(table3["arch"]) == ["krizhevsky", "zf", "zf_fc_2048"]
+    assert "zf val top-1" in (cwd / "results/tables/table3_architectures.md").read_text()  # seeds 0, 1 spread
+    table4 = pd.read_csv(cwd / "results/tables/table4_caltech101.csv")
+    assert list(table4.columns) == ["method", "paper_2", "ours_2"] and table4["ours_2"].notna().sum() == 2
+    table5 = pd.read_csv(cwd / "results/tables/table5_caltech256.csv")
+    assert {"ours_2", "ours_4"} <= set(table5.columns)
+    assert len(pd.read_csv(cwd / "results/tables/table6_voc2012.csv")) == 21  # 20 classes and the mean
+    table7 = pd.read_csv(cwd / "results/tables/table7_layers.csv")
+    assert set(table7["layer"]) == {1, 2, 3, 4, 5, 7}
+    overlap = pd.read_csv(cwd / "results/tables/overlap.csv")
+    assert list(overlap["planted_found"]) == list(overlap["planted"]) == [1, 1]
+    assert (cwd / "results/transfer/scratch/caltech256/n4_split0/score.json").exists()
+    assert not (cwd / "results/transfer/scratch/caltech256/n4_split0/data/train.pt").exists()  # temp()
     md = (cwd / "results/tables/table2_imagenet.md").read_text()
     assert "n/a (no test server)" in md
     for name in ("fig1_deconvnet", "fig2_top9", "fig3_architecture", "fig4_evolution", "fig5_invariance",
-                 "fig6_filters", "fig7_occlusion", "fig8_correspondence"):
+                 "fig6_filters", "fig7_occlusion", "fig8_correspondence", "fig9_caltech256"):
         for ext in ("png", "pdf"):
             assert (cwd / f"results/figures/{name}.{ext}").stat().st_size > 1000, name
     sizes = pd.read_csv(cwd / "results/tables/fig3_architecture.csv")
@@ -72,22 +89,28 @@ def test_tiny_study_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
         assert (cwd / f"results/logs/train/{arch}_seed0.log").stat().st_size > 0
         assert (cwd / f"results/benchmarks/train/{arch}_seed0.tsv").exists()
 
-    # Nothing left to do; a table-only setting reruns only the table; one network's width only its chain.
+    # Nothing left to do; a table-only setting reruns only the tables; one network's width only its chain.
     assert _planned(_snakemake(cwd, *tiny, "-n")) == set()
     crops = _planned(_snakemake(cwd, *tiny, "-n", "--config", "evaluation={table_crops: center}"))
-    assert crops == {"table2", "all"}
+    assert crops == {"table2", "table3", "all"}
     width = _planned(_snakemake(cwd, *tiny, "-n", "--config", "architectures={zf: {width: 0.25}}"))
-    assert width == {"train_zf", "evaluate", "table2", "mine_top9", "top9_projections", "evolution", "unpooling",
-                     "filters", "fig3_architecture", "plot_fig1_deconvnet", "plot_fig2_top9", "plot_fig4_evolution",
-                     "plot_fig6_filters", "correspondence", "table1_correspondence", "plot_fig8_correspondence",
-                     "invariance", "plot_fig5_invariance", "occlusion", "plot_fig7_occlusion", "all"}
+    assert width == {"train_zf", "evaluate", "table2", "table3", "mine_top9", "top9_projections", "evolution",
+                     "unpooling", "filters", "fig3_architecture", "plot_fig1_deconvnet", "plot_fig2_top9",
+                     "plot_fig4_evolution", "plot_fig6_filters", "correspondence", "table1_correspondence",
+                     "plot_fig8_correspondence", "invariance", "plot_fig5_invariance", "occlusion",
+                     "plot_fig7_occlusion",
+                     # zf is transfer.arch: its features and classifiers, and the from-scratch baseline
+                     "features", "classify_frozen", "voc_ap", "scratch_data", "train_scratch", "score_scratch",
+                     "table4", "table5", "table6", "table7", "plot_fig9_caltech256", "all"}
     assert "train_krizhevsky" not in width and "generate_synthetic" not in width
     fig2 = _planned(_snakemake(cwd, *tiny, "-n", "--config", "visualize={fig2_maps_per_layer: 3}"))
     assert fig2 == {"top9_projections", "plot_fig2_top9", "all"}
+    svm = _planned(_snakemake(cwd, *tiny, "-n", "--config", "transfer={svm: {C: 0.1}}"))
+    assert svm == {"classify_frozen", "table7", "all"}
 
     _snakemake(cwd, *tiny, "--report", "results/report.html")
     report = (cwd / "results/report.html").read_text(errors="ignore")
-    assert "table2_imagenet" in report and "fig2_top9" in report
+    assert "table2_imagenet" in report and "fig2_top9" in report and "table7_layers" in report
 
 
 def test_default_plan_and_lint(tmp_path):
@@ -99,16 +122,29 @@ def test_default_plan_and_lint(tmp_path):
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
-def test_paper_config_needs_the_dataset_path(tmp_path):
+def test_paper_config_needs_the_dataset_paths_and_plans_every_job(tmp_path):
     cwd = _workdir(tmp_path)
     res = _snakemake(cwd, "-n", "--configfile", "config/paper.yaml", check=False)
     assert res.returncode != 0
     assert "data.imagenet_root" in res.stdout + res.stderr
-    (tmp_path / "imagenet").mkdir()
-    plan = _planned(_snakemake(cwd, "-n", "--configfile", "config/paper.yaml", "--config",
-                               f"data={{imagenet_root: {tmp_path / 'imagenet'}}}"))
+    roots = {}
+    for name in ("imagenet", "caltech101", "caltech256", "voc"):
+        (tmp_path / name).mkdir()
+        roots[f"{name}_root"] = str(tmp_path / name)
+    only_imagenet = _snakemake(cwd, "-n", "--configfile", "config/paper.yaml", "--config",
+                               f"data={{imagenet_root: {roots['imagenet_root']}}}", check=False)
+    assert only_imagenet.returncode != 0 and "data.caltech101_root" in only_imagenet.stdout + only_imagenet.stderr
+    data = "data={" + ", ".join(f"{k}: {v}" for k, v in roots.items()) + "}"
+    res = _snakemake(cwd, "-n", "--configfile", "config/paper.yaml", "--config", data)
+    plan = _planned(res)
     assert "generate_synthetic" not in plan
-    assert {"prepare_imagenet", "train_zf", "train_krizhevsky", "evaluate", "table2"} <= plan
+    assert {"prepare_imagenet", "train_zf", "train_krizhevsky", "train_zf_fc_8192_conv_512_1024_512", "evaluate",
+            "table2", "table3", "overlap", "features", "classify_frozen", "train_scratch", "voc_ap", "table4",
+            "table5", "table6", "table7", "plot_fig9_caltech256"} <= plan
+    counts = {line.split()[0]: int(line.split()[1]) for line in res.stdout.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert counts["train_zf"] == 5  # Table 2's ensemble of 5 seeds
+    assert counts["train_scratch"] == 5 * (2 + 11)  # 5 splits x (Caltech-101 sizes + Caltech-256 and Fig 9 sizes)
 
 
 @pytest.mark.parametrize(

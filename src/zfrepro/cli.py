@@ -21,15 +21,36 @@ ANALYSIS_COMMANDS = [
      "Fig 5 data: feature distances and p(true) under translation, scale and rotation"),
     ("occlusion", "occlusion", "occlusion",
      "Fig 7 data: occlusion sensitivity of the strongest layer-5 map and the output"),
+    ("transfer", "prepare-transfer", "prepare_transfer",
+     "decode Caltech-101/256 (all.pt) or VOC 2012 (train.pt, val.pt) for the transfer experiments"),
+    ("transfer", "transfer-splits", "transfer_splits",
+     "random nested train/test splits of a prepared Caltech set (JSON)"),
+    ("transfer", "scratch-data", "scratch_data",
+     "one split's train/test images and mean as a folder the trainer reads (non-pretrained baseline)"),
+    ("transfer", "features", "features",
+     "frozen features of chosen layers of the ImageNet model for a prepared split ({layer}.pt)"),
+    ("overlap", "overlap", "overlap",
+     "Caltech images also in the ImageNet training set (normalized correlation of thumbnails, paper 5)"),
+    ("overlap", "overlap-table", "overlap_table",
+     "Overlap table: duplicates found beside the paper's 44 (Caltech-101) and 243 (Caltech-256)"),
+    ("classifiers", "classify", "classify",
+     "Tables 4, 5, 7, Fig 9: a linear classifier on frozen features, per split and training size (CSV)"),
+    ("classifiers", "score-scratch", "score_scratch",
+     "non-pretrained baseline: mean per-class accuracy of a from-scratch model on its split's test images"),
+    ("classifiers", "voc-ap", "voc_ap", "Table 6 data: softmax on frozen VOC features, per-class AP on the val split"),
+    ("tables_transfer", "table4", "table4", "Table 4: Caltech-101 accuracy beside the paper's"),
+    ("tables_transfer", "table5", "table5", "Table 5: Caltech-256 accuracy beside the paper's"),
+    ("tables_transfer", "table6", "table6", "Table 6: PASCAL VOC 2012 per-class AP beside the paper's"),
+    ("tables_transfer", "table7", "table7", "Table 7: accuracy per layer (SVM, softmax) beside the paper's"),
 ]
 
 
-def _named_paths(items: list[str]) -> dict[str, str]:
+def _named_paths(items: list[str], option: str) -> dict[str, str]:
     pairs = {}
     for item in items:
         name, sep, path = item.rpartition("=")
         if not sep or not name:
-            raise ConfigError(f"--metrics expects NAME=PATH, got {item!r}")
+            raise ConfigError(f"{option} expects NAME=PATH, got {item!r}")
         pairs[name] = path
     return pairs
 
@@ -37,13 +58,16 @@ def _named_paths(items: list[str]) -> dict[str, str]:
 def cmd_generate(args: argparse.Namespace) -> None:
     from .synthetic import generate
 
-    generate(args.dataset, Path(args.out), parse_json(args.params, dict, "--params"), args.seed, workers=args.threads)
+    generate(args.dataset, Path(args.out), parse_json(args.params, dict, "--params"), args.seed, workers=args.threads,
+             imagenet_root=Path(args.imagenet_root) if args.imagenet_root else None)
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
+    from .overlap import excluded_paths
     from .prepare import prepare_imagenet
 
-    prepare_imagenet(Path(args.root), Path(args.out_dir), parse_json(args.params, dict, "--params"), args.threads)
+    prepare_imagenet(Path(args.root), Path(args.out_dir), parse_json(args.params, dict, "--params"), args.threads,
+                     exclude=excluded_paths(args.exclude))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -63,11 +87,13 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate
-    from .io import atomic_write_json
+    from .io import atomic_torch_save, atomic_write_json
 
     params = parse_json(args.params, dict, "--params")
-    metrics = evaluate(args.model, args.data_dir, train_subset=params.get("train_subset", 1000),
-                       batch_size=params.get("batch_size", 256), device=args.device, threads=args.threads)
+    metrics, predictions = evaluate(args.model, args.data_dir, train_subset=params.get("train_subset", 1000),
+                                    batch_size=params.get("batch_size", 256), device=args.device,
+                                    threads=args.threads)
+    atomic_torch_save(args.out_predictions, predictions)
     atomic_write_json(args.out, metrics)
     print(json.dumps(metrics, indent=2))
 
@@ -75,10 +101,20 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_table2(args: argparse.Namespace) -> None:
     from .tables import table2, table2_footnote, write_table
 
-    rows = _named_paths(args.metrics)
+    rows = {name: paths.split(",") for name, paths in _named_paths(args.rows, "--rows").items()}
     df = table2(rows, args.crops)
     write_table(df, args.out_csv, args.out_md, "Table 2: ImageNet classification error (%)",
                 table2_footnote(rows, args.crops))
+    print(df.to_string(index=False))
+
+
+def cmd_table3(args: argparse.Namespace) -> None:
+    from .tables import table3, table3_footnote, write_table
+
+    rows = _named_paths(args.metrics, "--metrics")
+    df = table3(rows, args.crops)
+    write_table(df, args.out_csv, args.out_md, "Table 3: ImageNet error (%) of architecture changes",
+                table3_footnote(rows, args.crops, args.seed_metrics))
     print(df.to_string(index=False))
 
 
@@ -151,7 +187,7 @@ def cmd_evolution(args: argparse.Namespace) -> None:
     from .visualize import evolution_data
 
     torch.set_num_threads(max(1, args.threads))
-    checkpoints = {int(epoch): path for epoch, path in _named_paths(args.checkpoints).items()}
+    checkpoints = {int(epoch): path for epoch, path in _named_paths(args.checkpoints, "--checkpoints").items()}
     data = evolution_data(checkpoints, args.data_dir, args.maps, args.train_images, args.seed, args.display_size,
                           args.norm)
     atomic_torch_save(args.out, data)
@@ -175,15 +211,15 @@ def cmd_filters(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(max(1, args.threads))
     weights, stats = {}, []
-    for panel, path in _named_paths(args.filters).items():  # Fig 6 (a), (b), (c): layer-1 filters
+    for panel, path in _named_paths(args.filters, "--filters").items():  # Fig 6 (a), (b), (c): layer-1 filters
         model, ckpt = load_model(path)
         weights[panel] = model.conv_layers()["conv1"].weight.detach().clone()
         radius = ckpt.get("training", {}).get("filter_radius")  # the radius this network was trained with
         stats.append(filter_stats(weights[panel], f"({panel}) {ckpt['arch']}", radius=radius))
-    top9 = _named_paths(args.top9)
+    top9 = _named_paths(args.top9, "--top9")
     projections = {panel: layer2_projections(path, args.data_dir, load_result(top9[panel]), args.maps, args.seed,
                                              args.norm)
-                   for panel, path in _named_paths(args.projections).items()}  # Fig 6 (d), (e)
+                   for panel, path in _named_paths(args.projections, "--projections").items()}  # Fig 6 (d), (e)
     atomic_torch_save(args.out, {"filters": weights, "projections": projections})
     write_table(filter_stats_table(stats), args.out_csv, args.out_md, "Fig 6: layer-1 filter statistics",
                 "Claims 1 and 2 of the paper: with filter renormalisation no layer-1 filter dominates; the 7x7 "
@@ -199,6 +235,11 @@ def cmd_plot(args: argparse.Namespace) -> None:
 
         model, _ = load_model(args.input)
         figures.fig3_architecture(model.spec, args.out, args.out_csv)
+        return
+    if args.figure == "fig9":  # several inputs: the pretrained CSV (--input) and the from-scratch scores
+        from .figures_transfer import fig9
+
+        fig9(args.input, args.scratch, args.out, args.data_note)
         return
     data = load_result(args.input)
     if args.figure == "fig1":
@@ -239,12 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--params", required=True, help="JSON: image_size and the synthetic.<dataset> section")
     p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--imagenet-root", help="the generated ImageNet, needed when imagenet_duplicates > 0 (Caltech)")
 
     p = add("prepare", cmd_prepare, "validate, decode and index ImageNet; compute the mean image")
     p.add_argument("--dataset", default="imagenet", choices=["imagenet"])
     p.add_argument("--root", required=True)
     p.add_argument("--out-dir", required=True)
     p.add_argument("--params", required=True, help="JSON: the data section of the config")
+    p.add_argument("--exclude", nargs="*", default=[],
+                   help="overlap CSVs: their imagenet_path images are left out of the training split")
 
     p = add("train", cmd_train, "train one architecture with one seed (resumes after an interruption)")
     p.add_argument("--data-dir", required=True)
@@ -259,11 +303,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--params", required=True, help="JSON: the evaluation section of the config")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="the metrics JSON")
+    p.add_argument("--out-predictions", required=True,
+                   help="a .pt file with the validation softmax outputs (centre crop and ten crops), for ensembles")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
 
-    p = add("table2", cmd_table2, "Table 2: our single-model errors beside the paper's")
+    p = add("table2", cmd_table2, "Table 2: our single models and ensembles beside the paper's")
+    p.add_argument("--rows", nargs="+", required=True,
+                   help="ROW_NAME=predictions.pt[,predictions.pt...], one per row; several files = an ensemble")
+    p.add_argument("--crops", default="ten", choices=["center", "ten"])
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-md", required=True)
+
+    p = add("table3", cmd_table3, "Table 3: architecture changes beside the paper's")
     p.add_argument("--metrics", nargs="+", required=True, help="ROW_NAME=metrics.json, one per row")
+    p.add_argument("--seed-metrics", nargs="*", default=[],
+                   help="metrics of the same architectures at other seeds: the footnote gives their spread")
     p.add_argument("--crops", default="ten", choices=["center", "ten"])
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-md", required=True)
@@ -322,8 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_projection_args(p)
 
     p = add("plot", cmd_plot, "draw a figure (PNG and PDF) from its computed data")
-    p.add_argument("figure", choices=["fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8"])
-    p.add_argument("--input", required=True, help="the analysis file (for fig3: a model checkpoint)")
+    p.add_argument("figure", choices=["fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "fig9"])
+    p.add_argument("--input", required=True,
+                   help="the analysis file (fig3: a model checkpoint; fig9: the Caltech-256 softmax fc7 CSV)")
+    p.add_argument("--scratch", nargs="*", default=[], help="fig9 only: the from-scratch score.json files")
+    p.add_argument("--data-note", default="", help="fig9 only: what data the curves come from")
     p.add_argument("--out", required=True, help="the PNG; the PDF is written beside it")
     p.add_argument("--out-csv", help="fig3 only: the architecture as a table")
 

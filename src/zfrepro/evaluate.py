@@ -1,6 +1,7 @@
 """Error rates of a trained model: train top-1 on a fixed subset, validation top-1/top-5 on 1 and 10 crops.
 
-The paper does not say whether its test numbers use 10 crops (project decision: report both).
+The paper does not say whether its test numbers use 10 crops (project decision: report both). The validation
+softmax outputs are kept too, so ensembles (Table 2) average them without running the models again.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from .errors import DataError
-from .models import ConvNet, spec_from_dict
+from .models import ConvNet, num_parameters, spec_from_dict
 from .preprocess import center_crop, ten_crops
 from .splits import PreparedSplit
 
@@ -37,31 +38,43 @@ def topk_wrong(scores: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] =
 
 
 @torch.no_grad()
+def split_probabilities(model: nn.Module, split: PreparedSplit, mean: torch.Tensor, crop: int,
+                        indices: torch.Tensor, batch_size: int, device: torch.device, workers: int = 0,
+                        ten: bool = True) -> dict[str, torch.Tensor]:
+    """Softmax outputs [N, C] over `indices` of a split: centre crop, and (optionally) the 10-crop average."""
+    out: dict[str, list[torch.Tensor]] = {"center": [], "ten": []}
+    for images, _ in split.batches(indices, batch_size, workers=workers):
+        images = images.to(device)
+        out["center"].append(model(center_crop(images, mean, crop)).softmax(1).float().cpu())
+        if ten:
+            crops = ten_crops(images, mean, crop)  # [B, 10, 3, c, c]
+            b = crops.shape[0]
+            out["ten"].append(model(crops.flatten(0, 1)).softmax(1).view(b, 10, -1).mean(1).float().cpu())
+    return {kind: torch.cat(chunks) for kind, chunks in out.items() if chunks}
+
+
+def errors_of(probabilities: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Top-1/top-5 error (%) of each kind of softmax output (centre, ten crops, an ensemble average)."""
+    n = max(1, len(labels))
+    result = {}
+    for kind, probs in probabilities.items():
+        wrong = topk_wrong(probs, labels)
+        result[kind] = {"top1_error": 100.0 * wrong[1] / n, "top5_error": 100.0 * wrong[5] / n}
+    return result
+
+
 def split_errors(model: nn.Module, split: PreparedSplit, mean: torch.Tensor, crop: int,
                  indices: torch.Tensor, batch_size: int, device: torch.device, workers: int = 0,
                  ten: bool = True) -> dict[str, dict[str, float]]:
     """Top-1/top-5 error (%) over `indices` of a split, for the centre crop and (optionally) 10 crops."""
-    wrong = {"center": {1: 0, 5: 0}, "ten": {1: 0, 5: 0}}
-    for images, labels in split.batches(indices, batch_size, workers=workers):
-        images = images.to(device)
-        center = model(center_crop(images, mean, crop)).softmax(1).cpu()
-        for k, n in topk_wrong(center, labels).items():
-            wrong["center"][k] += n
-        if ten:
-            crops = ten_crops(images, mean, crop)  # [B, 10, 3, c, c]
-            b = crops.shape[0]
-            probs = model(crops.flatten(0, 1)).softmax(1).view(b, 10, -1).mean(1).cpu()
-            for k, n in topk_wrong(probs, labels).items():
-                wrong["ten"][k] += n
-    n = max(1, len(indices))
-    kinds = ("center", "ten") if ten else ("center",)
-    return {kind: {"top1_error": 100.0 * wrong[kind][1] / n, "top5_error": 100.0 * wrong[kind][5] / n}
-            for kind in kinds}
+    probs = split_probabilities(model, split, mean, crop, indices, batch_size, device, workers, ten)
+    return errors_of(probs, split.labels[indices])
 
 
 def evaluate(model_path: str | Path, data_dir: str | Path, train_subset: int = 1000, batch_size: int = 256,
-             device: str = "auto", threads: int = 2) -> dict:
-    """All the error rates the tables need, as one JSON-ready dict (errors in %)."""
+             device: str = "auto", threads: int = 2) -> tuple[dict, dict]:
+    """All the error rates the tables need, as one JSON-ready dict (errors in %), and the validation
+    predictions {"labels", "center", "ten"} (softmax outputs [N, C]) for ensembles."""
     torch.set_num_threads(max(1, threads))
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -79,8 +92,10 @@ def evaluate(model_path: str | Path, data_dir: str | Path, train_subset: int = 1
     subset = torch.randperm(len(train_split), generator=gen)[: min(train_subset, len(train_split))]
     subset = subset.sort().values
     train = split_errors(model, train_split, mean, crop, subset, batch_size, dev, workers, ten=False)
-    val = split_errors(model, val_split, mean, crop, torch.arange(len(val_split)), batch_size, dev, workers)
-    return {
+    val_probs = split_probabilities(model, val_split, mean, crop, torch.arange(len(val_split)), batch_size, dev,
+                                    workers)
+    val = errors_of(val_probs, val_split.labels)
+    metrics = {
         "arch": ckpt["arch"],
         "seed": ckpt["seed"],
         "epochs": ckpt["epoch"],
@@ -90,4 +105,8 @@ def evaluate(model_path: str | Path, data_dir: str | Path, train_subset: int = 1
         "val_images": len(val_split),
         "train": train["center"],
         "val": val,
+        "parameters": num_parameters(model.spec),
     }
+    predictions = {"arch": ckpt["arch"], "seed": ckpt["seed"], "epochs": ckpt["epoch"],
+                   "labels": val_split.labels.clone(), "classes": list(val_split.classes), **val_probs}
+    return metrics, predictions

@@ -11,9 +11,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class SplitSummary:
     mean: torch.Tensor | None = None
     mean_images: int = 0
     class_names: list[str] | None = None
+    excluded: int = 0
 
 
 def data_params(params: dict[str, Any] | None) -> dict[str, Any]:
@@ -217,14 +218,17 @@ def prepare_split(
     threads: int,
     classes: Sequence[str] | None = None,
     compute_mean: bool = False,
+    exclude: Collection[str | os.PathLike] = (),
 ) -> SplitSummary:
     """Prepare one ImageNet split (`train` or `val`) into `out_path`.
 
     With `classes` (the training split's wnids), labels are mapped onto that order, so train and val agree
-    even when a val folder lacks a class.
+    even when a val folder lacks a class. Files in `exclude` are left out before decoding (see
+    drop_excluded); SplitSummary.excluded counts them.
     """
     dataset = open_imagenet(root, split)
     paths, labels, wnids = image_list(dataset)
+    paths, labels, excluded = drop_excluded(paths, labels, exclude, split)
     if classes is not None:
         index = {wnid: i for i, wnid in enumerate(classes)}
         unknown = sorted(set(wnids) - set(index))
@@ -244,16 +248,56 @@ def prepare_split(
         desc=f"prepare {split}",
     )  # fmt: skip
     summary.class_names = class_names
+    summary.excluded = excluded
     return summary
 
 
+def drop_excluded(
+    paths: Sequence[str], labels: Sequence[Any], exclude: Collection[str | os.PathLike], split: str
+) -> tuple[list[str], list[Any], int]:
+    """(paths, labels) without the files in `exclude` (compared as resolved absolute paths), and how many.
+
+    Every excluded file must be in the split: a path that matches nothing means the list came from another
+    copy of the dataset, and silently training on the images it meant to remove would defeat it.
+    """
+    if not exclude:
+        return list(paths), list(labels), 0
+    # Folders resolved once each (a million realpath calls would take minutes); the file name joined on.
+    folder = lru_cache(maxsize=None)(os.path.realpath)
+
+    def key(path: str | os.PathLike) -> str:
+        absolute = os.path.abspath(path)
+        return os.path.join(folder(os.path.dirname(absolute)), os.path.basename(absolute))
+
+    drop = {key(p) for p in exclude}
+    keep = [i for i, p in enumerate(paths) if key(p) not in drop]
+    unmatched = len(drop) - (len(paths) - len(keep))
+    if unmatched:
+        present = {key(p) for p in paths}
+        example = next(str(p) for p in sorted(drop) if p not in present)
+        raise DataError(
+            f"{unmatched} of the {len(drop)} images to exclude are not in the ImageNet {split} split (e.g. "
+            f"{example}); the overlap CSVs (imagenet_path) were made for another data.imagenet_root: rerun "
+            "the overlap analysis"
+        )
+    return [paths[i] for i in keep], [labels[i] for i in keep], len(paths) - len(keep)
+
+
 def prepare_imagenet(
-    root: str | os.PathLike, out_dir: str | os.PathLike, params: dict[str, Any] | None, threads: int
+    root: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    params: dict[str, Any] | None,
+    threads: int,
+    exclude: Collection[str | os.PathLike] = (),
 ) -> dict[str, Any]:
-    """Write train.pt, val.pt, mean.pt and manifest.json for ImageNet under `out_dir`; return the manifest."""
+    """Write train.pt, val.pt, mean.pt and manifest.json for ImageNet under `out_dir`; return the manifest.
+
+    `exclude`: training files to leave out (the images the overlap analysis found in Caltech, paper 5);
+    the manifest's "excluded" counts them.
+    """
     out = Path(out_dir)
     p = data_params(params)
-    train = prepare_split(root, "train", out / "train.pt", p, threads, compute_mean=True)
+    train = prepare_split(root, "train", out / "train.pt", p, threads, compute_mean=True, exclude=exclude)
     val = prepare_split(root, "val", out / "val.pt", p, threads, classes=train.classes)
     assert train.mean is not None
     atomic_torch_save(out / "mean.pt", train.mean)
@@ -268,6 +312,7 @@ def prepare_imagenet(
         "mode": {"train": train.mode, "val": val.mode},
         "skipped": {"train": train.skipped, "val": val.skipped},
         "mean_images": train.mean_images,
+        "excluded": train.excluded,
     }
     atomic_write_json(out / "manifest.json", manifest)
     return manifest

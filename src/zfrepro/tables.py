@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from . import paper
 from .errors import ConfigError, DataError
+from .evaluate import errors_of
 from .io import atomic_write_text
 
 CROP_NAMES = {"center": "the centre 224-equivalent crop", "ten": "the average over the ten crops"}
@@ -21,42 +23,127 @@ def _load_metrics(path: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def table2(rows: dict[str, str | Path], crops: str = "ten") -> pd.DataFrame:
-    """Table 2 rows named in `rows` (paper row name -> metrics JSON), paper values beside ours."""
+def _load_predictions(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"predictions file {path} is missing: run the evaluate step (snakemake {path})")
+    return torch.load(path, weights_only=True)
+
+
+def ensemble_errors(prediction_files: list[str | Path], crops: str) -> dict[str, float]:
+    """Top-1/top-5 error (%) of the average softmax output of the given models (paper, Table 2: ensembles
+    average the softmax outputs). One file is a single model; all must cover the same validation images."""
+    members = [_load_predictions(path) for path in prediction_files]
+    labels = members[0]["labels"]
+    for path, member in zip(prediction_files, members, strict=True):
+        if not torch.equal(member["labels"], labels) or member["classes"] != members[0]["classes"]:
+            raise DataError(f"{path} was evaluated on other validation data than {prediction_files[0]}: "
+                            "re-run the evaluate step for both")
+    probs = torch.stack([member[crops] for member in members]).mean(0)
+    return errors_of({crops: probs}, labels)[crops]
+
+
+def _member_names(prediction_files: list[str | Path]) -> str:
+    members = [_load_predictions(path) for path in prediction_files]
+    return ", ".join(f"{m['arch']}/seed{m['seed']}" for m in members)
+
+
+def table2(rows: dict[str, list[str | Path]], crops: str = "ten") -> pd.DataFrame:
+    """Table 2 rows (paper row name -> prediction files of its convnets), paper values beside ours.
+
+    A row with several files is an ensemble: the average of their softmax outputs, as in the paper.
+    """
     if crops not in CROP_NAMES:
         raise ConfigError(f"evaluation.table_crops must be 'center' or 'ten', not {crops!r}")
     published = paper.TABLE2.set_index("model")
     records = []
-    for name, path in rows.items():
+    for name, files in rows.items():
         if name not in published.index:
             raise ConfigError(f"tables.table2: {name!r} is not a row of the paper's Table 2; "
+                              f"choose from: {'; '.join(published.index)}")
+        errors = ensemble_errors(files, crops)
+        records.append({
+            "model": name,
+            "paper_val_top1": published.loc[name, "val_top1"],
+            "ours_val_top1": round(errors["top1_error"], 2),
+            "paper_val_top5": published.loc[name, "val_top5"],
+            "ours_val_top5": round(errors["top5_error"], 2),
+            "paper_test_top5": published.loc[name, "test_top5"],
+            "ours_test_top5": "n/a (no test server)",
+            "ours_convnets": len(files),
+            "ours_members": _member_names(files),
+        })
+    return pd.DataFrame.from_records(records)
+
+
+def table2_footnote(rows: dict[str, list[str | Path]], crops: str) -> str:
+    first = _load_predictions(next(iter(rows.values()))[0])
+    classes = len(first["classes"])
+    chance = 100.0 * (1 - 1 / classes)
+    return (
+        f"Errors in %. Ours: validation split of the prepared data ({len(first['labels'])} images, {classes} "
+        f"classes, chance top-1 error {chance:.1f}%), {CROP_NAMES[crops]}, {first['epochs']} epochs per "
+        "network; an ensemble row averages the softmax outputs of its convnets (ours_members names them: "
+        "architecture/seed, and the default config uses fewer seeds than the paper's 5). Paper: ImageNet 2012, "
+        "1000 classes; its test column came from the evaluation server, which has no counterpart here."
+    )
+
+
+def table3(rows: dict[str, str | Path], crops: str = "ten") -> pd.DataFrame:
+    """Table 3 (architecture changes): paper row name -> metrics JSON of the variant trained from scratch.
+
+    Columns as the paper's: train top-1 (centre crop, fixed training subset), val top-1 and val top-5.
+    """
+    if crops not in CROP_NAMES:
+        raise ConfigError(f"evaluation.table_crops must be 'center' or 'ten', not {crops!r}")
+    published = paper.TABLE3.set_index("model")
+    records = []
+    for name, path in rows.items():
+        if name not in published.index:
+            raise ConfigError(f"tables.table3: {name!r} is not a row of the paper's Table 3; "
                               f"choose from: {'; '.join(published.index)}")
         metrics = _load_metrics(path)
         val = metrics["val"][crops]
         records.append({
             "model": name,
+            "paper_train_top1": published.loc[name, "train_top1"],
+            "ours_train_top1": round(metrics["train"]["top1_error"], 2),
             "paper_val_top1": published.loc[name, "val_top1"],
             "ours_val_top1": round(val["top1_error"], 2),
             "paper_val_top5": published.loc[name, "val_top5"],
             "ours_val_top5": round(val["top5_error"], 2),
-            "paper_test_top5": published.loc[name, "test_top5"],
-            "ours_test_top5": "n/a (no test server)",
-            "ours_chance_top1": round(metrics["chance_top1_error"], 2),
+            "ours_parameters": metrics.get("parameters"),
             "arch": metrics["arch"],
-            "seed": metrics["seed"],
         })
     return pd.DataFrame.from_records(records)
 
 
-def table2_footnote(rows: dict[str, str | Path], crops: str) -> str:
+def seed_spread(metrics_files: list[str | Path], crops: str) -> str:
+    """'arch: val top-1 a-b over seeds ...' for each architecture trained with several seeds (noise scale)."""
+    by_arch: dict[str, dict[int, float]] = {}
+    for path in metrics_files:
+        metrics = _load_metrics(path)
+        by_arch.setdefault(metrics["arch"], {})[metrics["seed"]] = metrics["val"][crops]["top1_error"]
+    parts = [f"{arch} val top-1 {min(errs.values()):.2f}-{max(errs.values()):.2f} over seeds "
+             f"{', '.join(str(s) for s in sorted(errs))}" for arch, errs in by_arch.items() if len(errs) > 1]
+    return "; ".join(parts)
+
+
+def table3_footnote(rows: dict[str, str | Path], crops: str, seed_metrics: list[str | Path] = ()) -> str:
+    """The protocol, and (given other seeds' metrics) how much the same network varies between seeds."""
     metrics = _load_metrics(next(iter(rows.values())))
-    return (
-        f"Errors in %. Ours: validation split of the prepared data ({metrics['val_images']} images, "
-        f"{metrics['num_classes']} classes, chance top-1 error {metrics['chance_top1_error']:.1f}%), "
-        f"{CROP_NAMES[crops]}; one model per row (seed {metrics['seed']}, {metrics['epochs']} epochs). "
-        "Paper: ImageNet 2012, 1000 classes; its test column came from the evaluation server, which has no "
-        "counterpart here."
+    text = (
+        f"Errors in %. Every variant trained from scratch with the same protocol (seed {metrics['seed']}, "
+        f"{metrics['epochs']} epochs). Train top-1: centre crop of a fixed subset of "
+        f"{metrics['train_subset_images']} training images; val: {metrics['val_images']} images, "
+        f"{metrics['num_classes']} classes (chance top-1 {metrics['chance_top1_error']:.1f}%), {CROP_NAMES[crops]}. "
+        "Unit and map counts are the paper's, scaled by each network's width. Paper: ImageNet 2012."
     )
+    spread = seed_spread([*rows.values(), *seed_metrics], crops)
+    if spread:
+        text += (f" Seed-to-seed spread of the same network ({spread}): differences between rows smaller than "
+                 "this are within training noise.")
+    return text
 
 
 def write_table(df: pd.DataFrame, csv_path: str | Path, md_path: str | Path, title: str, footnote: str) -> None:

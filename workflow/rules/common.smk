@@ -98,12 +98,16 @@ def check_config(config):
                 f"config synthetic.{name}.min_per_class ({section['min_per_class']}) is larger than "
                 f"synthetic.{name}.max_per_class ({section['max_per_class']}); swap or fix them."
             )
-    for label, arch in config["tables"]["table2"].items():
-        if arch not in config["architectures"]:
-            raise WorkflowError(
-                f"config tables.table2[{label!r}] names architecture {arch!r}, which is not defined under "
-                f"architectures (defined: {', '.join(config['architectures'])}); add it or fix the name."
-            )
+    for table in ("table2", "table3"):
+        for label, refs in config["tables"][table].items():
+            for ref in [refs] if isinstance(refs, str) else refs:
+                arch = ref.split("/")[0]
+                if arch not in config["architectures"]:
+                    raise WorkflowError(
+                        f"config tables.{table}[{label!r}] names architecture {arch!r}, which is not defined "
+                        f"under architectures (defined: {', '.join(config['architectures'])}); add it or fix "
+                        "the name."
+                    )
     for key in ("arch", "krizhevsky_arch", "no_renorm_arch"):
         if config["visualize"][key] not in config["architectures"]:
             raise WorkflowError(
@@ -115,8 +119,17 @@ def check_config(config):
             f"config gpus_per_training is {config['gpus_per_training']} but device is {config['device']!r}: "
             "several GPUs per training need device: cuda (or set gpus_per_training: 1)."
         )
+    transfer = config["transfer"]
+    if transfer["enabled"] and transfer["arch"] not in config["architectures"]:
+        raise WorkflowError(
+            f"config transfer.arch names architecture {transfer['arch']!r}, which is not defined under "
+            f"architectures (defined: {', '.join(config['architectures'])}); add it or fix the name."
+        )
     if data["source"] == "real":
         imagenet_root()  # fail while building the DAG, not hours later inside a job
+        if transfer["enabled"]:
+            for name in ("caltech101", "caltech256", "voc"):
+                dataset_root(name)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -183,6 +196,21 @@ def imagenet_input(wildcards):
     return [imagenet_root()] if config["data"]["source"] == "synthetic" else []
 
 
+def synthetic_duplicates_source(dataset):
+    """A generated Caltech set with imagenet_duplicates copies files of the generated ImageNet: its input."""
+    if dataset in ("caltech101", "caltech256") and config["synthetic"][dataset]["imagenet_duplicates"] > 0:
+        return [imagenet_root()]
+    return []
+
+
+def pretraining_exclusions():
+    """The overlap CSVs whose ImageNet images are left out of pretraining (transfer.overlap.drop_from_pretraining)."""
+    overlap = config["transfer"]["overlap"]
+    if config["transfer"]["enabled"] and overlap["enabled"] and overlap["drop_from_pretraining"]:
+        return [f"results/analysis/overlap/{dataset}.csv" for dataset in ("caltech101", "caltech256")]
+    return []
+
+
 # ---------------------------------------------------------------------------------------------------------
 # What to train and what to build
 
@@ -223,10 +251,38 @@ def metrics_path(arch, seed):
     return f"results/metrics/{arch}/seed{seed}.json"
 
 
+def predictions_path(arch, seed):
+    return f"results/predictions/{arch}/seed{seed}.pt"
+
+
+def model_ref(ref):
+    """(arch, seed) of a table entry: `arch` (the first seed of `seeds`) or `arch/seedN`."""
+    arch, _, seed = ref.partition("/")  # the schema has checked the form
+    return arch, int(seed.removeprefix("seed")) if seed else seeds()[0]
+
+
 def table2_rows():
-    """(row label, metrics file of the first seed) for every Table 2 row of the config."""
-    first = seeds()[0]
-    return [(label, metrics_path(arch, first)) for label, arch in config["tables"]["table2"].items()]
+    """(row label, [(arch, seed), ...]) for every Table 2 row; several convnets make an ensemble."""
+    return [(label, [model_ref(ref) for ref in ([refs] if isinstance(refs, str) else refs)])
+            for label, refs in config["tables"]["table2"].items()]
+
+
+def table3_rows():
+    """(row label, architecture) for every Table 3 row; each is evaluated at the first seed."""
+    return list(config["tables"]["table3"].items())
+
+
+def table3_other_seeds():
+    """Metrics of Table 3's architectures at their other trained seeds (the footnote's noise scale)."""
+    archs = {arch for _, arch in table3_rows()}
+    return [metrics_path(arch, seed) for arch, seed in trained_models() if arch in archs and seed != seeds()[0]]
+
+
+def trained_models():
+    """Every (arch, seed) the study trains: all architectures at all `seeds`, plus ensemble members."""
+    models = {(arch, seed) for arch in arch_names() for seed in seeds()}
+    models |= {member for _, members in table2_rows() for member in members}
+    return sorted(models)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -308,10 +364,106 @@ def correspondence_targets():
 
 def final_targets():
     """Everything `snakemake` with no target builds: tables, figures and every architecture's metrics."""
-    tables = [f"results/tables/{name}.{ext}" for name in ("table2_imagenet", "fig6_filter_stats")
-              for ext in ("csv", "md")] + ["results/tables/fig3_architecture.csv"]
+    names = ["table2_imagenet", "fig6_filter_stats"] + (["table3_architectures"] if table3_rows() else [])
+    tables = [f"results/tables/{name}.{ext}" for name in names for ext in ("csv", "md")]
+    tables += ["results/tables/fig3_architecture.csv"]
     figures = [f"results/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]
-    metrics = [metrics_path(arch, seed) for arch in arch_names() for seed in seeds()]
+    metrics = [metrics_path(arch, seed) for arch, seed in trained_models()]
     invariance = [f"results/{kind}/fig5_invariance.{ext}" for kind, ext in
                   (("figures", "png"), ("figures", "pdf"), ("tables", "csv"), ("tables", "md"))]
-    return tables + figures + invariance + metrics + correspondence_targets()
+    return tables + figures + invariance + metrics + correspondence_targets() + transfer_targets()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Transfer to Caltech-101, Caltech-256 and PASCAL VOC 2012 (Tables 4-7, Fig 9)
+
+TR = config["transfer"]
+CALTECH = ["caltech101", "caltech256"]
+TRANSFER_DATASETS = CALTECH + ["voc"]
+
+
+def dataset_root(dataset):
+    """The folder of a transfer dataset: generated by the workflow, or the user's data.<dataset>_root."""
+    if config["data"]["source"] == "synthetic":
+        return f"results/data/synthetic/{dataset}"
+    root = config["data"][f"{dataset}_root"]
+    if not root:
+        raise WorkflowError(
+            f"config data.{dataset}_root is not set but data.source is 'real' and transfer.enabled is true: "
+            f"set it to the folder holding the dataset (see config/README.md), or set transfer.enabled: false."
+        )
+    return os.path.expanduser(root)
+
+
+def dataset_input(dataset):
+    """A generated dataset folder is a job's output; a real one is outside the workflow (a param)."""
+    return [dataset_root(dataset)] if config["data"]["source"] == "synthetic" else []
+
+
+def transfer_model():
+    return model_path(TR["arch"])
+
+
+def transfer_sizes(dataset):
+    """Training images per class used for a Caltech set: the table sizes, plus Fig 9's for Caltech-256."""
+    sizes = set(TR[dataset]["train_sizes"]) | (set(TR["fig9_sizes"]) if dataset == "caltech256" else set())
+    return sorted(sizes)
+
+
+def table7_size(dataset):
+    """Table 7 uses 30 (Caltech-101) and 60 (Caltech-256) per class: the largest table size of each set."""
+    return max(TR[dataset]["train_sizes"])
+
+
+def feature_layers():
+    """Every layer whose frozen features some table needs (one forward pass extracts them all)."""
+    return sorted(set(TR["table7_layers"]) | {"fc7", TR["voc"]["layer"]})
+
+
+def features_path(dataset, split, layer):
+    arch, seed = TR["arch"], seeds()[0]
+    return f"results/features/{arch}/seed{seed}/{dataset}/{split}/{layer}.pt"
+
+
+def frozen_csv(dataset, classifier, layer):
+    return f"results/transfer/pretrained/{dataset}/{classifier}_{layer}.csv"
+
+
+def frozen_jobs(dataset):
+    """(classifier, layer, sizes) of the frozen-feature classifiers of a Caltech set (Tables 4, 5, 7, Fig 9)."""
+    jobs = {("softmax", "fc7"): transfer_sizes(dataset)}
+    for layer in TR["table7_layers"]:
+        jobs.setdefault(("svm", layer), [table7_size(dataset)])
+        if layer in ("conv5", "fc7"):  # the paper's softmax rows of Table 7: layers 5 and 7
+            jobs.setdefault(("softmax", layer), [table7_size(dataset)])
+    return jobs
+
+
+def scratch_dir(dataset, n, split):
+    return f"results/transfer/scratch/{dataset}/n{n}_split{split}"
+
+
+def scratch_scores(dataset):
+    return [f"{scratch_dir(dataset, n, s)}/score.json" for n in transfer_sizes(dataset)
+            for s in range(TR["splits"])]
+
+
+def scratch_train_params():
+    """The transfer network's training section with transfer.scratch.training over it; no epoch snapshots."""
+    return {**train_params(TR["arch"]), **TR["scratch"]["training"], "checkpoint_epochs": []}
+
+
+def data_note():
+    """What the transfer tables' footnotes say about the data."""
+    if config["data"]["source"] == "synthetic":
+        return "generated data in the real datasets' layouts (the default config), not the real datasets"
+    return "the real datasets (data.*_root)"
+
+
+def transfer_targets():
+    if not TR["enabled"]:
+        return []
+    tables = ["table4_caltech101", "table5_caltech256", "table6_voc2012", "table7_layers"]  # Fig 9 below
+    tables += ["overlap"] if TR["overlap"]["enabled"] else []
+    return [f"results/tables/{name}.{ext}" for name in tables for ext in ("csv", "md")] + [
+        f"results/figures/fig9_caltech256.{ext}" for ext in ("png", "pdf")]

@@ -1,13 +1,17 @@
 # Data: generate the embedded default datasets (real on-disk layouts), then index, decode and
-# mean-normalise ImageNet into results/data/imagenet/.
+# mean-normalise ImageNet into results/data/imagenet/ (without the Caltech duplicates when
+# transfer.overlap.drop_from_pretraining). The transfer sets are prepared in transfer.smk.
 
 
 rule generate_synthetic:
+    input:
+        lambda wildcards: synthetic_duplicates_source(wildcards.dataset),
     output:
         directory("results/data/synthetic/{dataset}"),
     params:
         generator=lambda wildcards: synthetic_params_json(wildcards.dataset),
         seed=config["synthetic"]["seed"],
+        imagenet=lambda wildcards, input: f"--imagenet-root {input[0]}" if input else "",
     log:
         "results/logs/generate_synthetic/{dataset}.log",
     benchmark:
@@ -19,12 +23,13 @@ rule generate_synthetic:
         "../envs/zfrepro.yaml"
     shell:
         "zfrepro generate --dataset {wildcards.dataset} --out {output:q} --params {params.generator:q}"
-        " --seed {params.seed} --threads {threads} > {log:q} 2>&1"
+        " --seed {params.seed} {params.imagenet} --threads {threads} > {log:q} 2>&1"
 
 
 rule prepare_imagenet:
     input:
-        imagenet_input,
+        imagenet=imagenet_input,
+        exclude=pretraining_exclusions(),
     output:
         train=f"{PREPARED}/train.pt",
         val=f"{PREPARED}/val.pt",
@@ -34,6 +39,7 @@ rule prepare_imagenet:
         root=lambda wildcards: imagenet_root(),
         data=data_params_json(),
         out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
+        exclude=lambda wildcards, input: f"--exclude {' '.join(input.exclude)}" if input.exclude else "",
     log:
         "results/logs/prepare_imagenet/imagenet.log",
     benchmark:
@@ -43,4 +49,4 @@ rule prepare_imagenet:
         "../envs/zfrepro.yaml"
     shell:
         "zfrepro prepare --dataset imagenet --root {params.root:q} --out-dir {params.out_dir:q}"
-        " --params {params.data:q} --threads {threads} > {log:q} 2>&1"
+        " --params {params.data:q} {params.exclude} --threads {threads} > {log:q} 2>&1"

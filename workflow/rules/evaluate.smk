@@ -1,4 +1,5 @@
-# Evaluation: train top-1 (fixed subset), val top-1/top-5, centre crop and 10 crops, per model.
+# Evaluation: train top-1 (fixed subset), val top-1/top-5, centre crop and 10 crops, per model; the validation
+# softmax outputs are kept so that Table 2's ensembles average them without running the models again.
 
 
 rule evaluate:
@@ -9,7 +10,8 @@ rule evaluate:
         mean=f"{PREPARED}/mean.pt",
         manifest=f"{PREPARED}/manifest.json",
     output:
-        "results/metrics/{arch}/seed{seed}.json",
+        metrics="results/metrics/{arch}/seed{seed}.json",
+        predictions="results/predictions/{arch}/seed{seed}.pt",
     params:
         evaluation=evaluation_params_json(),
         device=config["device"],
@@ -28,5 +30,6 @@ rule evaluate:
         "../envs/zfrepro.yaml"
     shell:
         "zfrepro evaluate --data-dir {params.data_dir:q} --model {input.model:q}"
-        " --params {params.evaluation:q} --out {output:q} --device {params.device}"
+        " --params {params.evaluation:q} --out {output.metrics:q} --out-predictions {output.predictions:q}"
+        " --device {params.device}"
         " --threads {threads} > {log:q} 2>&1"

@@ -1,0 +1,331 @@
+"""Section 5 of the paper: linear classifiers on frozen convnet features, the from-scratch baseline's score,
+and VOC 2012 average precision.
+
+The paper keeps layers 1-7 of the ImageNet model fixed and trains a new softmax (Tables 4-6) or a linear SVM
+(Table 7) on the target set's features; scikit-learn does the fitting here. Caltech scores are the mean
+per-class accuracy (the average of the per-class recalls), so large classes do not dominate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+from tqdm import tqdm
+
+from .datasets import VOC_CLASSES
+from .errors import ConfigError, DataError
+from .io import atomic_write_json, atomic_write_text, load_result
+from .options import parse_json
+
+CLASSIFIER_PARAMS = {"softmax": {"C": 1.0, "max_iter": 500}, "svm": {"C": 0.01, "max_iter": 1000}}
+FROZEN_COLUMNS = ["dataset", "classifier", "layer", "train_per_class", "split", "accuracy"]
+VOC_COLUMNS = ["class", "ap", "positives", "images", "note"]
+SCRATCH_DIR = re.compile(r"(?P<dataset>[^/]+)/n(?P<n>\d+)_split(?P<split>\d+)(/data)?/?$")
+
+
+# ---------------------------------------------------------------------------------------------- scores
+
+
+def mean_per_class_accuracy(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray) -> float:
+    """Mean over the classes present in `y_true` of the fraction of their images predicted right, in %."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1 or len(y_true) == 0:
+        raise DataError(f"mean_per_class_accuracy: expected two equal non-empty 1-d label arrays, got shapes "
+                        f"{y_true.shape} and {y_pred.shape}")
+    recalls = [np.mean(y_pred[y_true == c] == c) for c in np.unique(y_true)]
+    return 100.0 * float(np.mean(recalls))
+
+
+# ---------------------------------------------------------------------------------------------- classifiers
+
+
+def make_classifier(kind: str, params: Mapping[str, Any] | None = None) -> Pipeline:
+    """An unfitted scikit-learn pipeline: 'softmax' (multinomial logistic regression, lbfgs) or 'svm' (linear
+    SVM, one-vs-rest), each after per-feature standardisation. `params`: C and max_iter (transfer.<kind>)."""
+    if kind not in CLASSIFIER_PARAMS:
+        raise ConfigError(f"classifier kind {kind!r} is unknown: use 'softmax' or 'svm'")
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(CLASSIFIER_PARAMS[kind]))
+    if unknown:
+        raise ConfigError(f"transfer.{kind}: unknown keys {unknown}; allowed: {sorted(CLASSIFIER_PARAMS[kind])}")
+    p = {**CLASSIFIER_PARAMS[kind], **params}
+    if not isinstance(p["C"], int | float) or isinstance(p["C"], bool) or p["C"] <= 0:
+        raise ConfigError(f"transfer.{kind}.C: expected a positive number, got {p['C']!r}")
+    if not isinstance(p["max_iter"], int) or isinstance(p["max_iter"], bool) or p["max_iter"] < 1:
+        raise ConfigError(f"transfer.{kind}.max_iter: expected a positive integer, got {p['max_iter']!r}")
+    # Project decision: standardise every feature first. The paper does not say how it scaled features; ReLU
+    # maps of different layers differ in scale by orders of magnitude, and one C then suits every layer.
+    if kind == "softmax":
+        # lbfgs on more than two classes fits the multinomial (softmax) loss, as the paper's new softmax layer.
+        model = LogisticRegression(C=float(p["C"]), max_iter=p["max_iter"])
+    else:
+        model = LinearSVC(C=float(p["C"]), max_iter=p["max_iter"], dual="auto", random_state=0)
+    return make_pipeline(StandardScaler(), model)
+
+
+def _fit(model: Pipeline, x: np.ndarray, y: np.ndarray) -> bool:
+    """Fit in place; False when the solver stopped at max_iter (reported once per command, not per fit)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(x, y)
+    return not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+
+
+def _load_features(path: str | Path) -> dict:
+    data = load_result(path)
+    missing = {"features", "labels", "layer"} - set(data)
+    if missing:
+        raise DataError(f"feature file {path} lacks {sorted(missing)}: re-extract it (snakemake {path})")
+    if len(data["features"]) != len(data["labels"]):
+        raise DataError(f"feature file {path}: {len(data['features'])} feature rows but {len(data['labels'])} labels")
+    return data
+
+
+def _load_splits(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"splits file {path} is missing: run the split step (snakemake {path})")
+    splits = json.loads(path.read_text())
+    if not splits.get("splits") or "sizes" not in splits:
+        raise DataError(f"splits file {path} has no splits or sizes: rewrite it (snakemake {path})")
+    return splits
+
+
+def _indices(rows: Iterable[int], n: int, what: str) -> np.ndarray:
+    idx = np.asarray(list(rows), dtype=np.int64)
+    if len(idx) == 0 or idx.min() < 0 or idx.max() >= n:
+        raise DataError(f"{what}: indices must be non-empty and within 0..{n - 1} (the feature rows); the splits "
+                        "and the features come from different data: rebuild both")
+    return idx
+
+
+def score_frozen(features_file: str | Path, splits_file: str | Path, kind: str,
+                 params: Mapping[str, Any] | None = None, sizes: Sequence[int] | None = None) -> pd.DataFrame:
+    """Fit a `kind` classifier on each split's training rows at each size and score the split's test rows.
+
+    One row per (size, split): dataset, classifier, layer, train_per_class, split, accuracy (mean per-class
+    accuracy, %). `sizes` None takes every size of the splits file.
+    """
+    make_classifier(kind, params)  # bad settings fail before any data is read
+    data, splits = _load_features(features_file), _load_splits(splits_file)
+    available = [int(n) for n in splits["sizes"]]
+    sizes = available if sizes is None else [int(n) for n in sizes]
+    absent = [n for n in sizes if n not in available]
+    if absent:
+        raise ConfigError(f"sizes {absent} are not in {splits_file} (it has {available}): add them to "
+                          f"transfer.<dataset>.train_sizes / transfer.fig9_sizes and rebuild the splits")
+    x = data["features"].numpy()  # float16 kept; only the rows of one fit are made float32 (memory)
+    y = data["labels"].numpy()
+    if y.ndim != 1:
+        raise DataError(f"{features_file}: single-label features expected (labels [N]), got shape {tuple(y.shape)}")
+    rows, unconverged = [], 0
+    jobs = [(s, n) for s in range(len(splits["splits"])) for n in sizes]
+    for s, n in tqdm(jobs, desc=f"{kind} {data['layer']}", file=sys.stderr, leave=False):
+        split = splits["splits"][s]
+        train = _indices(split["train"][str(n)], len(y), f"{splits_file} split {s} train[{n}]")
+        test = _indices(split["test"], len(y), f"{splits_file} split {s} test")
+        model = make_classifier(kind, params)
+        unconverged += not _fit(model, x[train].astype(np.float32), y[train])
+        accuracy = mean_per_class_accuracy(y[test], model.predict(x[test].astype(np.float32)))
+        rows.append({"dataset": splits.get("dataset", ""), "classifier": kind, "layer": data["layer"],
+                     "train_per_class": n, "split": s, "accuracy": accuracy})
+    if unconverged:
+        print(f"note: {unconverged} of {len(jobs)} {kind} fits stopped at max_iter before converging "
+              f"(raise transfer.{kind}.max_iter if the scores matter)", file=sys.stderr)
+    return pd.DataFrame.from_records(rows, columns=FROZEN_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------------- from scratch
+
+
+def _scratch_identity(data_dir: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """dataset, train_per_class and split of a scratch data folder: from its manifest, else from its path
+    (results/transfer/scratch/{dataset}/n{n}_split{s}/data)."""
+    match = SCRATCH_DIR.search(data_dir.resolve().as_posix())
+    from_path = ({"dataset": match["dataset"], "train_per_class": int(match["n"]), "split": int(match["split"])}
+                 if match else {})
+    out = {key: manifest.get(key, from_path.get(key)) for key in ("dataset", "train_per_class", "split")}
+    if None in out.values():
+        raise DataError(f"{data_dir}: cannot tell the dataset, size and split (no such manifest keys and the path "
+                        "is not .../{dataset}/n{n}_split{s}/data)")
+    return out
+
+
+@torch.no_grad()
+def score_scratch(model_path: str | Path, data_dir: str | Path, device: str = "auto",
+                  batch_size: int = 128, workers: int = 0) -> dict[str, Any]:
+    """Mean per-class accuracy (%) of a from-scratch model on its split's test images (data_dir/val.pt),
+    centre crop with the mean image of its own training images (data_dir/mean.pt)."""
+    from .evaluate import load_model
+    from .occlusion import _device
+    from .preprocess import center_crop
+    from .splits import PreparedSplit
+
+    data_dir = Path(data_dir)
+    dev = _device(device)
+    model, ckpt = load_model(model_path, dev)
+    mean_path = data_dir / "mean.pt"
+    if not mean_path.exists():
+        raise DataError(f"{mean_path} is missing: write the scratch data folder first (snakemake {mean_path})")
+    mean = torch.load(mean_path, weights_only=True).to(dev)
+    split = PreparedSplit(data_dir / "val.pt")
+    if split.classes != list(ckpt["classes"]):
+        raise DataError(f"{model_path} was trained on other classes than {data_dir}: retrain the model")
+    manifest_path = data_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    crop = int(ckpt["crop_size"])
+    preds, labels = [], []
+    order = torch.arange(len(split))
+    for images, y in tqdm(split.batches(order, batch_size, workers=0 if split.in_memory else workers),
+                          total=-(-len(split) // batch_size), desc="score", file=sys.stderr, leave=False):
+        preds.append(model(center_crop(images.to(dev), mean, crop)).argmax(1).cpu())
+        labels.append(y)
+    accuracy = mean_per_class_accuracy(torch.cat(labels).numpy(), torch.cat(preds).numpy())
+    return {**_scratch_identity(data_dir, manifest), "accuracy": accuracy, "test_images": len(split),
+            "classes": len(split.classes), "model": str(model_path)}
+
+
+# ---------------------------------------------------------------------------------------------- VOC 2012
+
+
+def _voc_pairs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, class) training pairs: each image once per class present in it; images with none give none."""
+    rows, classes = np.nonzero(labels)
+    return rows, classes
+
+
+def voc_average_precision(train_file: str | Path, val_file: str | Path, params: Mapping[str, Any] | None = None,
+                          val_split_path: str | Path | None = None) -> pd.DataFrame:
+    """Per-class AP (%) of a softmax on frozen VOC features, trained on the train split, scored on val.
+
+    Rows: class, ap, positives (val images with the class, difficult-only ones excluded), images (val images
+    scored for the class), note. Images where the class is difficult-only (flags "difficult_only" from the val
+    feature file if it has them, else from the prepared val split `val_split_path`) are left out of that
+    class's AP, as the VOC protocol does.
+    """
+    make_classifier("softmax", params)
+    train, val = _load_features(train_file), _load_features(val_file)
+    y_train, y_val = train["labels"].numpy(), val["labels"].numpy()
+    k = len(VOC_CLASSES)
+    for path, y in ((train_file, y_train), (val_file, y_val)):
+        if y.ndim != 2 or y.shape[1] != k:
+            raise DataError(f"{path}: VOC features need multi-hot labels [N, {k}], got shape {tuple(y.shape)}")
+    difficult = np.zeros_like(y_val, dtype=bool)
+    if "difficult_only" in val:  # the feature step may carry the flags along
+        difficult = val["difficult_only"].numpy().astype(bool)
+        if difficult.shape != y_val.shape:
+            raise DataError(f"{val_file}: difficult_only {difficult.shape} does not match labels {y_val.shape}")
+    if val_split_path is not None:
+        split = load_result(val_split_path)
+        if "difficult_only" not in split:
+            raise DataError(f"{val_split_path} has no difficult_only flags: re-prepare the VOC data")
+        difficult = split["difficult_only"].numpy().astype(bool)
+        if difficult.shape != y_val.shape or not np.array_equal(split["labels"].numpy(), y_val):
+            raise DataError(f"{val_split_path} does not match {val_file} (other images or labels): rebuild both")
+    # Project decision: the paper trains a softmax ("one label per image") on multi-label images. Each training
+    # image enters once per class it contains, so every label counts; images without a label are skipped.
+    rows, targets = _voc_pairs(y_train)
+    if len(rows) == 0:
+        raise DataError(f"{train_file}: no training image has a label")
+    model = make_classifier("softmax", params)
+    if not _fit(model, train["features"].float().numpy()[rows], targets):
+        print("note: the VOC softmax stopped at max_iter before converging (raise transfer.softmax.max_iter)",
+              file=sys.stderr)
+    probs = np.zeros((len(y_val), k))
+    probs[:, model.classes_] = model.predict_proba(val["features"].float().numpy())
+    records = []
+    for c, name in enumerate(VOC_CLASSES):
+        keep = ~difficult[:, c]
+        truth, score = y_val[keep, c], probs[keep, c]
+        positives = int(truth.sum())
+        note = "" if c in model.classes_ else "no training image; scored with probability 0"
+        if positives == 0:
+            ap, note = float("nan"), "no positive validation image: AP undefined"
+        else:
+            # sklearn's AP: precision summed at each recall step (no interpolation of the precision curve).
+            ap = 100.0 * float(average_precision_score(truth, score))
+        records.append({"class": name, "ap": ap, "positives": positives, "images": int(keep.sum()), "note": note})
+    return pd.DataFrame.from_records(records, columns=VOC_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+
+def _limit_threads(threads: int) -> Any:
+    """torch and the BLAS scikit-learn calls both use at most `threads` threads."""
+    from threadpoolctl import threadpool_limits
+
+    threads = max(1, threads)
+    torch.set_num_threads(threads)
+    return threadpool_limits(threads)
+
+
+def configure_classify_parser(p: argparse.ArgumentParser) -> None:
+    """Options of `zfrepro classify` (Tables 4, 5, 7 and Figure 9: frozen-feature classifiers)."""
+    p.add_argument("--features", required=True, help="feature file of the whole dataset (.../all/{layer}.pt)")
+    p.add_argument("--splits", required=True, help="the dataset's splits JSON (results/transfer/splits/...)")
+    p.add_argument("--kind", required=True, choices=sorted(CLASSIFIER_PARAMS))
+    p.add_argument("--params", default="{}", help="JSON: transfer.softmax or transfer.svm (C, max_iter)")
+    p.add_argument("--sizes", default=None, help="JSON list of training images per class (default: all sizes)")
+    p.add_argument("--out", required=True, help="CSV, one row per (size, split)")
+
+
+def classify_command(args: argparse.Namespace) -> None:
+    with _limit_threads(getattr(args, "threads", 1)):
+        sizes = None if args.sizes is None else parse_json(args.sizes, list, "--sizes")
+        df = score_frozen(args.features, args.splits, args.kind, parse_json(args.params, dict, "--params"), sizes)
+    atomic_write_text(args.out, df.to_csv(index=False))
+    print(df.groupby("train_per_class")["accuracy"].agg(["mean", "std", "count"]).round(2).to_string())
+
+
+def configure_score_scratch_parser(p: argparse.ArgumentParser) -> None:
+    """Options of `zfrepro score-scratch` (the non-pretrained rows of Tables 4 and 5)."""
+    p.add_argument("--model", required=True, help="the from-scratch checkpoint (final.pt)")
+    p.add_argument("--data-dir", required=True, help="its data folder (val.pt = the split's test images, mean.pt)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--out", required=True, help="score.json")
+
+
+def score_scratch_command(args: argparse.Namespace) -> None:
+    threads = getattr(args, "threads", 1)
+    with _limit_threads(threads):
+        result = score_scratch(args.model, args.data_dir, args.device, args.batch_size, workers=threads)
+    atomic_write_json(args.out, result)
+    print(json.dumps(result))
+
+
+def configure_voc_ap_parser(p: argparse.ArgumentParser) -> None:
+    """Options of `zfrepro voc-ap` (Table 6)."""
+    p.add_argument("--train-features", required=True, help="features of the VOC train split")
+    p.add_argument("--val-features", required=True, help="features of the VOC val split")
+    p.add_argument("--val-split", default=None,
+                   help="prepared VOC val split (val.pt with difficult_only); omitted: the flags of the val features, "
+                        "if any")
+    p.add_argument("--params", default="{}", help="JSON: transfer.softmax (C, max_iter)")
+    p.add_argument("--out", required=True, help="CSV, one row per class")
+
+
+def voc_ap_command(args: argparse.Namespace) -> None:
+    with _limit_threads(getattr(args, "threads", 1)):
+        df = voc_average_precision(args.train_features, args.val_features,
+                                   parse_json(args.params, dict, "--params"), args.val_split)
+    atomic_write_text(args.out, df.to_csv(index=False))
+    print(df.round(2).to_string(index=False))
+    print(f"mean AP over classes with positives: {df['ap'].mean():.2f}")

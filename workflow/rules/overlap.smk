@@ -1,0 +1,51 @@
+# Overlap (section 5): Caltech images that are also ImageNet training images, found by the normalised
+# correlation of downsampled greyscale images as the paper did. Reported always (when enabled); with
+# transfer.overlap.drop_from_pretraining the ImageNet preparation leaves them out (data.smk).
+
+OVERLAP = config["transfer"]["overlap"]
+
+
+rule overlap:
+    input:
+        caltech=lambda wildcards: dataset_input(wildcards.dataset),
+        imagenet=imagenet_input,
+    output:
+        csv="results/analysis/overlap/{dataset}.csv",
+        summary="results/analysis/overlap/{dataset}.json",
+    params:
+        root=lambda wildcards: dataset_root(wildcards.dataset),
+        imagenet_root=lambda wildcards: imagenet_root(),
+        size=OVERLAP["size"],
+        threshold=OVERLAP["threshold"],
+    log:
+        "results/logs/overlap/{dataset}.log",
+    benchmark:
+        "results/benchmarks/overlap/{dataset}.tsv"
+    wildcard_constraints:
+        dataset="|".join(CALTECH),
+    threads: config["threads"]["prepare"]
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro overlap --dataset {wildcards.dataset} --root {params.root:q} --imagenet-root {params.imagenet_root:q}"
+        " --size {params.size} --threshold {params.threshold} --threads {threads} --out {output.csv:q}"
+        " > {log:q} 2>&1"
+
+
+rule overlap_table:
+    input:
+        csv=expand("results/analysis/overlap/{dataset}.csv", dataset=CALTECH),
+        summary=expand("results/analysis/overlap/{dataset}.json", dataset=CALTECH),
+    output:
+        csv=report("results/tables/overlap.csv", caption="../report/overlap.rst", category="Tables"),
+        md=report("results/tables/overlap.md", caption="../report/overlap.rst", category="Tables"),
+    params:
+        threshold=OVERLAP["threshold"],
+        drop="--drop" if OVERLAP["drop_from_pretraining"] else "--no-drop",
+    log:
+        "results/logs/overlap/table.log",
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro overlap-table --inputs {input.csv:q} --threshold {params.threshold} {params.drop}"
+        " --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"

@@ -1,0 +1,260 @@
+# Transfer (section 5): layers 1-7 of the ImageNet network (transfer.arch) fixed, a new classifier trained on
+# Caltech-101, Caltech-256 and PASCAL VOC 2012 (Tables 4-7, Fig 9), beside the same network trained from
+# scratch on each split ("non-pretrained"). Features are extracted once per (model, dataset, layer) and
+# cached under results/features/; every classifier reads them from there.
+
+
+rule prepare_caltech:
+    input:
+        lambda wildcards: dataset_input(wildcards.dataset),
+    output:
+        split="results/data/{dataset}/all.pt",
+        manifest="results/data/{dataset}/manifest.json",
+    params:
+        root=lambda wildcards: dataset_root(wildcards.dataset),
+        data=data_params_json(),
+        background=lambda wildcards: "--background" if TR[wildcards.dataset]["background"] else "--no-background",
+        out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
+    log:
+        "results/logs/prepare_transfer/{dataset}.log",
+    benchmark:
+        "results/benchmarks/prepare_transfer/{dataset}.tsv"
+    wildcard_constraints:
+        dataset="|".join(CALTECH),
+    threads: config["threads"]["prepare"]
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro prepare-transfer --dataset {wildcards.dataset} --root {params.root:q}"
+        " --out-dir {params.out_dir:q} --params {params.data:q} {params.background}"
+        " --threads {threads} > {log:q} 2>&1"
+
+
+rule prepare_voc:
+    input:
+        lambda wildcards: dataset_input("voc"),
+    output:
+        train="results/data/voc/train.pt",
+        val="results/data/voc/val.pt",
+        manifest="results/data/voc/manifest.json",
+    params:
+        root=lambda wildcards: dataset_root("voc"),
+        data=data_params_json(),
+        out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
+    log:
+        "results/logs/prepare_transfer/voc.log",
+    benchmark:
+        "results/benchmarks/prepare_transfer/voc.tsv"
+    threads: config["threads"]["prepare"]
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro prepare-transfer --dataset voc --root {params.root:q} --out-dir {params.out_dir:q}"
+        " --params {params.data:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule transfer_splits:
+    input:
+        split="results/data/{dataset}/all.pt",
+        manifest="results/data/{dataset}/manifest.json",
+    output:
+        "results/transfer/splits/{dataset}.json",
+    params:
+        data_dir=lambda wildcards, input: os.path.dirname(input.manifest),
+        sizes=lambda wildcards: to_json(transfer_sizes(wildcards.dataset)),
+        splits=TR["splits"],
+        test=lambda wildcards: TR[wildcards.dataset]["test_per_class"],
+        seed=TR["seed"],
+        key=lambda wildcards: f"transfer.{wildcards.dataset}.train_sizes"
+        + (" / transfer.fig9_sizes" if wildcards.dataset == "caltech256" else ""),
+    log:
+        "results/logs/transfer_splits/{dataset}.log",
+    wildcard_constraints:
+        dataset="|".join(CALTECH),
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro transfer-splits --data-dir {params.data_dir:q} --sizes {params.sizes:q} --splits {params.splits}"
+        " --test-per-class {params.test} --seed {params.seed} --key {params.key:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule features:
+    input:
+        model="results/models/{arch}/seed{seed}/final.pt",
+        split="results/data/{dataset}/{split}.pt",
+        mean=f"{PREPARED}/mean.pt",
+    output:
+        expand("results/features/{{arch}}/seed{{seed}}/{{dataset}}/{{split}}/{layer}.pt", layer=feature_layers()),
+    params:
+        layers=to_json(feature_layers()),
+        max_dim=TR["max_feature_dim"],
+        batch_size=config["evaluation"]["batch_size"],
+        device=config["device"],
+        out_dir=lambda wildcards, output: os.path.dirname(output[0]),
+    log:
+        "results/logs/features/{arch}_seed{seed}_{dataset}_{split}.log",
+    benchmark:
+        "results/benchmarks/features/{arch}_seed{seed}_{dataset}_{split}.tsv"
+    wildcard_constraints:
+        arch=arch_regex(),
+        seed=r"\d+",
+        dataset="|".join(TRANSFER_DATASETS),
+        split="all|train|val",
+    threads: config["threads"]["evaluate"]
+    resources:
+        **gpu_resources(),
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro features --model {input.model:q} --split-file {input.split:q} --mean {input.mean:q}"
+        " --layers {params.layers:q} --max-feature-dim {params.max_dim} --batch-size {params.batch_size}"
+        " --device {params.device} --threads {threads} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
+rule classify_frozen:
+    input:
+        features=lambda wildcards: features_path(wildcards.dataset, "all", wildcards.layer),
+        splits="results/transfer/splits/{dataset}.json",
+    output:
+        "results/transfer/pretrained/{dataset}/{classifier}_{layer}.csv",
+    params:
+        kind="{classifier}",
+        params=lambda wildcards: to_json(TR[wildcards.classifier]),
+        sizes=lambda wildcards: to_json(frozen_jobs(wildcards.dataset)[(wildcards.classifier, wildcards.layer)]),
+    log:
+        "results/logs/classify_frozen/{dataset}_{classifier}_{layer}.log",
+    benchmark:
+        "results/benchmarks/classify_frozen/{dataset}_{classifier}_{layer}.tsv"
+    wildcard_constraints:
+        dataset="|".join(CALTECH),
+        classifier="softmax|svm",
+    threads: config["threads"]["evaluate"]
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro classify --features {input.features:q} --splits {input.splits:q} --kind {params.kind}"
+        " --params {params.params:q} --sizes {params.sizes:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule scratch_data:
+    input:
+        split="results/data/{dataset}/all.pt",
+        manifest="results/data/{dataset}/manifest.json",
+        splits="results/transfer/splits/{dataset}.json",
+    output:
+        train=temp("results/transfer/scratch/{dataset}/n{n}_split{s}/data/train.pt"),
+        val=temp("results/transfer/scratch/{dataset}/n{n}_split{s}/data/val.pt"),
+        mean=temp("results/transfer/scratch/{dataset}/n{n}_split{s}/data/mean.pt"),
+        manifest=temp("results/transfer/scratch/{dataset}/n{n}_split{s}/data/manifest.json"),
+    params:
+        data_dir=lambda wildcards, input: os.path.dirname(input.manifest),
+        out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
+    log:
+        "results/logs/scratch_data/{dataset}_n{n}_split{s}.log",
+    wildcard_constraints:
+        dataset="|".join(CALTECH),
+        n=r"\d+",
+        s=r"\d+",
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro scratch-data --data-dir {params.data_dir:q} --splits-file {input.splits:q} --split {wildcards.s}"
+        " --n {wildcards.n} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
+rule train_scratch:
+    input:
+        train="results/transfer/scratch/{dataset}/n{n}_split{s}/data/train.pt",
+        val="results/transfer/scratch/{dataset}/n{n}_split{s}/data/val.pt",
+        mean="results/transfer/scratch/{dataset}/n{n}_split{s}/data/mean.pt",
+        manifest="results/transfer/scratch/{dataset}/n{n}_split{s}/data/manifest.json",
+    output:
+        final="results/transfer/scratch/{dataset}/n{n}_split{s}/final.pt",
+        metrics="results/transfer/scratch/{dataset}/n{n}_split{s}/metrics.csv",
+    params:
+        arch=TR["arch"],
+        arch_params=to_json(arch_params(TR["arch"])),
+        train_params=to_json(scratch_train_params()),
+        device=config["device"],
+        data_dir=lambda wildcards, input: os.path.dirname(input.manifest),
+        out_dir=lambda wildcards, output: os.path.dirname(output.final),
+    log:
+        "results/logs/train_scratch/{dataset}_n{n}_split{s}.log",
+    benchmark:
+        "results/benchmarks/train_scratch/{dataset}_n{n}_split{s}.tsv"
+    wildcard_constraints:
+        dataset="|".join(CALTECH),
+        n=r"\d+",
+        s=r"\d+",
+    threads: config["threads"]["train"]
+    resources:
+        **gpu_resources(),
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro train --data-dir {params.data_dir:q} --arch {params.arch} --arch-params {params.arch_params:q}"
+        " --train-params {params.train_params:q} --seed {wildcards.s} --out-dir {params.out_dir:q}"
+        " --device {params.device} --threads {threads} > {log:q} 2>&1"
+
+
+rule score_scratch:
+    input:
+        model="results/transfer/scratch/{dataset}/n{n}_split{s}/final.pt",
+        val="results/transfer/scratch/{dataset}/n{n}_split{s}/data/val.pt",
+        mean="results/transfer/scratch/{dataset}/n{n}_split{s}/data/mean.pt",
+    output:
+        "results/transfer/scratch/{dataset}/n{n}_split{s}/score.json",
+    params:
+        data_dir=lambda wildcards, input: os.path.dirname(input.val),
+        batch_size=config["evaluation"]["batch_size"],
+        device=config["device"],
+    log:
+        "results/logs/score_scratch/{dataset}_n{n}_split{s}.log",
+    wildcard_constraints:
+        dataset="|".join(CALTECH),
+        n=r"\d+",
+        s=r"\d+",
+    threads: config["threads"]["evaluate"]
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro score-scratch --model {input.model:q} --data-dir {params.data_dir:q} --device {params.device}"
+        " --batch-size {params.batch_size} --out {output:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule voc_ap:
+    input:
+        train=features_path("voc", "train", TR["voc"]["layer"]),
+        val=features_path("voc", "val", TR["voc"]["layer"]),
+        val_split="results/data/voc/val.pt",
+    output:
+        f"results/transfer/voc/softmax_{TR['voc']['layer']}.csv",
+    params:
+        params=to_json(TR["softmax"]),
+    log:
+        "results/logs/voc_ap/voc.log",
+    threads: config["threads"]["evaluate"]
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro voc-ap --train-features {input.train:q} --val-features {input.val:q} --val-split {input.val_split:q}"
+        " --params {params.params:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule plot_fig9_caltech256:
+    input:
+        pretrained=frozen_csv("caltech256", "softmax", "fc7"),
+        scratch=scratch_scores("caltech256"),
+    output:
+        png=report("results/figures/fig9_caltech256.png", caption="../report/fig9_caltech256.rst",
+                   category="Figures"),
+        pdf="results/figures/fig9_caltech256.pdf",
+    params:
+        note=data_note(),
+    log:
+        "results/logs/plot/fig9_caltech256.log",
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro plot fig9 --input {input.pretrained:q} --scratch {input.scratch:q} --data-note {params.note:q}"
+        " --out {output.png:q} > {log:q} 2>&1"
