@@ -31,7 +31,7 @@ from tqdm import tqdm
 from .datasets import VOC_CLASSES
 from .errors import ConfigError, DataError
 from .io import atomic_write_json, atomic_write_text, load_result
-from .options import parse_json
+from .options import parse_json, resolve_device
 
 CLASSIFIER_PARAMS = {"softmax": {"C": 1.0, "max_iter": 500}, "svm": {"C": 0.01, "max_iter": 1000}}
 FROZEN_COLUMNS = ["dataset", "classifier", "layer", "train_per_class", "split", "accuracy"]
@@ -173,12 +173,11 @@ def score_scratch(model_path: str | Path, data_dir: str | Path, device: str = "a
     """Mean per-class accuracy (%) of a from-scratch model on its split's test images (data_dir/val.pt),
     centre crop with the mean image of its own training images (data_dir/mean.pt)."""
     from .evaluate import load_model
-    from .occlusion import _device
     from .preprocess import center_crop
     from .splits import PreparedSplit
 
     data_dir = Path(data_dir)
-    dev = _device(device)
+    dev = resolve_device(device)
     model, ckpt = load_model(model_path, dev)
     mean_path = data_dir / "mean.pt"
     if not mean_path.exists():

@@ -13,6 +13,7 @@ from torch import nn
 
 from .errors import DataError
 from .models import ConvNet, num_parameters, spec_from_dict
+from .options import resolve_device
 from .preprocess import center_crop, ten_crops
 from .splits import PreparedSplit
 
@@ -76,9 +77,7 @@ def evaluate(model_path: str | Path, data_dir: str | Path, train_subset: int = 1
     """All the error rates the tables need, as one JSON-ready dict (errors in %), and the validation
     predictions {"labels", "center", "ten"} (softmax outputs [N, C]) for ensembles."""
     torch.set_num_threads(max(1, threads))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    dev = resolve_device(device)
     data_dir = Path(data_dir)
     model, ckpt = load_model(model_path, dev)
     mean = torch.load(data_dir / "mean.pt", weights_only=True).to(dev)

@@ -27,7 +27,7 @@ from torchvision.transforms.v2 import functional as TF
 from .errors import ConfigError, DataError
 from .mining import load_images
 from .models import ConvNet
-from .options import parse_json
+from .options import parse_json, resolve_device
 from .preprocess import center_crop
 from .splits import class_names, images_by_class
 from .visualize import open_inputs
@@ -166,8 +166,7 @@ def invariance_data(model_path: str | Path, data_dir: str | Path, images: Any, t
                         "point --data-dir at its prepared data")
     layers = list(layers)
     configured = check_settings(translations, scales, rotations, layers, model)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     model.to(device).eval()
     crop = model.spec.input_size
     indices = images_by_class(split, images, "invariance.images")

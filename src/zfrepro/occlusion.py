@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .errors import ConfigError, DataError
 from .mining import crop_u8, iter_conv_outputs, load_images
 from .models import CLASSIFIER, ConvNet
-from .options import parse_json
+from .options import parse_json, resolve_device
 from .preprocess import center_crop
 from .splits import class_names, images_by_class
 from .visualize import open_inputs, project_entries
@@ -130,14 +130,6 @@ def strongest_map(base_maps: torch.Tensor) -> tuple[int, int, int]:
 # ---------------------------------------------------------------------------------------------- inputs
 
 
-def _device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: cuda was asked for but no CUDA device is visible; set device: auto or cpu")
-    return torch.device(device)
-
-
 def _other_images(mined: Mapping[str, torch.Tensor], channel: int, exclude: int, count: int) -> list[tuple]:
     """Up to `count` mined (image, y, x) of `channel`, strongest first, other than image `exclude`."""
     rows = zip(mined["image"][channel].tolist(), mined["y"][channel].tolist(), mined["x"][channel].tolist(),
@@ -168,7 +160,7 @@ def occlusion_data(model_path: str | Path, data_dir: str | Path, top9: Mapping, 
         raise DataError(f"{model_path} was trained on other classes than {data_dir}: retrain the model")
     crop = int(ckpt["crop_size"])
     offsets = occluder_positions(crop, size, stride)
-    dev = _device(device)
+    dev = resolve_device(device)
     names = class_names(data_dir, ckpt["classes"])
     rows = []
     for spec, index in zip(images, images_by_class(split, images, "occlusion.images"), strict=True):

@@ -1,9 +1,11 @@
-"""Command-line option values given as JSON (config sections, image lists), with errors naming the option."""
+"""Command-line option values: JSON (config sections, image lists) and the device, with errors naming the option."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+import torch
 
 from .errors import ConfigError
 
@@ -17,3 +19,12 @@ def parse_json(text: str, kind: type, option: str) -> Any:
     if not isinstance(value, kind):
         raise ConfigError(f"{option}: expected a JSON {'object' if kind is dict else 'list'}, got {text!r}")
     return value
+
+
+def resolve_device(device: str) -> torch.device:
+    """The `device` option: auto -> cuda when visible, else cpu; a ConfigError when cuda is absent."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was asked for but no CUDA device is visible; set device: auto or cpu")
+    return torch.device(device)

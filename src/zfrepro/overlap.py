@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,10 +24,10 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from tqdm import tqdm
 
 from .errors import ConfigError, DataError
 from .io import atomic_write_json, atomic_write_text
+from .prepare import map_in_workers
 from .preprocess import load_rgb
 
 PAPER_DUPLICATES = {"caltech101": 44, "caltech256": 243}  # paper, section 5
@@ -75,18 +74,8 @@ def _thumb(path: str, size: int) -> tuple[np.ndarray | None, str | None]:
 def _thumbnails(
     paths: Sequence[str], size: int, threads: int, desc: str
 ) -> Iterator[tuple[np.ndarray | None, str | None]]:
-    """Thumbnails of `paths` in order, decoded in `threads` worker processes (as prepare._decoded does)."""
-    work = partial(_thumb, size=size)
-    progress = partial(tqdm, total=len(paths), desc=desc, unit="img", file=sys.stderr, mininterval=2.0)
-    if threads <= 1 or len(paths) < 2:
-        yield from progress(map(work, paths))
-        return
-    chunk = max(1, min(64, len(paths) // (threads * 16)))
-    # fork: workers only run PIL and numpy, so forking after importing torch is safe and starts fast.
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with context.Pool(threads) as pool:
-        yield from progress(pool.imap(work, paths, chunksize=chunk))
+    """Thumbnails of `paths` in order, decoded in `threads` worker processes."""
+    return map_in_workers(partial(_thumb, size=size), paths, threads, desc)
 
 
 def _warn_unreadable(what: str, reasons: list[str], total: int) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
@@ -107,11 +107,8 @@ def _decode(path: str, size: int) -> tuple[np.ndarray | None, str | None]:
         return None, str(exc)
 
 
-def _decoded(
-    paths: Sequence[str], size: int, threads: int, desc: str
-) -> Iterator[tuple[np.ndarray | None, str | None]]:
-    """Decode `paths` in order with `threads` worker processes, showing progress on stderr."""
-    work = partial(_decode, size=size)
+def map_in_workers(work: Callable[[str], Any], paths: Sequence[str], threads: int, desc: str) -> Iterator[Any]:
+    """`work(path)` for every path, in order, in `threads` worker processes, with progress on stderr."""
     progress = partial(tqdm, total=len(paths), desc=desc, unit="img", file=sys.stderr, mininterval=2.0)
     if threads <= 1 or len(paths) < 2:
         yield from progress(map(work, paths))
@@ -123,6 +120,13 @@ def _decoded(
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     with context.Pool(threads) as pool:
         yield from progress(pool.imap(work, paths, chunksize=chunk))
+
+
+def _decoded(
+    paths: Sequence[str], size: int, threads: int, desc: str
+) -> Iterator[tuple[np.ndarray | None, str | None]]:
+    """Decode `paths` in order with `threads` worker processes, showing progress on stderr."""
+    return map_in_workers(partial(_decode, size=size), paths, threads, desc)
 
 
 def prepare_image_list(

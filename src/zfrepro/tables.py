@@ -30,6 +30,18 @@ def _load_predictions(path: str | Path) -> dict:
     return torch.load(path, weights_only=True)
 
 
+def _published(table: pd.DataFrame, key: str, rows: dict, crops: str) -> pd.DataFrame:
+    """The paper's table indexed by row name, after checking the crops and that every row is one of its rows."""
+    if crops not in CROP_NAMES:
+        raise ConfigError(f"evaluation.table_crops must be 'center' or 'ten', not {crops!r}")
+    published = table.set_index("model")
+    for name in rows:
+        if name not in published.index:
+            raise ConfigError(f"tables.{key}: {name!r} is not a row of the paper's Table {key[-1]}; "
+                              f"choose from: {'; '.join(published.index)}")
+    return published
+
+
 def ensemble_errors(prediction_files: list[str | Path], crops: str) -> dict[str, float]:
     """Top-1/top-5 error (%) of the average softmax output of the given models (paper, Table 2: ensembles
     average the softmax outputs). One file is a single model; all must cover the same validation images."""
@@ -53,14 +65,9 @@ def table2(rows: dict[str, list[str | Path]], crops: str = "ten") -> pd.DataFram
 
     A row with several files is an ensemble: the average of their softmax outputs, as in the paper.
     """
-    if crops not in CROP_NAMES:
-        raise ConfigError(f"evaluation.table_crops must be 'center' or 'ten', not {crops!r}")
-    published = paper.TABLE2.set_index("model")
+    published = _published(paper.TABLE2, "table2", rows, crops)
     records = []
     for name, files in rows.items():
-        if name not in published.index:
-            raise ConfigError(f"tables.table2: {name!r} is not a row of the paper's Table 2; "
-                              f"choose from: {'; '.join(published.index)}")
         errors = ensemble_errors(files, crops)
         records.append({
             "model": name,
@@ -94,14 +101,9 @@ def table3(rows: dict[str, str | Path], crops: str = "ten") -> pd.DataFrame:
 
     Columns as the paper's: train top-1 (centre crop, fixed training subset), val top-1 and val top-5.
     """
-    if crops not in CROP_NAMES:
-        raise ConfigError(f"evaluation.table_crops must be 'center' or 'ten', not {crops!r}")
-    published = paper.TABLE3.set_index("model")
+    published = _published(paper.TABLE3, "table3", rows, crops)
     records = []
     for name, path in rows.items():
-        if name not in published.index:
-            raise ConfigError(f"tables.table3: {name!r} is not a row of the paper's Table 3; "
-                              f"choose from: {'; '.join(published.index)}")
         metrics = _load_metrics(path)
         val = metrics["val"][crops]
         records.append({

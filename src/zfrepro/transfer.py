@@ -28,7 +28,7 @@ from .datasets import image_list, open_caltech101, open_caltech256, open_voc
 from .errors import ConfigError, DataError
 from .evaluate import load_model
 from .io import atomic_torch_save, atomic_write_json
-from .options import parse_json
+from .options import parse_json, resolve_device
 from .prepare import data_params, prepare_image_list
 from .preprocess import center_crop
 from .splits import PreparedSplit
@@ -242,15 +242,6 @@ def write_scratch_data(split_path: str | os.PathLike, splits_json: str | os.Path
 
 
 # ---------------------------------------------------------------------------------------------- features
-
-
-def resolve_device(device: str) -> torch.device:
-    """auto -> cuda when visible, else cpu; ConfigError when cuda is asked for and absent."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: cuda was asked for but no CUDA device is visible; set device: auto or cpu")
-    return torch.device(device)
 
 
 def pool_grid(shape: Sequence[int], max_feature_dim: int) -> int | None:
