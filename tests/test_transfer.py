@@ -25,7 +25,7 @@ from zfrepro.train import TrainConfig, train
 from zfrepro.transfer import (
     configure_features_parser,
     configure_prepare_transfer_parser,
-    configure_scratch_data_parser,
+    configure_scratch_parser,
     configure_transfer_splits_parser,
     extract_features,
     features_command,
@@ -35,7 +35,7 @@ from zfrepro.transfer import (
     prepare_transfer,
     prepare_transfer_command,
     save_features,
-    scratch_data_command,
+    scratch_command,
     transfer_splits_command,
     write_scratch_data,
 )
@@ -362,9 +362,7 @@ def test_commands_write_the_contract_files(roots, prepared101, model_files, tmp_
           "--key", "transfer.fig9_sizes", "--out", str(tmp_path / "splits.json")])
     splits = json.loads((tmp_path / "splits.json").read_text())
     assert (splits["dataset"], splits["sizes"], splits["seed"], len(splits["splits"])) == ("caltech256", [1, 3], 5, 2)
-    _run(configure_scratch_data_parser, scratch_data_command,
-         ["--data-dir", str(data), "--splits-file", str(tmp_path / "splits.json"), "--split", "0", "--n", "3",
-          "--out-dir", str(tmp_path / "scratch")])
+    write_scratch_data(data / "all.pt", tmp_path / "splits.json", 0, 3, tmp_path / "scratch")
     scratch = torch.load(tmp_path / "scratch" / "train.pt", weights_only=True)
     parent = torch.load(data / "all.pt", weights_only=True)
     rows = splits["splits"][0]["train"]["3"]
@@ -379,5 +377,15 @@ def test_commands_write_the_contract_files(roots, prepared101, model_files, tmp_
     conv2 = torch.load(tmp_path / "features" / "conv2.pt", weights_only=True)
     assert conv2["grid"] == 1 and conv2["features"].shape[1] == 32  # 32*2*2 = 128 > 100
     assert (tmp_path / "features" / "fc6.pt").exists()
+    # The non-pretrained baseline in one command: data, training from scratch, score; the data is removed.
+    train_params = {"epochs": 1, "batch_size": 4, "amp": False, "init": {"scheme": "gaussian", "std": 0.03}}
+    _run(configure_scratch_parser, scratch_command,
+         ["--data-dir", str(data), "--splits-file", str(tmp_path / "splits.json"), "--split", "1", "--n", "1",
+          "--arch", "zf", "--arch-params", json.dumps(TINY_ARCHS["zf"]), "--train-params", json.dumps(train_params),
+          "--device", "cpu", "--out-dir", str(tmp_path / "run")])
+    score = json.loads((tmp_path / "run" / "score.json").read_text())
+    assert (score["dataset"], score["train_per_class"], score["split"]) == ("caltech256", 1, 1)
+    assert score["test_images"] == len(splits["splits"][1]["test"]) and 0 <= score["accuracy"] <= 100
+    assert (tmp_path / "run" / "final.pt").exists() and not (tmp_path / "run" / ".data").exists()
     printed = capsys.readouterr().out
-    assert "caltech256" in printed and "conv2: map [32, 3, 3] grid 1" in printed
+    assert "caltech256" in printed and "conv2: map [32, 3, 3] grid 1" in printed and "n=1 split 1" in printed

@@ -73,7 +73,7 @@ def test_tiny_study_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     overlap = pd.read_csv(cwd / "results/tables/overlap.csv")
     assert list(overlap["planted_found"]) == list(overlap["planted"]) == [1, 1]
     assert (cwd / "results/transfer/scratch/caltech256/n4_split0/score.json").exists()
-    assert not (cwd / "results/transfer/scratch/caltech256/n4_split0/data/train.pt").exists()  # temp()
+    assert not (cwd / "results/transfer/scratch/caltech256/n4_split0/.data").exists()  # the split's images: removed
     md = (cwd / "results/tables/table2_imagenet.md").read_text()
     assert "n/a (no test server)" in md
     for name in ("fig1_deconvnet", "fig2_top9", "fig3_architecture", "fig4_evolution", "fig5_invariance",
@@ -100,7 +100,7 @@ def test_tiny_study_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
                      "plot_fig8_correspondence", "invariance", "plot_fig5_invariance", "occlusion",
                      "plot_fig7_occlusion",
                      # zf is transfer.arch: its features and classifiers, and the from-scratch baseline
-                     "features", "classify_frozen", "voc_ap", "scratch_data", "train_scratch", "score_scratch",
+                     "features", "classify_frozen", "voc_ap", "train_scratch",
                      "table4", "table5", "table6", "table7", "plot_fig9_caltech256", "all"}
     assert "train_krizhevsky" not in width and "generate_synthetic" not in width
     fig2 = _planned(_snakemake(cwd, *tiny, "-n", "--config", "visualize={fig2_maps_per_layer: 3}"))

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from .datasets import VOC_CLASSES
 from .errors import ConfigError, DataError
-from .io import atomic_write_json, atomic_write_text, load_result
+from .io import atomic_write_text, load_result
 from .options import parse_json, resolve_device
 
 CLASSIFIER_PARAMS = {"softmax": {"C": 1.0, "max_iter": 500}, "svm": {"C": 0.01, "max_iter": 1000}}
@@ -291,23 +291,6 @@ def classify_command(args: argparse.Namespace) -> None:
         df = score_frozen(args.features, args.splits, args.kind, parse_json(args.params, dict, "--params"), sizes)
     atomic_write_text(args.out, df.to_csv(index=False))
     print(df.groupby("train_per_class")["accuracy"].agg(["mean", "std", "count"]).round(2).to_string())
-
-
-def configure_score_scratch_parser(p: argparse.ArgumentParser) -> None:
-    """Options of `zfrepro score-scratch` (the non-pretrained rows of Tables 4 and 5)."""
-    p.add_argument("--model", required=True, help="the from-scratch checkpoint (final.pt)")
-    p.add_argument("--data-dir", required=True, help="its data folder (val.pt = the split's test images, mean.pt)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--out", required=True, help="score.json")
-
-
-def score_scratch_command(args: argparse.Namespace) -> None:
-    threads = getattr(args, "threads", 1)
-    with _limit_threads(threads):
-        result = score_scratch(args.model, args.data_dir, args.device, args.batch_size, workers=threads)
-    atomic_write_json(args.out, result)
-    print(json.dumps(result))
 
 
 def configure_voc_ap_parser(p: argparse.ArgumentParser) -> None:

@@ -88,16 +88,16 @@ def read_pretrained(paths: str | Path | Sequence[str | Path]) -> pd.DataFrame:
 
 
 def read_scratch(paths: Sequence[str | Path]) -> pd.DataFrame:
-    """The from-scratch score.json files (zfrepro score-scratch), one row each."""
+    """The from-scratch score.json files (zfrepro scratch), one row each."""
     records = []
     for path in paths:
         path = Path(path)
         if not path.exists():
-            raise DataError(f"scratch score {path} is missing: run the score-scratch step (snakemake {path})")
+            raise DataError(f"scratch score {path} is missing: run the scratch step (snakemake {path})")
         score = json.loads(path.read_text())
         missing = [k for k in SCRATCH_KEYS if k not in score]
         if missing:
-            raise DataError(f"{path} lacks {missing}: rerun the score-scratch step (snakemake {path})")
+            raise DataError(f"{path} lacks {missing}: rerun the scratch step (snakemake {path})")
         records.append({k: score[k] for k in SCRATCH_KEYS})
     return pd.DataFrame.from_records(records, columns=list(SCRATCH_KEYS))
 

@@ -3,7 +3,8 @@
 Four steps, each a function with a command around it:
   prepare_transfer  decode a target dataset once into the prepared-split format (all.pt, or VOC train/val.pt);
   make_splits       the random train/test splits (nested training sets, one test set per split);
-  write_scratch_data  one split's images as a folder the ImageNet trainer reads (the non-pretrained baseline);
+  write_scratch_data  one split's images as a folder the ImageNet trainer reads; run_scratch trains the
+                      network from scratch there and scores it (the non-pretrained baseline);
   extract_features  frozen features of chosen layers of the ImageNet model, from one forward pass.
 The classifiers on top of the features live elsewhere; everything here is deterministic given its inputs.
 """
@@ -14,6 +15,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -378,20 +380,50 @@ def transfer_splits_command(args: argparse.Namespace) -> None:
           f"{ {n: len(v) for n, v in first['train'].items()} } test {len(first['test'])} images -> {args.out}")
 
 
-def configure_scratch_data_parser(p: argparse.ArgumentParser) -> None:
-    """Options of `zfrepro scratch-data`."""
+def run_scratch(data_dir: str | os.PathLike, splits_file: str | os.PathLike, split_index: int, n: int,
+                arch: str, arch_params: dict, train_params: dict, out_dir: str | os.PathLike,
+                device: str = "auto", threads: int = 1) -> dict[str, Any]:
+    """The non-pretrained baseline for one (split, size): the transfer network trained from a fresh
+    initialisation on the split's training images only, then scored on its test images.
+
+    The split's images go to out_dir/.data (rewritten on a rerun, deleted at the end); the trainer writes
+    final.pt and metrics.csv to out_dir and resumes there after an interruption; score.json is the result.
+    """
+    from .classifiers import score_scratch
+    from .io import atomic_write_json as write_json
+    from .train import TrainConfig, train
+
+    out = Path(out_dir)
+    data = out / ".data"
+    write_scratch_data(Path(data_dir) / "all.pt", splits_file, split_index, n, data, threads=threads)
+    cfg = TrainConfig.from_dict({**train_params, "checkpoint_epochs": []})
+    model = train(data, arch, arch_params, cfg, seed=split_index, out_dir=out, device=device, threads=threads)
+    score = score_scratch(model, data, device=device)
+    write_json(out / "score.json", score)
+    shutil.rmtree(data)
+    return score
+
+
+def configure_scratch_parser(p: argparse.ArgumentParser) -> None:
+    """Options of `zfrepro scratch`."""
     p.add_argument("--data-dir", required=True, help="prepared folder with all.pt and manifest.json")
     p.add_argument("--splits-file", required=True)
-    p.add_argument("--split", type=int, required=True, help="which split (0-based)")
+    p.add_argument("--split", type=int, required=True, help="which split (0-based; also the training seed)")
     p.add_argument("--n", type=int, required=True, help="training images per class")
-    p.add_argument("--out-dir", required=True)
+    p.add_argument("--arch", required=True, help="the transfer network's name (transfer.arch)")
+    p.add_argument("--arch-params", required=True, help="JSON: architectures.<arch>")
+    p.add_argument("--train-params", required=True, help="JSON: the training section with transfer.scratch.training")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--out-dir", required=True, help="final.pt, metrics.csv and score.json go here")
 
 
-def scratch_data_command(args: argparse.Namespace) -> None:
-    torch.set_num_threads(max(1, args.threads))
-    manifest = write_scratch_data(Path(args.data_dir) / "all.pt", args.splits_file, args.split, args.n, args.out_dir,
-                                  threads=max(1, args.threads))
-    print(f"{manifest['dataset']} n={args.n} split {args.split}: {manifest['counts']} images -> {args.out_dir}")
+def scratch_command(args: argparse.Namespace) -> None:
+    score = run_scratch(args.data_dir, args.splits_file, args.split, args.n, args.arch,
+                        parse_json(args.arch_params, dict, "--arch-params"),
+                        parse_json(args.train_params, dict, "--train-params"), args.out_dir, args.device,
+                        max(1, args.threads))
+    print(f"{score['dataset']} n={args.n} split {args.split}: mean per-class accuracy {score['accuracy']:.2f}% "
+          f"on {score['test_images']} test images -> {args.out_dir}")
 
 
 def configure_features_parser(p: argparse.ArgumentParser) -> None:

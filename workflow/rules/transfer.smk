@@ -136,47 +136,21 @@ rule classify_frozen:
         " --params {params.params:q} --sizes {params.sizes:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
-rule scratch_data:
+rule train_scratch:
     input:
         split="results/data/{dataset}/all.pt",
         manifest="results/data/{dataset}/manifest.json",
         splits="results/transfer/splits/{dataset}.json",
     output:
-        train=temp("results/transfer/scratch/{dataset}/n{n}_split{s}/data/train.pt"),
-        val=temp("results/transfer/scratch/{dataset}/n{n}_split{s}/data/val.pt"),
-        mean=temp("results/transfer/scratch/{dataset}/n{n}_split{s}/data/mean.pt"),
-        manifest=temp("results/transfer/scratch/{dataset}/n{n}_split{s}/data/manifest.json"),
-    params:
-        data_dir=lambda wildcards, input: os.path.dirname(input.manifest),
-        out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
-    log:
-        "results/logs/scratch_data/{dataset}_n{n}_split{s}.log",
-    wildcard_constraints:
-        dataset="|".join(CALTECH),
-        n=r"\d+",
-        s=r"\d+",
-    conda:
-        "../envs/zfrepro.yaml"
-    shell:
-        "zfrepro scratch-data --data-dir {params.data_dir:q} --splits-file {input.splits:q} --split {wildcards.s}"
-        " --n {wildcards.n} --out-dir {params.out_dir:q} > {log:q} 2>&1"
-
-
-rule train_scratch:
-    input:
-        train="results/transfer/scratch/{dataset}/n{n}_split{s}/data/train.pt",
-        val="results/transfer/scratch/{dataset}/n{n}_split{s}/data/val.pt",
-        mean="results/transfer/scratch/{dataset}/n{n}_split{s}/data/mean.pt",
-        manifest="results/transfer/scratch/{dataset}/n{n}_split{s}/data/manifest.json",
-    output:
         final="results/transfer/scratch/{dataset}/n{n}_split{s}/final.pt",
         metrics="results/transfer/scratch/{dataset}/n{n}_split{s}/metrics.csv",
+        score="results/transfer/scratch/{dataset}/n{n}_split{s}/score.json",
     params:
+        data_dir=lambda wildcards, input: os.path.dirname(input.manifest),
         arch=TR["arch"],
         arch_params=to_json(arch_params(TR["arch"])),
         train_params=to_json(scratch_train_params()),
         device=config["device"],
-        data_dir=lambda wildcards, input: os.path.dirname(input.manifest),
         out_dir=lambda wildcards, output: os.path.dirname(output.final),
     log:
         "results/logs/train_scratch/{dataset}_n{n}_split{s}.log",
@@ -192,34 +166,10 @@ rule train_scratch:
     conda:
         "../envs/zfrepro.yaml"
     shell:
-        "zfrepro train --data-dir {params.data_dir:q} --arch {params.arch} --arch-params {params.arch_params:q}"
-        " --train-params {params.train_params:q} --seed {wildcards.s} --out-dir {params.out_dir:q}"
-        " --device {params.device} --threads {threads} > {log:q} 2>&1"
-
-
-rule score_scratch:
-    input:
-        model="results/transfer/scratch/{dataset}/n{n}_split{s}/final.pt",
-        val="results/transfer/scratch/{dataset}/n{n}_split{s}/data/val.pt",
-        mean="results/transfer/scratch/{dataset}/n{n}_split{s}/data/mean.pt",
-    output:
-        "results/transfer/scratch/{dataset}/n{n}_split{s}/score.json",
-    params:
-        data_dir=lambda wildcards, input: os.path.dirname(input.val),
-        batch_size=config["evaluation"]["batch_size"],
-        device=config["device"],
-    log:
-        "results/logs/score_scratch/{dataset}_n{n}_split{s}.log",
-    wildcard_constraints:
-        dataset="|".join(CALTECH),
-        n=r"\d+",
-        s=r"\d+",
-    threads: config["threads"]["evaluate"]
-    conda:
-        "../envs/zfrepro.yaml"
-    shell:
-        "zfrepro score-scratch --model {input.model:q} --data-dir {params.data_dir:q} --device {params.device}"
-        " --batch-size {params.batch_size} --out {output:q} --threads {threads} > {log:q} 2>&1"
+        "zfrepro scratch --data-dir {params.data_dir:q} --splits-file {input.splits:q} --split {wildcards.s}"
+        " --n {wildcards.n} --arch {params.arch} --arch-params {params.arch_params:q}"
+        " --train-params {params.train_params:q} --device {params.device} --out-dir {params.out_dir:q}"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule voc_ap:
