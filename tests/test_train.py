@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -63,6 +64,21 @@ def test_plateau_schedule_divides_lr_by_ten_after_patience():
 def test_unknown_training_key_is_named():
     with pytest.raises(ConfigError, match="training.epochz"):
         TrainConfig.from_dict({"epochz": 3})
+    with pytest.raises(ConfigError, match="training.validate is false"):
+        TrainConfig.from_dict({"validate": False})  # the default plateau schedule needs the validation error
+
+
+def test_training_without_validation_trains_identically(tiny_prepared, tmp_path):
+    base = {"epochs": 2, "batch_size": 16, "checkpoint_epochs": [], "lr_schedule": {"kind": "step", "milestones": [1]}}
+    runs = {}
+    for validate in (True, False):
+        cfg = TrainConfig.from_dict({**base, "validate": validate})
+        final = train(tiny_prepared, "zf", TINY_ARCHS["zf"], cfg, seed=0, out_dir=tmp_path / str(validate),
+                      device="cpu", threads=1)
+        runs[validate] = torch.load(final, weights_only=True)["model"]
+    assert all(torch.equal(runs[True][k], runs[False][k]) for k in runs[True])
+    history = pd.read_csv(tmp_path / "False" / "metrics.csv")
+    assert history["val_top1_error_center"].isna().all() and len(history) == 2
 
 
 def test_training_writes_checkpoints_and_learns(tiny_prepared, tmp_path):

@@ -48,6 +48,7 @@ class TrainConfig:
     checkpoint_epochs: list[int] = field(default_factory=lambda: [1, 2, 5, 10])
     amp: bool = True
     channels_last: bool = True
+    validate: bool = True  # the validation error after every epoch (the plateau schedule needs it)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -60,6 +61,9 @@ class TrainConfig:
             raise ConfigError("training.epochs and training.batch_size must be at least 1")
         if cfg.lr_schedule.get("kind") not in ("plateau", "step", "none"):
             raise ConfigError("training.lr_schedule.kind must be one of plateau, step, none")
+        if not cfg.validate and cfg.lr_schedule.get("kind") == "plateau":
+            raise ConfigError("training.validate is false but training.lr_schedule.kind is plateau, which needs the "
+                              "validation error: use a step schedule or validate")
         return cfg
 
 
@@ -277,7 +281,7 @@ def train(
         if rt.world > 1:
             dist.all_reduce(totals)
         train_loss, train_err = (totals[0] / totals[2]).item(), (100 * totals[1] / totals[2]).item()
-        val_err = center_crop_error(model, val_split, mean, crop, rt, 256, autocast)
+        val_err = center_crop_error(model, val_split, mean, crop, rt, 256, autocast) if cfg.validate else math.nan
         lr = optimizer.param_groups[0]["lr"]
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(val_err)
