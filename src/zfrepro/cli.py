@@ -263,7 +263,9 @@ def cmd_plot(args: argparse.Namespace) -> None:
         fig8_correspondence(data["display"], data["columns"], args.out, title=data["class_name"])
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given the `command` about to run, only that analysis module is imported
+    (every workflow job is one command, and importing scikit-learn and the rest each time costs seconds)."""
     parser = argparse.ArgumentParser(prog="zfrepro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -383,15 +385,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the PNG; the PDF is written beside it")
     p.add_argument("--out-csv", help="fig3 only: the architecture as a table")
 
-    # The analyses of issue 4 define their own options next to their code (module, subcommand, help).
+    # The analyses define their own options next to their code (module, subcommand, help).
     for module, name, stem, help in ANALYSIS_COMMANDS:
+        if command is not None and name != command:
+            add(name, None, help)  # listed, not configured: its module is not needed for this command
+            continue
         mod = importlib.import_module(f"zfrepro.{module}")
         getattr(mod, f"configure_{stem}_parser")(add(name, getattr(mod, f"{stem}_command"), help))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = argv[0] if argv and not argv[0].startswith("-") else None
+    args = build_parser(command).parse_args(argv)
     try:
         args.func(args)
     except ZFError as err:
