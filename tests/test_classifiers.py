@@ -24,7 +24,7 @@ from zfrepro.classifiers import (
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.models import ConvNet, init_weights_, spec_to_dict, zf_spec
 
-FAST = {"C": 1.0, "max_iter": 200}
+FAST = {"softmax": {"C": 1.0, "max_iter": 200}, "svm": {"C": 1.0}}
 
 
 def _features(path, x, labels, layer="fc7"):
@@ -77,7 +77,8 @@ def test_make_classifier_builds_standardised_pipelines_and_rejects_bad_settings(
     soft = make_classifier("softmax", {"C": 0.5, "max_iter": 50})
     assert isinstance(soft, Pipeline) and soft[-1].C == 0.5 and soft[-1].max_iter == 50
     assert type(soft[0]).__name__ == "StandardScaler" and type(soft[-1]).__name__ == "LogisticRegression"
-    assert type(make_classifier("svm", {"C": 0.01})[-1]).__name__ == "LinearSVC"
+    svm = make_classifier("svm", {"C": 0.01})[-1]
+    assert type(svm).__name__ == "SVC" and svm.kernel == "linear" and svm.C == 0.01
     with pytest.raises(ConfigError, match="'softmax' or 'svm'"):
         make_classifier("knn", {})
     with pytest.raises(ConfigError, match="transfer.svm"):
@@ -93,7 +94,7 @@ def test_make_classifier_builds_standardised_pipelines_and_rejects_bad_settings(
 def test_separable_clusters_score_100_and_shuffled_labels_score_chance(tmp_path, kind):
     x, labels = _clusters(k=5, per_class=60, dim=12, spread=8.0)
     splits = _splits(tmp_path / "splits.json", labels, [2, 5], test_per_class=40, n_splits=2)
-    df = score_frozen(_features(tmp_path / "f.pt", x, labels), splits, kind, FAST, None)
+    df = score_frozen(_features(tmp_path / "f.pt", x, labels), splits, kind, FAST[kind], None)
     assert list(df.columns) == ["dataset", "classifier", "layer", "train_per_class", "split", "accuracy"]
     assert sorted(zip(df["train_per_class"], df["split"], strict=True)) == [(2, 0), (2, 1), (5, 0), (5, 1)]
     assert (df["accuracy"] == 100.0).all() and set(df["layer"]) == {"fc7"} and set(df["classifier"]) == {kind}
@@ -101,7 +102,7 @@ def test_separable_clusters_score_100_and_shuffled_labels_score_chance(tmp_path,
 
     shuffled = np.random.default_rng(3).permutation(labels)  # features no longer tell the class
     splits = _splits(tmp_path / "s2.json", shuffled, [5], test_per_class=40, n_splits=2)
-    chance = score_frozen(_features(tmp_path / "g.pt", x, shuffled), splits, kind, FAST, [5])
+    chance = score_frozen(_features(tmp_path / "g.pt", x, shuffled), splits, kind, FAST[kind], [5])
     assert chance["accuracy"].mean() < 40  # chance is 20%; separable would be 100%
 
 
@@ -126,7 +127,7 @@ def test_only_the_listed_training_and_test_rows_are_used(tmp_path, monkeypatch):
                                                                 real_fit(m, xs[:, :k], ys))[1])
     real_predict = Pipeline.predict
     monkeypatch.setattr(Pipeline, "predict", lambda self, xs: real_predict(self, xs[:, :k]))
-    df = score_frozen(_features(tmp_path / "f.pt", x, labels), splits_path, "softmax", FAST, [6, 3])
+    df = score_frozen(_features(tmp_path / "f.pt", x, labels), splits_path, "softmax", FAST["softmax"], [6, 3])
     expected = [sorted(s["train"][str(n)]) for s in splits["splits"] for n in (6, 3)]
     assert [sorted(rows.tolist()) for rows in fitted] == expected
     assert (df["accuracy"] == 100.0).all()
@@ -138,10 +139,10 @@ def test_score_frozen_rejects_sizes_absent_from_the_splits_and_foreign_indices(t
     features = _features(tmp_path / "f.pt", x, labels)
     splits = _splits(tmp_path / "s.json", labels, [2, 4], test_per_class=5, n_splits=1)
     with pytest.raises(ConfigError, match=r"\[8\]"):
-        score_frozen(features, splits, "softmax", FAST, [2, 8])
+        score_frozen(features, splits, "softmax", FAST["softmax"], [2, 8])
     small = _features(tmp_path / "small.pt", x[:30], labels[:30])  # rows the splits point past
     with pytest.raises(DataError, match="different data"):
-        score_frozen(small, splits, "softmax", FAST, None)
+        score_frozen(small, splits, "softmax", FAST["softmax"], None)
 
 
 def test_classify_command_writes_the_csv(tmp_path):
@@ -224,21 +225,21 @@ def test_voc_ap_by_hand_with_difficult_images_ignored(tmp_path):
     torch.save({"labels": torch.as_tensor(val_labels), "difficult_only": torch.as_tensor(difficult),
                 "classes": ["x"] * 20}, split)
 
-    df = voc_average_precision(train, val, FAST, split)
+    df = voc_average_precision(train, val, FAST["softmax"], split)
     assert list(df.columns) == ["class", "ap", "positives", "images", "note"] and len(df) == 20
     aero = df.set_index("class").loc["aeroplane"]
     assert aero["ap"] == pytest.approx(100 * (1 + 1 + 3 / 4) / 3)
     assert (aero["positives"], aero["images"]) == (3, 4)
-    counted = voc_average_precision(train, val, FAST, None).set_index("class").loc["aeroplane"]
+    counted = voc_average_precision(train, val, FAST["softmax"], None).set_index("class").loc["aeroplane"]
     assert counted["ap"] == pytest.approx(100 * (1 + 1 + 1 + 4 / 5) / 4)
     assert (counted["positives"], counted["images"]) == (4, 5)
     flagged = _features(tmp_path / "val_flags.pt", x_val, val_labels)  # the flags carried by the feature file
     torch.save({**torch.load(flagged), "difficult_only": torch.as_tensor(difficult)}, flagged)
-    assert voc_average_precision(train, flagged, FAST, None)["ap"].iloc[0] == pytest.approx(aero["ap"])
+    assert voc_average_precision(train, flagged, FAST["softmax"], None)["ap"].iloc[0] == pytest.approx(aero["ap"])
     cow = df.set_index("class").loc["cow"]  # no val positive, no training image
     assert np.isnan(cow["ap"]) and "undefined" in cow["note"]
 
     torch.save({"labels": torch.zeros(5, 20, dtype=torch.int64), "difficult_only": torch.as_tensor(difficult)},
                tmp_path / "other.pt")
     with pytest.raises(DataError, match="does not match"):
-        voc_average_precision(train, val, FAST, tmp_path / "other.pt")
+        voc_average_precision(train, val, FAST["softmax"], tmp_path / "other.pt")

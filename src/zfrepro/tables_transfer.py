@@ -288,7 +288,7 @@ def table7(csvs: Sequence[str | Path], data_note: str,
         f"frozen features of one layer (1-5: conv layers after ReLU, pooling and normalisation; 6, 7: fc after "
         f"ReLU) of our ImageNet model. Ours: {data_note}; {at or 'no results'}; centre crop; conv maps larger than "
         "transfer.max_feature_dim values average-pooled to a square grid before flattening (project decision); "
-        "SVM: linear SVM (one-vs-rest), softmax: multinomial logistic regression, both on standardised features "
+        "SVM: linear SVM (libsvm, one-vs-one), softmax: multinomial logistic regression, both on standardised features "
         "(scikit-learn). Paper: 30 (Caltech-101) and 60 (Caltech-256) training images per class, 5 splits."
     )
     return pd.DataFrame.from_records(records), footnote
