@@ -154,8 +154,9 @@ def _caltech_table(published: pd.DataFrame, dataset: str, pretrained_csv: str | 
 
 
 def _splits_phrase(df: pd.DataFrame) -> str:
-    counts = sorted({int(g["split"].nunique()) for _, g in df.groupby("train_per_class")})
-    return "/".join(map(str, counts)) if counts else "0"
+    """'2 splits', '1 split' (or '2/1 splits' when sizes differ)."""
+    counts = sorted({int(g["split"].nunique()) for _, g in df.groupby("train_per_class")}) or [0]
+    return f"{'/'.join(map(str, counts))} split{'' if counts == [1] else 's'}"
 
 
 def _caltech_footnote(dataset: str, pretrained: pd.DataFrame, scratch: pd.DataFrame, splits: Mapping[str, Any],
@@ -178,8 +179,8 @@ def _caltech_footnote(dataset: str, pretrained: pd.DataFrame, scratch: pd.DataFr
         f"of training images per class. Ours: {data_note}; {name}, {setup}; centre crop. ImageNet-pretrained: "
         f"{', '.join(layers) or 'no results'} of our ImageNet model with layers 1-7 frozen, the classifier on "
         "standardised features (scikit-learn), "
-        f"{_splits_phrase(pretrained)} splits. Non-pretrained: the same architecture trained from scratch on each "
-        f"split's training images, {_splits_phrase(scratch)} splits. Paper: {paper_protocol}"
+        f"{_splits_phrase(pretrained)}. Non-pretrained: the same architecture trained from scratch on each "
+        f"split's training images, {_splits_phrase(scratch)}. Paper: {paper_protocol}"
     )
 
 
@@ -281,7 +282,8 @@ def table7(csvs: Sequence[str | Path], data_note: str,
             record[f"ours_{short}"] = ours_cell(mine["accuracy"])
         records.append(record)
     counts = {d: int(g["split"].nunique()) for d, g in ours.groupby("dataset")}
-    at = "; ".join(f"{DATASET_NAMES[d]} {n} training images per class, {counts.get(d, 0)} splits"
+    at = "; ".join(f"{DATASET_NAMES[d]} {n} training images per class, {counts.get(d, 0)} "
+                   f"split{'' if counts.get(d, 0) == 1 else 's'}"
                    for d, n in sorted(chosen.items()))
     footnote = (
         f"Mean per-class accuracy (%), mean {PM} sample sd over random splits, of a linear classifier on the "
