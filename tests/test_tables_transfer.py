@@ -187,3 +187,14 @@ def test_fig9_writes_png_and_pdf_with_the_reference_line(tmp_path):
     assert list(lines["paper, non-pretrained"].get_ydata()) == [9.0, 22.5, 31.2, 38.8]
     ours = [c for c in ax.containers if c.get_label() == "ours, ImageNet-pretrained"][0]
     assert list(ours.lines[0].get_ydata()) == [21.0 + n / 2 for n in accs]  # mean over the two splits
+
+
+def test_claim_sentences_are_computed_from_the_results():
+    pretrained = pd.DataFrame({"train_per_class": [15, 15, 30], "accuracy": [80.0, 70.0, 90.0]})
+    scratch = pd.DataFrame({"train_per_class": [15, 30, 30], "accuracy": [10.0, 40.0, 20.0]})
+    assert tables_transfer.claim10(pretrained, scratch).endswith("+65.0 at 15, +60.0 at 30.")
+    rising = pd.DataFrame({"dataset": ["caltech101"] * 3, "row_classifier": ["SVM"] * 3, "row_layer": [1, 5, 7],
+                           "accuracy": [40.0, 60.0, 70.0]})
+    assert "Caltech-101: grows with every layer (best layer 7, 70.0%)" in tables_transfer.claim11(rising)
+    falling = rising.assign(accuracy=[90.0, 60.0, 70.0])
+    assert "Caltech-101: does not (best layer 1, 90.0%)" in tables_transfer.claim11(falling)
