@@ -42,10 +42,11 @@ def main() -> None:
     for layer in args.layers:
         data = torch.load(Path(args.features) / args.dataset / "all" / f"{layer}.pt", weights_only=True)
         x, y = data["features"].float().numpy(), data["labels"].numpy()
+        x_train, y_train = x[train], y[train]
         models = {"ours (SVC, linear kernel)": make_classifier("svm", {"C": args.C}),
                   "LinearSVC": make_pipeline(StandardScaler(), LinearSVC(C=args.C, random_state=0))}
-        times = best_of({name: (lambda m=m: m.fit(x[train], y[train])) for name, m in models.items()}, cpu,
-                        args.repeats)
+        fits = {name: (lambda m=m, xs=x_train, ys=y_train: m.fit(xs, ys)) for name, m in models.items()}
+        times = best_of(fits, cpu, args.repeats)
         print(f"{args.dataset} {layer}: {len(train)} training images ({n} per class) x {x.shape[1]} features")
         for name, model in models.items():
             accuracy = mean_per_class_accuracy(y[test], model.predict(x[test]))
