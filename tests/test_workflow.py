@@ -117,7 +117,10 @@ def test_default_plan_and_lint(tmp_path):
     cwd = _workdir(tmp_path)
     plan = _planned(_snakemake(cwd, "-n", "--cores", "2"))
     assert {"generate_synthetic", "prepare_imagenet", "train_zf", "train_krizhevsky", "evaluate",
-            "table2", "all"} <= plan
+            "table2", "table3", "features", "classify_frozen", "train_scratch", "overlap", "all"} <= plan
+    without = _planned(_snakemake(cwd, "-n", "--cores", "2", "--config", "transfer={enabled: false}"))
+    assert {"train_zf", "table3"} <= without
+    assert not without & {"features", "classify_frozen", "train_scratch", "overlap", "table7", "prepare_caltech"}
     lint = _snakemake(cwd, "--lint", check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
