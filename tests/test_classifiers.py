@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import torchvision.transforms.functional as TF
-from sklearn.metrics import balanced_accuracy_score
+from sklearn.metrics import average_precision_score, balanced_accuracy_score
 from sklearn.pipeline import Pipeline
 
 from zfrepro import classifiers
@@ -19,6 +19,7 @@ from zfrepro.classifiers import (
     mean_per_class_accuracy,
     score_frozen,
     score_scratch,
+    voc_ap,
     voc_average_precision,
 )
 from zfrepro.errors import ConfigError, DataError
@@ -199,6 +200,23 @@ def test_voc_pairs_repeat_multi_label_images_and_skip_unlabelled_ones():
     assert rows.tolist() == [0, 0, 2] and classes.tolist() == [0, 2, 1]
 
 
+def test_voc_ap_is_the_devkits_interpolated_ap():
+    # Ranked truth 0, 1, 1: precision 1/2 at recall 1/2, 2/3 at recall 1. The devkit's envelope takes 2/3 for
+    # both recall steps: (2/3 + 2/3) / 2; scikit-learn's uninterpolated AP is (1/2 + 2/3) / 2.
+    truth, score = np.array([0, 1, 1]), np.array([0.9, 0.8, 0.7])
+    assert voc_ap(truth, score) == pytest.approx(2 / 3)
+    assert average_precision_score(truth, score) == pytest.approx((1 / 2 + 2 / 3) / 2)
+    assert voc_ap(np.array([1, 1, 0]), score) == pytest.approx(1.0)
+    # Never below the uninterpolated AP; equal when precision only falls with recall.
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        truth, score = rng.integers(0, 2, 30), rng.random(30)
+        if truth.any():
+            assert voc_ap(truth, score) >= average_precision_score(truth, score) - 1e-12
+    falling = np.array([1, 1, 1, 0, 0])  # precision 1, 1, 1, 3/4, 3/5: already monotone
+    assert voc_ap(falling, -np.arange(5.0)) == pytest.approx(average_precision_score(falling, -np.arange(5.0)))
+
+
 def test_voc_ap_by_hand_with_difficult_images_ignored(tmp_path):
     """Val images lie along the aeroplane feature at strengths 5, 4, 3, 2, 1, so p(aeroplane) ranks them in
     that order. Aeroplane truth in that order: 1, D, 1, 0, 1 where D (strength 4) holds only difficult
@@ -226,7 +244,7 @@ def test_voc_ap_by_hand_with_difficult_images_ignored(tmp_path):
                 "classes": ["x"] * 20}, split)
 
     df = voc_average_precision(train, val, FAST["softmax"], split)
-    assert list(df.columns) == ["class", "ap", "positives", "images", "note"] and len(df) == 20
+    assert list(df.columns) == ["class", "ap", "ap_sklearn", "positives", "images", "note"] and len(df) == 20
     aero = df.set_index("class").loc["aeroplane"]
     assert aero["ap"] == pytest.approx(100 * (1 + 1 + 3 / 4) / 3)
     assert (aero["positives"], aero["images"]) == (3, 4)

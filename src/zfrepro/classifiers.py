@@ -35,7 +35,7 @@ from .options import parse_json, resolve_device
 
 CLASSIFIER_PARAMS = {"softmax": {"C": 1.0, "max_iter": 500}, "svm": {"C": 0.01}}
 FROZEN_COLUMNS = ["dataset", "classifier", "layer", "train_per_class", "split", "accuracy"]
-VOC_COLUMNS = ["class", "ap", "positives", "images", "note"]
+VOC_COLUMNS = ["class", "ap", "ap_sklearn", "positives", "images", "note"]
 SCRATCH_DIR = re.compile(r"(?P<dataset>[^/]+)/n(?P<n>\d+)_split(?P<split>\d+)(/data)?/?$")
 
 
@@ -205,6 +205,21 @@ def score_scratch(model_path: str | Path, data_dir: str | Path, device: str = "a
 # ---------------------------------------------------------------------------------------------- VOC 2012
 
 
+def voc_ap(truth: np.ndarray, score: np.ndarray) -> float:
+    """Average precision as the VOC 2010-2012 devkit computes it (VOCevalcls / VOCap), in [0, 1]: rank by
+    score, take the precision envelope (the best precision at any higher recall), sum it over recall steps.
+    Unlike scikit-learn's average_precision_score, the precision curve is interpolated."""
+    truth = np.asarray(truth).astype(bool)
+    order = np.argsort(-np.asarray(score, dtype=np.float64), kind="stable")
+    hits = truth[order]
+    tp, fp = np.cumsum(hits), np.cumsum(~hits)
+    recall = np.concatenate([[0.0], tp / max(1, int(truth.sum())), [1.0]])
+    precision = np.concatenate([[0.0], tp / np.maximum(tp + fp, 1), [0.0]])
+    precision = np.maximum.accumulate(precision[::-1])[::-1]  # the envelope, from the right
+    steps = np.flatnonzero(recall[1:] != recall[:-1]) + 1
+    return float(np.sum((recall[steps] - recall[steps - 1]) * precision[steps]))
+
+
 def _voc_pairs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(row, class) training pairs: each image once per class present in it; images with none give none."""
     rows, classes = np.nonzero(labels)
@@ -215,7 +230,8 @@ def voc_average_precision(train_file: str | Path, val_file: str | Path, params: 
                           val_split_path: str | Path | None = None) -> pd.DataFrame:
     """Per-class AP (%) of a softmax on frozen VOC features, trained on the train split, scored on val.
 
-    Rows: class, ap, positives (val images with the class, difficult-only ones excluded), images (val images
+    Rows: class, ap (the VOC devkit's AP), ap_sklearn (scikit-learn's, not interpolated), positives (val
+    images with the class, difficult-only ones excluded), images (val images
     scored for the class), note. Images where the class is difficult-only (flags "difficult_only" from the val
     feature file if it has them, else from the prepared val split `val_split_path`) are left out of that
     class's AP, as the VOC protocol does.
@@ -257,11 +273,14 @@ def voc_average_precision(train_file: str | Path, val_file: str | Path, params: 
         positives = int(truth.sum())
         note = "" if c in model.classes_ else "no training image; scored with probability 0"
         if positives == 0:
-            ap, note = float("nan"), "no positive validation image: AP undefined"
+            ap = ap_sklearn = float("nan")
+            note = "no positive validation image: AP undefined"
         else:
-            # sklearn's AP: precision summed at each recall step (no interpolation of the precision curve).
-            ap = 100.0 * float(average_precision_score(truth, score))
-        records.append({"class": name, "ap": ap, "positives": positives, "images": int(keep.sum()), "note": note})
+            # ap: the VOC devkit's (what the paper's test-server numbers are); ap_sklearn: not interpolated.
+            ap = 100.0 * voc_ap(truth, score)
+            ap_sklearn = 100.0 * float(average_precision_score(truth, score))
+        records.append({"class": name, "ap": ap, "ap_sklearn": ap_sklearn, "positives": positives,
+                        "images": int(keep.sum()), "note": note})
     return pd.DataFrame.from_records(records, columns=VOC_COLUMNS)
 
 

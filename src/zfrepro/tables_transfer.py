@@ -243,7 +243,7 @@ def table6(voc_csv: str | Path, data_note: str, layer: str = "fc7") -> tuple[pd.
         "layers 1-7 frozen, trained on the VOC 2012 train split (each image once per class present in it), scored "
         f"on the val split, not the test server: up to {int(ours['images'].max()) if len(ours) else 0} val images "
         "per class, those where the class is present only as difficult objects left out (VOC protocol); "
-        "scikit-learn's average precision (precision at every recall step, not VOC's interpolated curve); centre "
+        "average precision as the VOC 2010-2012 devkit computes it (interpolated precision envelope); centre "
         f"crop. Mean over the {len(scored)} classes with a positive val image. val_positives: val images with the "
         "class. Paper: test split via the evaluation server; [A] Sande et al. 2012, [B] Yan et al. 2012."
     )
