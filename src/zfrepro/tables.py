@@ -45,7 +45,10 @@ def _published(table: pd.DataFrame, key: str, rows: dict, crops: str) -> pd.Data
 def ensemble_errors(prediction_files: list[str | Path], crops: str) -> dict[str, float]:
     """Top-1/top-5 error (%) of the average softmax output of the given models (paper, Table 2: ensembles
     average the softmax outputs). One file is a single model; all must cover the same validation images."""
-    members = [_load_predictions(path) for path in prediction_files]
+    return _ensemble_errors([_load_predictions(path) for path in prediction_files], prediction_files, crops)
+
+
+def _ensemble_errors(members: list[dict], prediction_files: list[str | Path], crops: str) -> dict[str, float]:
     labels = members[0]["labels"]
     for path, member in zip(prediction_files, members, strict=True):
         if not torch.equal(member["labels"], labels) or member["classes"] != members[0]["classes"]:
@@ -53,11 +56,6 @@ def ensemble_errors(prediction_files: list[str | Path], crops: str) -> dict[str,
                             "re-run the evaluate step for both")
     probs = torch.stack([member[crops] for member in members]).mean(0)
     return errors_of({crops: probs}, labels)[crops]
-
-
-def _member_names(prediction_files: list[str | Path]) -> str:
-    members = [_load_predictions(path) for path in prediction_files]
-    return ", ".join(f"{m['arch']}/seed{m['seed']}" for m in members)
 
 
 def table2(rows: dict[str, list[str | Path]], crops: str = "ten") -> pd.DataFrame:
@@ -68,7 +66,8 @@ def table2(rows: dict[str, list[str | Path]], crops: str = "ten") -> pd.DataFram
     published = _published(paper.TABLE2, "table2", rows, crops)
     records = []
     for name, files in rows.items():
-        errors = ensemble_errors(files, crops)
+        members = [_load_predictions(path) for path in files]  # read once: errors and member names
+        errors = _ensemble_errors(members, files, crops)
         records.append({
             "model": name,
             "paper_val_top1": published.loc[name, "val_top1"],
@@ -78,7 +77,7 @@ def table2(rows: dict[str, list[str | Path]], crops: str = "ten") -> pd.DataFram
             "paper_test_top5": published.loc[name, "test_top5"],
             "ours_test_top5": "n/a (no test server)",
             "ours_convnets": len(files),
-            "ours_members": _member_names(files),
+            "ours_members": ", ".join(f"{m['arch']}/seed{m['seed']}" for m in members),
         })
     return pd.DataFrame.from_records(records)
 
