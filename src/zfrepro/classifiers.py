@@ -174,8 +174,7 @@ def score_scratch(model_path: str | Path, data_dir: str | Path, device: str = "a
                   batch_size: int = 128, workers: int = 0) -> dict[str, Any]:
     """Mean per-class accuracy (%) of a from-scratch model on its split's test images (data_dir/val.pt),
     centre crop with the mean image of its own training images (data_dir/mean.pt)."""
-    from .evaluate import load_model
-    from .preprocess import center_crop
+    from .evaluate import load_model, split_probabilities
     from .splits import PreparedSplit
 
     data_dir = Path(data_dir)
@@ -190,14 +189,10 @@ def score_scratch(model_path: str | Path, data_dir: str | Path, device: str = "a
         raise DataError(f"{model_path} was trained on other classes than {data_dir}: retrain the model")
     manifest_path = data_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    crop = int(ckpt["crop_size"])
-    preds, labels = [], []
-    order = torch.arange(len(split))
-    for images, y in tqdm(split.batches(order, batch_size, workers=0 if split.in_memory else workers),
-                          total=-(-len(split) // batch_size), desc="score", file=sys.stderr, leave=False):
-        preds.append(model(center_crop(images.to(dev), mean, crop)).argmax(1).cpu())
-        labels.append(y)
-    accuracy = mean_per_class_accuracy(torch.cat(labels).numpy(), torch.cat(preds).numpy())
+    workers = 0 if split.in_memory else workers
+    probs = split_probabilities(model, split, mean, int(ckpt["crop_size"]), torch.arange(len(split)), batch_size,
+                                dev, workers, ten=False)["center"]
+    accuracy = mean_per_class_accuracy(split.labels.numpy(), probs.argmax(1).numpy())
     return {**_scratch_identity(data_dir, manifest), "accuracy": accuracy, "test_images": len(split),
             "classes": len(split.classes), "model": str(model_path)}
 

@@ -17,6 +17,7 @@ from .options import resolve_device
 from .preprocess import center_crop, ten_crops
 from .splits import PreparedSplit
 
+CENTER_CROP = 4  # its index in ten_crops (torchvision's ten_crop order); center_crop cuts the same one
 TRAIN_SUBSET_SEED = 2014  # the train-error subset is fixed across models so their rows compare
 
 
@@ -46,11 +47,14 @@ def split_probabilities(model: nn.Module, split: PreparedSplit, mean: torch.Tens
     out: dict[str, list[torch.Tensor]] = {"center": [], "ten": []}
     for images, _ in split.batches(indices, batch_size, workers=workers):
         images = images.to(device)
-        out["center"].append(model(center_crop(images, mean, crop)).softmax(1).float().cpu())
-        if ten:
-            crops = ten_crops(images, mean, crop)  # [B, 10, 3, c, c]
-            b = crops.shape[0]
-            out["ten"].append(model(crops.flatten(0, 1)).softmax(1).view(b, 10, -1).mean(1).float().cpu())
+        if not ten:
+            out["center"].append(model(center_crop(images, mean, crop)).softmax(1).float().cpu())
+            continue
+        crops = ten_crops(images, mean, crop)  # [B, 10, 3, c, c]
+        b = crops.shape[0]
+        probs = model(crops.flatten(0, 1)).softmax(1).view(b, 10, -1).float().cpu()
+        out["center"].append(probs[:, CENTER_CROP])  # the centre crop is one of the ten: no second pass
+        out["ten"].append(probs.mean(1))
     return {kind: torch.cat(chunks) for kind, chunks in out.items() if chunks}
 
 
