@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from .datasets import VOC_CLASSES
 from .errors import ConfigError, DataError
-from .io import atomic_write_text, load_result
+from .io import atomic_write_text, load_json_result, load_result
 from .options import parse_json, resolve_device
 
 CLASSIFIER_PARAMS = {"softmax": {"C": 1.0, "max_iter": 500}, "svm": {"C": 0.01}}
@@ -100,10 +100,7 @@ def _load_features(path: str | Path) -> dict:
 
 
 def _load_splits(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"splits file {path} is missing: run the split step (snakemake {path})")
-    splits = json.loads(path.read_text())
+    splits = load_json_result(path)
     if not splits.get("splits") or "sizes" not in splits:
         raise DataError(f"splits file {path} has no splits or sizes: rewrite it (snakemake {path})")
     return splits

@@ -50,8 +50,18 @@ def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
     return _atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
-def load_result(path: str | os.PathLike) -> Any:
-    """A .pt file the workflow writes (loaded with weights_only=True); if absent, say which target makes it."""
+def _existing(path: str | os.PathLike) -> Path:
+    """`path` if it exists; else a DataError saying which Snakemake target makes it."""
     if not Path(path).exists():
         raise DataError(f"{path} is missing: run the step that writes it (snakemake {path})")
-    return torch.load(path, weights_only=True)
+    return Path(path)
+
+
+def load_result(path: str | os.PathLike) -> Any:
+    """A .pt file the workflow writes (loaded with weights_only=True); if absent, say which target makes it."""
+    return torch.load(_existing(path), weights_only=True)
+
+
+def load_json_result(path: str | os.PathLike) -> Any:
+    """A JSON file the workflow writes (metrics, splits, scores); if absent, say which target makes it."""
+    return json.loads(_existing(path).read_text())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -11,16 +10,9 @@ import torch
 from . import paper
 from .errors import ConfigError, DataError
 from .evaluate import errors_of
-from .io import atomic_write_text
+from .io import atomic_write_text, load_json_result
 
 CROP_NAMES = {"center": "the centre 224-equivalent crop", "ten": "the average over the ten crops"}
-
-
-def _load_metrics(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"metrics file {path} is missing: run the evaluate step (snakemake {path})")
-    return json.loads(path.read_text())
 
 
 def _load_predictions(path: str | Path) -> dict:
@@ -103,7 +95,7 @@ def table3(rows: dict[str, str | Path], crops: str = "ten") -> pd.DataFrame:
     published = _published(paper.TABLE3, "table3", rows, crops)
     records = []
     for name, path in rows.items():
-        metrics = _load_metrics(path)
+        metrics = load_json_result(path)
         val = metrics["val"][crops]
         records.append({
             "model": name,
@@ -123,7 +115,7 @@ def seed_spread(metrics_files: list[str | Path], crops: str) -> str:
     """'arch: val top-1 a-b over seeds ...' for each architecture trained with several seeds (noise scale)."""
     by_arch: dict[str, dict[int, float]] = {}
     for path in metrics_files:
-        metrics = _load_metrics(path)
+        metrics = load_json_result(path)
         by_arch.setdefault(metrics["arch"], {})[metrics["seed"]] = metrics["val"][crops]["top1_error"]
     parts = [f"{arch} val top-1 {min(errs.values()):.2f}-{max(errs.values()):.2f} over seeds "
              f"{', '.join(str(s) for s in sorted(errs))}" for arch, errs in by_arch.items() if len(errs) > 1]
@@ -132,7 +124,7 @@ def seed_spread(metrics_files: list[str | Path], crops: str) -> str:
 
 def table3_footnote(rows: dict[str, str | Path], crops: str, seed_metrics: list[str | Path] = ()) -> str:
     """The protocol, and (given other seeds' metrics) how much the same network varies between seeds."""
-    metrics = _load_metrics(next(iter(rows.values())))
+    metrics = load_json_result(next(iter(rows.values())))
     text = (
         f"Errors in %. Every variant trained from scratch with the same protocol (seed {metrics['seed']}, "
         f"{metrics['epochs']} epochs). Train top-1: centre crop of a fixed subset of "

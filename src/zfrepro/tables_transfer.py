@@ -8,7 +8,6 @@ a cell with one split shows the mean alone, and "-" marks a cell with no number.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from . import paper
 from .classifiers import FROZEN_COLUMNS
 from .datasets import CALTECH101_BACKGROUND, CALTECH256_CLUTTER_SUFFIX
 from .errors import ConfigError, DataError
+from .io import load_json_result
 from .options import parse_json
 
 PM = "\u00b1"
@@ -91,10 +91,7 @@ def read_scratch(paths: Sequence[str | Path]) -> pd.DataFrame:
     """The from-scratch score.json files (zfrepro scratch), one row each."""
     records = []
     for path in paths:
-        path = Path(path)
-        if not path.exists():
-            raise DataError(f"scratch score {path} is missing: run the scratch step (snakemake {path})")
-        score = json.loads(path.read_text())
+        score = load_json_result(path)
         missing = [k for k in SCRATCH_KEYS if k not in score]
         if missing:
             raise DataError(f"{path} lacks {missing}: rerun the scratch step (snakemake {path})")
@@ -103,12 +100,7 @@ def read_scratch(paths: Sequence[str | Path]) -> pd.DataFrame:
 
 
 def _read_splits(path: str | Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"splits file {path} is missing: run the split step (snakemake {path})")
-    return json.loads(path.read_text())
+    return {} if path is None else load_json_result(path)
 
 
 def _only_dataset(df: pd.DataFrame, dataset: str, what: str) -> pd.DataFrame:

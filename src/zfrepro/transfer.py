@@ -12,7 +12,6 @@ The classifiers on top of the features live elsewhere; everything here is determ
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shutil
@@ -29,7 +28,7 @@ from tqdm import tqdm
 from .datasets import image_list, open_caltech101, open_caltech256, open_voc
 from .errors import ConfigError, DataError
 from .evaluate import load_model
-from .io import atomic_torch_save, atomic_write_json
+from .io import atomic_torch_save, atomic_write_json, load_json_result
 from .options import parse_json, resolve_device
 from .prepare import data_params, prepare_image_list
 from .preprocess import center_crop
@@ -164,13 +163,8 @@ def make_splits(labels: Sequence[int] | torch.Tensor | np.ndarray, classes: Sequ
 # ---------------------------------------------------------------------------------------------- scratch data
 
 
-def _load_json(value: str | os.PathLike | Mapping, what: str) -> dict:
-    if isinstance(value, Mapping):
-        return dict(value)
-    path = Path(value)
-    if not path.exists():
-        raise DataError(f"{what} {path} is missing: run the step that writes it (snakemake {path})")
-    return json.loads(path.read_text())
+def _load_json(value: str | os.PathLike | Mapping) -> dict:
+    return dict(value) if isinstance(value, Mapping) else load_json_result(value)
 
 
 def _subset(parent: Mapping[str, Any], rows: Sequence[int], source: str) -> dict[str, Any]:
@@ -204,7 +198,7 @@ def write_scratch_data(split_path: str | os.PathLike, splits_json: str | os.Path
     mode), mean.pt = the training images' mean, manifest.json with the parent's crop_size. Returns the manifest.
     """
     split_path, out = Path(split_path), Path(out_dir)
-    splits = _load_json(splits_json, "splits file")
+    splits = _load_json(splits_json)
     if isinstance(split_index, bool) or not isinstance(split_index, int) or \
             not 0 <= split_index < len(splits["splits"]):
         raise ConfigError(f"transfer.splits: split {split_index!r} does not exist; the splits file has "
@@ -218,7 +212,7 @@ def write_scratch_data(split_path: str | os.PathLike, splits_json: str | os.Path
     parent = torch.load(split_path, weights_only=True, mmap=True)  # mmap: only the chosen rows are read
     if list(parent["classes"]) != list(splits["classes"]):
         raise DataError(f"the splits file was made for other classes than {split_path}: rerun transfer-splits")
-    parent_manifest = _load_json(split_path.parent / "manifest.json", "manifest")
+    parent_manifest = _load_json(split_path.parent / "manifest.json")
     train_rows, test_rows = chosen["train"][str(n)], chosen["test"]
     if max(train_rows + test_rows, default=-1) >= len(parent["labels"]):
         raise DataError(f"the splits file indexes past the {len(parent['labels'])} images of {split_path}: "
@@ -371,7 +365,7 @@ def transfer_splits_command(args: argparse.Namespace) -> None:
     if not (data_dir / "all.pt").exists():
         raise DataError(f"{data_dir / 'all.pt'} is missing: run the prepare-transfer step")
     data = torch.load(data_dir / "all.pt", weights_only=True, mmap=True)
-    manifest = _load_json(data_dir / "manifest.json", "manifest")
+    manifest = _load_json(data_dir / "manifest.json")
     splits = make_splits(data["labels"], data["classes"], parse_json(args.sizes, list, "--sizes"), args.splits,
                          args.test_per_class, args.seed, args.key, dataset=manifest.get("dataset"))
     atomic_write_json(args.out, splits)
