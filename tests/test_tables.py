@@ -74,7 +74,7 @@ def test_table2_rejects_unknown_rows_and_missing_predictions(tmp_path):
     a = _predictions(tmp_path, "zf", 0, [[.6, .4]], [0])
     with pytest.raises(ConfigError, match="tables.table2"):
         table2({"my model": [a]})
-    with pytest.raises(DataError, match="run the evaluate step"):
+    with pytest.raises(DataError, match="absent.pt is missing: run the step that writes it"):
         table2({"1 convnet as per Fig 3": [tmp_path / "absent.pt"]})
 
 

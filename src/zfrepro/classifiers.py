@@ -178,9 +178,7 @@ def score_scratch(model_path: str | Path, data_dir: str | Path, device: str = "a
     dev = resolve_device(device)
     model, ckpt = load_model(model_path, dev)
     mean_path = data_dir / "mean.pt"
-    if not mean_path.exists():
-        raise DataError(f"{mean_path} is missing: write the scratch data folder first (snakemake {mean_path})")
-    mean = torch.load(mean_path, weights_only=True).to(dev)
+    mean = load_result(mean_path).to(dev)
     split = PreparedSplit(data_dir / "val.pt")
     if split.classes != list(ckpt["classes"]):
         raise DataError(f"{model_path} was trained on other classes than {data_dir}: retrain the model")

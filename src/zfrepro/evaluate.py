@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .errors import DataError
+from .io import load_result
 from .models import ConvNet, num_parameters, spec_from_dict
 from .options import resolve_device
 from .preprocess import center_crop, ten_crops
@@ -23,10 +24,7 @@ TRAIN_SUBSET_SEED = 2014  # the train-error subset is fixed across models so the
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[ConvNet, dict]:
     """Rebuild a model from a checkpoint written by `train` (loaded with weights_only=True)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"model checkpoint {path} is missing: train it first (snakemake {path})")
-    ckpt = torch.load(path, weights_only=True, map_location=device)
+    ckpt = load_result(path, map_location=device)
     model = ConvNet(spec_from_dict(ckpt["spec"]))
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), ckpt

@@ -1,20 +1,26 @@
-"""Atomic file writes: a crash never leaves a half-written result that looks complete."""
+"""Safe results: atomic writes, a checksum beside each binary result, and loads that name the file at fault.
+
+A crash never leaves a half-written result that looks complete (write to a temporary file, then rename).
+Each `.pt` result gets a sidecar `.<name>.sha256.json` (its SHA-256 and size), so a file damaged or replaced
+after its step wrote it is caught when read, and a truncated one before any job runs (`damaged_results`).
+This module imports torch only when it saves or loads a tensor file: the workflow's planning imports it too.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from .errors import DataError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+SIDECAR_SUFFIX = ".sha256.json"
 
 
 def _atomic(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -47,7 +53,86 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
-    return _atomic(path, lambda tmp: torch.save(obj, tmp))
+    """torch.save, atomically, with a checksum sidecar (removed first: a crash leaves no stale checksum)."""
+    import torch
+
+    path = Path(path)
+    sidecar(path).unlink(missing_ok=True)
+    _atomic(path, lambda tmp: torch.save(obj, tmp))
+    record_checksum(path)
+    return path
+
+
+def move_result(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Rename a result and its checksum sidecar (os.replace: atomic within one file system)."""
+    src, dst = Path(src), Path(dst)
+    sidecar(dst).unlink(missing_ok=True)
+    os.replace(src, dst)
+    if sidecar(src).exists():
+        os.replace(sidecar(src), sidecar(dst))
+    return dst
+
+
+# ---------------------------------------------------------------------------------------------- checksums
+
+
+def sidecar(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path.with_name(f".{path.name}{SIDECAR_SUFFIX}")
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def record_checksum(path: str | os.PathLike) -> None:
+    path = Path(path)
+    atomic_write_json(sidecar(path), {"file": path.name, "sha256": sha256_of(path), "bytes": path.stat().st_size})
+
+
+def recorded_checksum(path: str | os.PathLike) -> dict | None:
+    """The sidecar's {file, sha256, bytes}, or None for a file written without one (or an unreadable one)."""
+    try:
+        return json.loads(sidecar(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _rewrite_advice(path: Path) -> str:
+    return (f"delete it (rm {path}) and rerun: the step that wrote it (snakemake {path}) writes it again, "
+            "and the steps after it rerun")
+
+
+def check_size(path: str | os.PathLike) -> str | None:
+    """Cheap check (no reading): a problem sentence if the file's size differs from the recorded one."""
+    path, record = Path(path), recorded_checksum(path)
+    if record is None or path.stat().st_size == record["bytes"]:
+        return None
+    return (f"{path} is damaged: it has {path.stat().st_size} bytes but its step wrote {record['bytes']} "
+            f"(truncated or overwritten?); {_rewrite_advice(path)}")
+
+
+def verify(path: str | os.PathLike) -> None:
+    """Raise a DataError if `path` differs from what its step wrote (size, then SHA-256)."""
+    problem = check_size(path)
+    record = recorded_checksum(path)
+    if problem is None and record is not None and sha256_of(path) != record["sha256"]:
+        problem = (f"{path} is damaged: its SHA-256 differs from the one its step recorded in {sidecar(path)}; "
+                   f"{_rewrite_advice(Path(path))}")
+    if problem:
+        raise DataError(problem)
+
+
+def damaged_results(root: str | os.PathLike) -> Iterator[str]:
+    """A problem sentence for every result under `root` whose size differs from its sidecar's (planning time)."""
+    for side in sorted(Path(root).rglob(f".*{SIDECAR_SUFFIX}")):
+        path = side.with_name(side.name[1 : -len(SIDECAR_SUFFIX)])
+        if path.exists() and (problem := check_size(path)):
+            yield problem
+
+
+# ---------------------------------------------------------------------------------------------- loading
 
 
 def _existing(path: str | os.PathLike) -> Path:
@@ -57,11 +142,27 @@ def _existing(path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def load_result(path: str | os.PathLike) -> Any:
-    """A .pt file the workflow writes (loaded with weights_only=True); if absent, say which target makes it."""
-    return torch.load(_existing(path), weights_only=True)
+def load_result(path: str | os.PathLike, map_location: Any = None, mmap: bool = False) -> Any:
+    """A .pt file the workflow writes, checked against its checksum and loaded with weights_only=True.
+
+    Missing, damaged or unreadable files raise a DataError that names the file and says how to rewrite it.
+    """
+    import torch
+
+    path = _existing(path)
+    verify(path)
+    try:
+        return torch.load(path, weights_only=True, map_location=map_location, mmap=mmap)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for damaged files
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path} cannot be read ({reason}); {_rewrite_advice(path)}") from None
 
 
 def load_json_result(path: str | os.PathLike) -> Any:
-    """A JSON file the workflow writes (metrics, splits, scores); if absent, say which target makes it."""
-    return json.loads(_existing(path).read_text())
+    """A JSON file the workflow writes (metrics, splits, scores); if absent or broken, say which file and why."""
+    path = _existing(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}, line {err.lineno}, column {err.colno}: not valid JSON ({err.msg}); "
+                        f"{_rewrite_advice(path)}") from None

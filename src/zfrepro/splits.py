@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError
+from .io import load_result
 from .preprocess import StreamDataset
 
 
@@ -23,10 +24,8 @@ class PreparedSplit:
 
     def __init__(self, path: str | Path):
         path = Path(path)
-        if not path.exists():
-            raise DataError(f"prepared split {path} is missing: run the prepare step (snakemake {path})")
         self.path = path
-        self.data = torch.load(path, weights_only=True)
+        self.data = load_result(path)
         self.classes: list[str] = list(self.data["classes"])
         self.labels: torch.Tensor = self.data["labels"]
         self.image_size: int = int(self.data["image_size"])

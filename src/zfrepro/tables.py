@@ -10,16 +10,13 @@ import torch
 from . import paper
 from .errors import ConfigError, DataError
 from .evaluate import errors_of
-from .io import atomic_write_text, load_json_result
+from .io import atomic_write_text, load_json_result, load_result
 
 CROP_NAMES = {"center": "the centre 224-equivalent crop", "ten": "the average over the ten crops"}
 
 
 def _load_predictions(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"predictions file {path} is missing: run the evaluate step (snakemake {path})")
-    return torch.load(path, weights_only=True)
+    return load_result(path)
 
 
 def _published(table: pd.DataFrame, key: str, rows: dict, crops: str) -> pd.DataFrame:

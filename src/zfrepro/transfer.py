@@ -28,7 +28,7 @@ from tqdm import tqdm
 from .datasets import image_list, open_caltech101, open_caltech256, open_voc
 from .errors import ConfigError, DataError
 from .evaluate import load_model
-from .io import atomic_torch_save, atomic_write_json, load_json_result
+from .io import atomic_torch_save, atomic_write_json, load_json_result, load_result
 from .options import parse_json, resolve_device
 from .prepare import data_params, prepare_image_list
 from .preprocess import center_crop
@@ -65,7 +65,7 @@ def _prepare_voc_split(root: str | os.PathLike, split: str, out_path: Path, p: d
     if len(keep) != summary.count:
         raise DataError(f"{out_path}: {summary.count} images kept but {len(keep)} paths match; duplicate paths?")
     # prepare_image_list knows nothing of VOC's difficult flags, so add them to the written split.
-    data = torch.load(out_path, weights_only=True)
+    data = load_result(out_path)
     data["difficult_only"] = dataset.difficult_only[torch.as_tensor(keep, dtype=torch.long)].clone()
     atomic_torch_save(out_path, data)
     return summary
@@ -285,9 +285,7 @@ def extract_features(model_path: str | os.PathLike, split_path: str | os.PathLik
     layers = _check_layers(layers, model.layer_names, model_path)
     crop = int(ckpt["crop_size"])
     split = PreparedSplit(split_path)
-    if not Path(mean_path).exists():
-        raise DataError(f"mean image {mean_path} is missing: run the ImageNet prepare step")
-    mean = torch.load(mean_path, weights_only=True).to(dev)
+    mean = load_result(mean_path).to(dev)
     size = split.image_size
     if tuple(mean.shape) != (3, size, size) or not crop <= size:
         raise DataError(f"{split_path} holds {size}px images but the mean image {mean_path} is {list(mean.shape)} "
@@ -362,9 +360,7 @@ def configure_transfer_splits_parser(p: argparse.ArgumentParser) -> None:
 def transfer_splits_command(args: argparse.Namespace) -> None:
     torch.set_num_threads(max(1, args.threads))
     data_dir = Path(args.data_dir)
-    if not (data_dir / "all.pt").exists():
-        raise DataError(f"{data_dir / 'all.pt'} is missing: run the prepare-transfer step")
-    data = torch.load(data_dir / "all.pt", weights_only=True, mmap=True)
+    data = load_result(data_dir / "all.pt", mmap=True)
     manifest = _load_json(data_dir / "manifest.json")
     splits = make_splits(data["labels"], data["classes"], parse_json(args.sizes, list, "--sizes"), args.splits,
                          args.test_per_class, args.seed, args.key, dataset=manifest.get("dataset"))

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from .deconvnet import Target, project
 from .errors import ConfigError
 from .evaluate import load_model
+from .io import load_result
 from .mining import crop_u8, cut_patches, load_images, mine_top9, receptive_fields
 from .models import ConvNet
 from .preprocess import center_crop
@@ -26,7 +27,7 @@ def open_inputs(model_path: str | Path, data_dir: str | Path, split: str = "val"
     """(model, checkpoint, prepared split, mean image): what every analysis of a trained model starts from."""
     model, ckpt = load_model(model_path)
     data_dir = Path(data_dir)
-    return model, ckpt, PreparedSplit(data_dir / f"{split}.pt"), torch.load(data_dir / "mean.pt", weights_only=True)
+    return model, ckpt, PreparedSplit(data_dir / f"{split}.pt"), load_result(data_dir / "mean.pt")
 
 
 def _inputs(split: PreparedSplit, indices: torch.Tensor, mean: torch.Tensor, crop: int) -> tuple[torch.Tensor, ...]:
@@ -94,7 +95,7 @@ def evolution_data(checkpoints: dict[int, str | Path], data_dir: str | Path, map
     """Figure 4: for the same random maps at every epoch, the strongest activation over (part of) the
     training set, projected with that epoch's weights, resized to a common display size."""
     split = PreparedSplit(Path(data_dir) / "train.pt")
-    mean = torch.load(Path(data_dir) / "mean.pt", weights_only=True)
+    mean = load_result(Path(data_dir) / "mean.pt")
     gen = torch.Generator().manual_seed(seed)
     epochs = sorted(checkpoints)
     first, _ = load_model(checkpoints[epochs[0]])

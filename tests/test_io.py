@@ -1,0 +1,87 @@
+"""Results are written atomically with a checksum, and a damaged one is named when read (issue 9)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from zfrepro.errors import DataError
+from zfrepro.io import (
+    atomic_torch_save,
+    damaged_results,
+    load_json_result,
+    load_result,
+    move_result,
+    sidecar,
+    verify,
+)
+
+
+def test_saved_result_carries_its_checksum(tmp_path):
+    path = atomic_torch_save(tmp_path / "a.pt", {"w": torch.arange(10)})
+    record = json.loads(sidecar(path).read_text())
+    assert record["file"] == "a.pt" and record["bytes"] == path.stat().st_size
+    assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert torch.equal(load_result(path)["w"], torch.arange(10))
+
+
+def test_truncated_result_is_named_with_what_to_do(tmp_path):
+    path = atomic_torch_save(tmp_path / "final.pt", {"w": torch.randn(1000)})
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(DataError, match=rf"{path} is damaged: it has \d+ bytes but its step wrote \d+.*rm {path}"):
+        load_result(path)
+    assert [p.split(" is damaged")[0] for p in damaged_results(tmp_path)] == [str(path)]
+
+
+def test_same_size_corruption_is_caught_by_the_checksum(tmp_path):
+    path = atomic_torch_save(tmp_path / "final.pt", {"w": torch.randn(1000)})
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte inside the tensor data: torch would load it silently
+    path.write_bytes(bytes(data))
+    assert list(damaged_results(tmp_path)) == []  # planning only compares sizes (no reading)
+    with pytest.raises(DataError, match="SHA-256 differs"):
+        verify(path)
+
+
+def test_unreadable_file_without_checksum_is_named(tmp_path):
+    path = tmp_path / "old.pt"  # e.g. written before checksums existed
+    path.write_bytes(b"not a torch file")
+    with pytest.raises(DataError, match=rf"{path} cannot be read .*delete it"):
+        load_result(path)
+
+
+def test_missing_result_says_which_target_makes_it(tmp_path):
+    with pytest.raises(DataError, match=r"absent.pt is missing: run the step that writes it \(snakemake "):
+        load_result(tmp_path / "absent.pt")
+
+
+def test_broken_json_result_names_line_and_column(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text('{\n  "a": 1,\n  "b": \n}\n')
+    with pytest.raises(DataError, match=rf"{path}, line 4, column 1: not valid JSON"):
+        load_json_result(path)
+
+
+def test_move_result_takes_the_checksum_along(tmp_path):
+    src = atomic_torch_save(tmp_path / "work" / "epoch1.pt", torch.ones(3))
+    dst = move_result(src, tmp_path / "epoch1.pt")
+    assert not sidecar(src).exists() and sidecar(dst).exists()
+    verify(dst)
+
+
+def test_evaluate_on_a_truncated_model_prints_one_line(tmp_path):
+    model = atomic_torch_save(tmp_path / "final.pt", {"w": torch.randn(1000)})
+    model.write_bytes(model.read_bytes()[:500])
+    res = subprocess.run([sys.executable, "-m", "zfrepro.cli", "evaluate", "--data-dir", str(tmp_path),
+                          "--model", str(model), "--params", "{}", "--out", str(tmp_path / "m.json"),
+                          "--out-predictions", str(tmp_path / "p.pt"), "--device", "cpu"],
+                         capture_output=True, text=True)
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{model} is damaged" in lines[0] and f"rm {model}" in lines[0]
