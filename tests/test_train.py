@@ -16,7 +16,9 @@ import pytest
 import torch
 from torch import nn
 
+import zfrepro.train
 from zfrepro.errors import ConfigError, TrainingError
+from zfrepro.io import atomic_torch_save
 from zfrepro.train import TrainConfig, make_scheduler, renormalize_filters_, train
 
 from conftest import TINY_ARCHS
@@ -84,7 +86,9 @@ def test_training_without_validation_trains_identically(tiny_prepared, tmp_path)
 def test_training_writes_checkpoints_and_learns(tiny_prepared, tmp_path):
     cfg = TrainConfig.from_dict({**FAST, "epochs": 6, "checkpoint_epochs": [1, 3]})
     final = train(tiny_prepared, "zf", TINY_ARCHS["zf"], cfg, seed=0, out_dir=tmp_path, device="cpu", threads=1)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch1.pt", "epoch3.pt", "final.pt", "metrics.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".epoch1.pt.sha256.json", ".epoch3.pt.sha256.json", ".final.pt.sha256.json",  # checksums (see io.py)
+        "epoch1.pt", "epoch3.pt", "final.pt", "metrics.csv"]
     ckpt = torch.load(final, weights_only=True)  # plain types only: loads with weights_only=True
     assert ckpt["epoch"] == 6 and ckpt["arch"] == "zf"
     history = (tmp_path / "metrics.csv").read_text().splitlines()
@@ -102,7 +106,7 @@ def test_nan_loss_stops_with_a_clear_error(tiny_prepared, tmp_path):
     shutil.copytree(tiny_prepared, broken)
     mean = torch.load(broken / "mean.pt", weights_only=True)
     mean[0, 0, 0] = float("nan")
-    torch.save(mean, broken / "mean.pt")
+    atomic_torch_save(broken / "mean.pt", mean)  # records the new checksum: a deliberate change, not damage
     with pytest.raises(TrainingError, match="NaN.*training.lr"):
         train(broken, "zf", TINY_ARCHS["zf"], TrainConfig.from_dict(FAST), seed=0, out_dir=tmp_path / "m",
               device="cpu", threads=1)
@@ -143,6 +147,79 @@ def test_killed_run_resumes_to_the_same_weights(tiny_prepared, tmp_path):
         assert torch.equal(a[name], b[name]), name
     for name, w in _weights(whole / "epoch10.pt").items():
         assert torch.equal(w, _weights(killed / "epoch10.pt")[name]), name
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Resuming never mixes configurations (issue 9): each case ends bitwise equal to a fresh run of the new one
+
+
+def _interrupted_before_publishing(data: Path, out: Path, arch_params: dict, params: dict, monkeypatch) -> Path:
+    """Train to the end but stop before the final files are published: .work/last.pt holds the whole run."""
+    with monkeypatch.context() as m:
+        m.setattr(zfrepro.train, "_publish", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        with pytest.raises(KeyboardInterrupt):
+            train(data, "zf", arch_params, TrainConfig.from_dict(params), seed=0, out_dir=out, device="cpu", threads=1)
+    assert (out / ".work" / "last.pt").exists() and not (out / "final.pt").exists()
+    return out / ".work" / "last.pt"
+
+
+def _assert_same_as_fresh(data: Path, out: Path, arch_params: dict, params: dict, tmp_path: Path, capsys) -> str:
+    """Rerun in `out` with the new configuration; its model must equal a fresh run's, bit for bit."""
+    cfg = TrainConfig.from_dict(params)
+    rerun = train(data, "zf", arch_params, cfg, seed=0, out_dir=out, device="cpu", threads=1)
+    log = capsys.readouterr().out
+    fresh = train(data, "zf", arch_params, cfg, seed=0, out_dir=tmp_path / "fresh", device="cpu", threads=1)
+    a, b = _weights(rerun), _weights(fresh)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert torch.load(rerun, weights_only=True)["training"] == torch.load(fresh, weights_only=True)["training"]
+    return log
+
+
+def test_changed_learning_rate_starts_afresh(tiny_prepared, tmp_path, monkeypatch, capsys):
+    old = {**FAST, "checkpoint_epochs": [1]}
+    last = _interrupted_before_publishing(tiny_prepared, tmp_path / "m", TINY_ARCHS["zf"], old, monkeypatch)
+    new = {**old, "epochs": 3, "lr": 0.05, "lr_schedule": {"kind": "none"}}
+    log = _assert_same_as_fresh(tiny_prepared, tmp_path / "m", TINY_ARCHS["zf"], new, tmp_path, capsys)
+    assert f"not resuming from {last}: it was made with another configuration" in log
+    assert all(f"training.{key}" in log for key in ("epochs", "lr,", "lr_schedule.kind"))
+
+
+def test_changed_architecture_starts_afresh_instead_of_a_size_mismatch(tiny_prepared, tmp_path, monkeypatch, capsys):
+    _interrupted_before_publishing(tiny_prepared, tmp_path / "m", TINY_ARCHS["zf"], FAST, monkeypatch)
+    wider = {**TINY_ARCHS["zf"], "width": 0.25}
+    log = _assert_same_as_fresh(tiny_prepared, tmp_path / "m", wider, FAST, tmp_path, capsys)
+    assert "changed: spec." in log
+
+
+def test_diverged_state_is_never_resumed(tiny_prepared, tmp_path, capsys):
+    # Epoch 1 trains normally; the step schedule then multiplies lr by 1e4, which diverges in epoch 2.
+    blowing_up = {**FAST, "epochs": 3, "checkpoint_epochs": [], "lr_schedule": {"kind": "step", "milestones": [1],
+                                                                              "factor": 1e4}}
+    out = tmp_path / "m"
+    with pytest.raises(TrainingError, match="diverged.*starts afresh"):
+        train(tiny_prepared, "zf", TINY_ARCHS["zf"], TrainConfig.from_dict(blowing_up), seed=0, out_dir=out,
+              device="cpu", threads=1)
+    assert not (out / ".work" / "last.pt").exists()  # set aside, not resumable
+    assert torch.load(out / ".work" / "diverged_last.pt", weights_only=True)["epoch"] >= 1  # kept to inspect
+    capsys.readouterr()
+    fixed = {**blowing_up, "lr_schedule": {"kind": "none"}, "lr": 0.01}
+    log = _assert_same_as_fresh(tiny_prepared, out, TINY_ARCHS["zf"], fixed, tmp_path, capsys)
+    assert "resuming" not in log
+
+
+def test_unreadable_resume_state_starts_afresh(tiny_prepared, tmp_path, monkeypatch, capsys):
+    last = _interrupted_before_publishing(tiny_prepared, tmp_path / "m", TINY_ARCHS["zf"], FAST, monkeypatch)
+    last.write_bytes(last.read_bytes()[:1000])  # a disk that lost the end of the file
+    log = _assert_same_as_fresh(tiny_prepared, tmp_path / "m", TINY_ARCHS["zf"], FAST, tmp_path, capsys)
+    assert f"not resuming from {last}: it cannot be used ({last} is damaged" in log
+
+
+def test_same_configuration_still_resumes(tiny_prepared, tmp_path, monkeypatch, capsys):
+    last = _interrupted_before_publishing(tiny_prepared, tmp_path / "m", TINY_ARCHS["zf"], FAST, monkeypatch)
+    log = _assert_same_as_fresh(tiny_prepared, tmp_path / "m", TINY_ARCHS["zf"], FAST, tmp_path, capsys)
+    assert f"resuming from {last} after epoch 2" in log
 
 
 @pytest.mark.slow

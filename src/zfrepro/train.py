@@ -25,8 +25,16 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .errors import ConfigError, TrainingError
-from .io import atomic_torch_save, atomic_write_text
+from .errors import ConfigError, DataError, TrainingError
+from .io import (
+    atomic_torch_save,
+    atomic_write_text,
+    load_json_result,
+    load_result,
+    move_result,
+    recorded_checksum,
+    sha256_of,
+)
 from .models import ArchSpec, ConvNet, init_weights_, spec_from_config, spec_to_dict
 from .preprocess import center_crop, ten_crop_select
 from .splits import PreparedSplit
@@ -106,6 +114,62 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Resuming: only a state of this exact configuration is continued
+
+# Bump when a change to this file makes the same configuration train differently: a saved resume state of
+# the old code must then not be continued by the new one.
+TRAINING_CODE_VERSION = 1
+
+
+def training_fingerprint(arch: str, spec: ArchSpec, cfg: TrainConfig, seed: int, data_dir: Path,
+                         rt: Runtime) -> dict:
+    """Everything that determines the weights a training run produces, as plain JSON-able values.
+
+    The resume state records it, and a rerun continues that state only if nothing here changed. The data
+    enter as the prepared manifest (class list, counts, sizes, exclusions; not its folder or cache mode,
+    which change no image) and the checksum of the mean image (a digest of every training image's pixels).
+    """
+    manifest = {k: v for k, v in load_json_result(data_dir / "manifest.json").items() if k not in ("root", "mode")}
+    recorded = recorded_checksum(data_dir / "mean.pt")
+    mean_sha256 = recorded["sha256"] if recorded else sha256_of(data_dir / "mean.pt")
+    return {"code": TRAINING_CODE_VERSION, "arch": arch, "spec": spec_to_dict(spec),
+            "training": dataclasses.asdict(cfg), "seed": seed, "device": rt.device.type,
+            "processes": rt.world,  # DDP drops a last global batch that does not split evenly
+            "data": {"manifest": manifest, "mean_sha256": mean_sha256}}
+
+
+def fingerprint_changes(saved: dict, now: dict, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two fingerprints (for the log line)."""
+    if not isinstance(saved, dict) or not isinstance(now, dict):
+        return [prefix.rstrip(".") or "(all)"] if saved != now else []
+    return [change for key in sorted(set(saved) | set(now))
+            for change in fingerprint_changes(saved.get(key), now.get(key), f"{prefix}{key}.")]
+
+
+def resumable_state(last: Path, fingerprint: dict, device: torch.device) -> dict | None:
+    """The saved state of an interrupted run of this exact configuration, or None (then start afresh).
+
+    A state from another configuration, or one that cannot be read, is deleted, saying why: continuing it
+    would train a model that matches neither configuration.
+    """
+    if not last.exists():
+        return None
+    try:
+        state = load_result(last, map_location=device)
+    except DataError as err:
+        why = f"it cannot be used ({err})"
+    else:
+        changes = fingerprint_changes(state.get("fingerprint", {}), fingerprint)
+        if not changes:
+            return state
+        shown = ", ".join(changes[:6]) + (f" and {len(changes) - 6} more" if len(changes) > 6 else "")
+        why = f"it was made with another configuration (changed: {shown})"
+    print(f"not resuming from {last}: {why}; starting afresh", flush=True)
+    shutil.rmtree(last.parent)
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Devices and processes
 
 
@@ -179,7 +243,7 @@ def train(
 
     train_split = PreparedSplit(data_dir / "train.pt")
     val_split = PreparedSplit(data_dir / "val.pt")
-    mean = torch.load(data_dir / "mean.pt", weights_only=True).to(rt.device)
+    mean = load_result(data_dir / "mean.pt").to(rt.device)
     crop = _crop_size_of(data_dir)
     num_classes = len(train_split.classes)
 
@@ -202,8 +266,14 @@ def train(
     start_epoch = 1
 
     last = work / "last.pt"
-    if last.exists():  # resume after an interruption
-        state = torch.load(last, weights_only=True, map_location=rt.device)
+    fingerprint = training_fingerprint(arch, spec, cfg, seed, data_dir, rt)
+    state = resumable_state(last, fingerprint, rt.device) if rt.main else None
+    if rt.world > 1:  # the others load the state rank 0 accepted (a stale one it has deleted)
+        accepted = [state is not None]
+        dist.broadcast_object_list(accepted, src=0)
+        if not rt.main and accepted[0]:
+            state = load_result(last, map_location=rt.device)
+    if state is not None:  # resume after an interruption
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
@@ -270,11 +340,11 @@ def train(
             wrong += (logits.detach().argmax(1) != labels).sum()
             seen += len(labels)
             if step % 10 == 0 and not torch.isfinite(loss_sum):
-                _diverged(arch, epoch, step, cfg)
+                _diverged(arch, epoch, step, cfg, last, rt)
             bar.update(1)
         bar.close()
         if not torch.isfinite(loss_sum):
-            _diverged(arch, epoch, steps_per_epoch, cfg)
+            _diverged(arch, epoch, steps_per_epoch, cfg, last, rt)
         seconds = time.perf_counter() - t0
 
         totals = torch.stack([loss_sum, wrong, torch.tensor(float(seen), device=rt.device)])
@@ -297,7 +367,7 @@ def train(
                 atomic_torch_save(work / f"epoch{epoch}.pt", snapshot(epoch))
             atomic_torch_save(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                      "scheduler": scheduler.state_dict() if scheduler is not None else {},
-                                     "epoch": epoch, "history": history})
+                                     "epoch": epoch, "history": history, "fingerprint": fingerprint})
         if rt.world > 1:
             dist.barrier()
 
@@ -313,7 +383,7 @@ def _publish(work: Path, out_dir: Path, cfg: TrainConfig, history: list[dict], f
     """Move the finished run's files to their declared names; the resume state goes last."""
     for epoch in cfg.checkpoint_epochs:
         if epoch <= cfg.epochs:
-            os.replace(work / f"epoch{epoch}.pt", out_dir / f"epoch{epoch}.pt")
+            move_result(work / f"epoch{epoch}.pt", out_dir / f"epoch{epoch}.pt")
     atomic_write_text(out_dir / "metrics.csv", pd.DataFrame(history).to_csv(index=False))
     atomic_torch_save(out_dir / "final.pt", final)
     shutil.rmtree(work)
@@ -329,9 +399,14 @@ def _crop_size_of(data_dir: Path) -> int:
         raise ConfigError(f"{manifest} has no crop_size: rerun the prepare step (data.crop_size)") from err
 
 
-def _diverged(arch: str, epoch: int, step: int, cfg: TrainConfig) -> None:
+def _diverged(arch: str, epoch: int, step: int, cfg: TrainConfig, last: Path, rt: Runtime) -> None:
+    """Stop with advice; set the resume state aside so that no rerun continues a run that went astray."""
+    kept = last.with_name("diverged_last.pt")
+    if rt.main and last.exists():
+        move_result(last, kept)
     raise TrainingError(
         f"training of '{arch}' diverged: the loss became NaN/inf at epoch {epoch}, step {step}. "
         f"Lower training.lr (now {cfg.lr}), keep training.filter_radius set (now {cfg.filter_radius}), "
-        f"or change training.init (now {cfg.init}); the last good checkpoint is kept for inspection."
+        f"or change training.init (now {cfg.init}); the next run starts afresh (the last finite state is "
+        f"kept for inspection in {kept}, never resumed)."
     )
