@@ -190,6 +190,35 @@ def test_parts_csv_errors_name_the_file_and_the_column(tmp_path, text, match):
         load_parts_csv(_write_csv(tmp_path, text))
 
 
+def test_a_box_outside_the_image_names_its_own_line(tmp_path):
+    # b.png's first row is line 5; its left eye, on line 6, reaches past the 40 px wide image.
+    rows = ["dog/a.png,nose,10,10,14,14", "dog/a.png,left_eye,20,10,24,14", "dog/a.png,right_eye,12,4,16,8",
+            "dog/b.png,nose,10,10,14,14", "dog/b.png,left_eye,30,10,45,14", "dog/b.png,right_eye,12,4,16,8"]
+    path = _write_csv(tmp_path, HEADER + "\n".join(rows) + "\n", ("dog/a.png", "dog/b.png"))
+    with pytest.raises(DataError, match=r"^parts CSV \S*parts\.csv, line 6, column x1: the left_eye box "
+                       r"\(30, 10, 45, 14\) of dog/b\.png reaches outside the 40x30 image; correct the box "
+                       r"\(x1 <= 40, y1 <= 30"):
+        choose_images(load_parts_csv(path), 2, None, 30, 24, path)
+    entry = load_parts_csv(path)[1]
+    assert entry.line == 5 and entry.lines == {"nose": 5, "left_eye": 6, "right_eye": 7}
+
+
+@pytest.mark.parametrize("part, suggestion", [("rigth_eye", "right_eye"), ("noze", "nose"), ("Left_Eye", "left_eye"),
+                                              ("left eye", "left_eye"), ("lefteye", "left_eye")])
+def test_a_misspelt_part_is_named_with_the_right_spelling(tmp_path, part, suggestion):
+    path = _write_csv(tmp_path, HEADER + f"cls/a.png,nose,1,2,5,6\ncls/a.png,{part},0,0,3,3\n")
+    with pytest.raises(DataError, match=rf"^parts CSV \S*parts\.csv, line 3, column part: '{part}' is not a known "
+                       rf"part; did you mean '{suggestion}'\? Correct the spelling"):
+        load_parts_csv(path)
+
+
+def test_deliberately_different_parts_are_allowed(tmp_path):
+    # Other parts get their own Table 1 row; left_ear is as close to left_eye by difflib's ratio as noze to nose.
+    path = _write_csv(tmp_path, HEADER + "cls/a.png,left_ear,1,2,5,6\ncls/a.png,nose_tip,0,0,3,3\n")
+    [entry] = load_parts_csv(path)
+    assert set(entry.boxes) == {"left_ear", "nose_tip"}
+
+
 def test_missing_parts_csv_points_at_the_template(tmp_path):
     with pytest.raises(DataError, match="nope.csv does not exist.*template"):
         load_parts_csv(tmp_path / "nope.csv")
@@ -217,6 +246,21 @@ def test_images_whose_parts_the_crop_cuts_are_skipped(tmp_path):
         choose_images(load_parts_csv(path), 3, None, 30, 24, path)
     with pytest.raises(ConfigError, match="correspondence.wnid 'cat'.*classes there: dog"):
         choose_images(load_parts_csv(path), 2, "cat", 30, 24, path)
+
+
+def test_too_few_usable_images_says_why_with_the_lines(tmp_path):
+    images = ("dog/a.png", "dog/b.png", "dog/c.png", "dog/d.png", "dog/e.png", "dog/f.png")
+    rows = ["dog/a.png,nose,10,10,14,14", "dog/a.png,left_eye,2,10,6,14",   # lines 2-3: the eye is cut
+            "dog/b.png,nose,10,10,14,14", "dog/b.png,left_eye,20,10,24,14",  # lines 4-5: usable
+            *(f"dog/{c}.png,nose,10,10,14,14" for c in "cdef")]              # lines 6-9: no left eye box
+    path = _write_csv(tmp_path, HEADER + "\n".join(rows) + "\n", images)
+    with pytest.raises(ConfigError) as info:
+        choose_images(load_parts_csv(path), 2, None, 30, 24, path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"correspondence.images = 2, but no class in parts CSV {path} ")
+    assert ("(dog: 1 usable, 5 skipped [line 3: dog/a.png: the crop the network sees cuts a part box (left eye 0% "
+            "visible); line 6: dog/c.png: no box for left_eye; line 7: dog/d.png: no box for left_eye; and 2 more]); "
+            "fix the boxes or part names on those lines" in message)
 
 
 # --------------------------------------------------------------------------------------------- the commands

@@ -17,7 +17,7 @@ import csv
 import itertools
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ RANDOM = "random"
 # float32 convolutions can differ by ~1e-7 between batch shapes, and a unit the mask cannot reach must not
 # get a random sign from rounding noise.
 SIGN_RTOL = 1e-5
+SHOW_REASONS = 3  # skipped images (with their CSV lines) named per class when too few are usable
 PARTS_CSV_HELP = (
     "columns image,part,x0,y0,x1,y1: image path relative to the CSV's folder (or absolute); part name "
     "(right_eye, left_eye, nose, ...); the box covers pixels [y0:y1, x0:x1] of the original image "
@@ -58,7 +59,8 @@ class PartsImage:
     path: Path  # resolved file
     group: str  # the parent folder's name: the wnid in the ImageNet layout
     boxes: dict[str, tuple[int, int, int, int]]
-    line: int  # the CSV line of its first row, for messages
+    line: int  # the CSV line of its first row, for messages about the image as a whole
+    lines: dict[str, int] = field(default_factory=dict)  # part -> the CSV line of its box, for messages about it
 
 
 def _number(value: str, path: Path, line: int, column: str) -> int:
@@ -102,6 +104,29 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     return rows
 
 
+def _one_edit(a: str, b: str) -> bool:
+    """Whether a and b differ by at most one wrong, missing, extra or swapped (adjacent) character."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    # i: the first position where they differ (zip stops at the shorter one, hence strict=False)
+    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    return (a[i + 1 :] == b[i + 1 :] or a[i:] == b[i + 1 :] or a[i + 1 :] == b[i:]
+            or (a[i : i + 2] == b[i : i + 2][::-1] and a[i + 2 :] == b[i + 2 :]))
+
+
+def misspelt_part(part: str) -> str | None:
+    """The paper part (right_eye, left_eye, nose) that `part` is a typo of, or None.
+
+    Other part names are allowed on purpose (they get their own row in Table 1), so only a slip is caught: the
+    same name up to case and separators, or one character off. A similarity ratio cannot draw that line:
+    'noze' and the legitimate 'left_ear' are both 0.75 from nose and left_eye in difflib's.
+    """
+    if part in PAPER_PARTS:
+        return None
+    plain = part.lower().replace("-", "_").replace(" ", "_")
+    return next((known for known in PAPER_PARTS if _one_edit(plain, known)), None)
+
+
 def load_parts_csv(path: str | Path, check_files: bool = True) -> list[PartsImage]:
     """Read a parts CSV (see PARTS_CSV_HELP) into one PartsImage per image, in order of first appearance.
 
@@ -114,6 +139,12 @@ def load_parts_csv(path: str | Path, check_files: bool = True) -> list[PartsImag
         for column, value in (("image", name), ("part", part)):
             if not value:
                 raise DataError(f"parts CSV {path}, line {line}, column {column}: empty")
+        # A typo would otherwise make a part of its own that the other images lack, and the run would fail
+        # much later with "no usable images".
+        known = misspelt_part(part)
+        if known is not None:
+            raise DataError(f"parts CSV {path}, line {line}, column part: {part!r} is not a known part; did you mean "
+                            f"{known!r}? Correct the spelling (the parts of Table 1 are {', '.join(PAPER_PARTS)})")
         x0, y0, x1, y1 = (_number(row[c], path, line, c) for c in ("x0", "y0", "x1", "y1"))
         for lo, hi, a, b in ((x0, x1, "x0", "x1"), (y0, y1, "y0", "y1")):
             if hi <= lo:
@@ -130,6 +161,7 @@ def load_parts_csv(path: str | Path, check_files: bool = True) -> list[PartsImag
         if part in entry.boxes:
             raise DataError(f"parts CSV {path}, line {line}, column part: {part!r} of {name} is listed twice")
         entry.boxes[part] = (x0, y0, x1, y1)
+        entry.lines[part] = line
     return list(images.values())
 
 
@@ -301,25 +333,31 @@ class Chosen:
 
 
 def _usable(entry: PartsImage, parts: list[str], image_size: int, crop: int,
-            csv_path: Path) -> tuple[Chosen | None, str]:
-    """(Chosen or None, why not): the image is used when it has every part, all wholly inside the input."""
+            csv_path: Path) -> tuple[Chosen | None, str, int]:
+    """(Chosen or None, why not, the CSV line the reason is about): the image is used when it has every part,
+    all wholly inside the input."""
     missing = [p for p in parts if p not in entry.boxes]
     if missing:
-        return None, f"no box for {', '.join(missing)}"
+        return None, f"no box for {', '.join(missing)}", entry.line
     pixels = np.asarray(load_rgb(entry.path))
     h, w = pixels.shape[:2]
     for part in parts:
         x0, y0, x1, y1 = entry.boxes[part]
-        if x1 > w or y1 > h:
-            raise DataError(f"parts CSV {csv_path}, line {entry.line}: the {part} box {entry.boxes[part]} of "
-                            f"{entry.name} reaches outside the {w}x{h} image; columns x1/y1 must be <= its size")
+        columns = [c for c, v, size in (("x1", x1, w), ("y1", y1, h)) if v > size]
+        if columns:
+            # The part's own row: an image's rows need not be adjacent, so its first line may be far away.
+            raise DataError(f"parts CSV {csv_path}, line {entry.lines.get(part, entry.line)}, column "
+                            f"{','.join(columns)}: the {part} box {entry.boxes[part]} of {entry.name} reaches "
+                            f"outside the {w}x{h} image; correct the box (x1 <= {w}, y1 <= {h}, in pixels of the "
+                            "original file) or the image path")
     geometry = crop_geometry(w, h, image_size, crop)
     cut = {p: geometry.visible_fraction(entry.boxes[p]) for p in parts}
     cut = {p: f for p, f in cut.items() if f < 1.0 - 1e-9}
     if cut:
         shown = ", ".join(f"{part_label(p)} {100 * f:.0f}% visible" for p, f in cut.items())
-        return None, f"the crop the network sees cuts a part box ({shown})"
-    return Chosen(entry, pixels, geometry), ""
+        line = entry.lines.get(next(iter(cut)), entry.line)  # the first cut box's row
+        return None, f"the crop the network sees cuts a part box ({shown})", line
+    return Chosen(entry, pixels, geometry), "", entry.line
 
 
 def choose_images(entries: list[PartsImage], count: int, wnid: str | None, image_size: int, crop: int,
@@ -341,19 +379,24 @@ def choose_images(entries: list[PartsImage], count: int, wnid: str | None, image
     report = []
     for group in [wnid] if wnid is not None else sorted(groups):
         parts = part_order({p for e in groups[group] for p in e.boxes})
-        chosen, skipped = [], []
+        chosen, skipped, reasons = [], [], []
         for entry in groups[group]:
-            use, why = _usable(entry, parts, image_size, crop, csv_path)
+            use, why, line = _usable(entry, parts, image_size, crop, csv_path)
             if use is None:
                 skipped.append((entry.name, why))
+                reasons.append(f"line {line}: {entry.name}: {why}")
             else:
                 chosen.append(use)
                 if len(chosen) == count:
                     return chosen, parts, group, skipped
-        report.append(f"{group}: {len(chosen)} usable, {len(skipped)} skipped")
-    raise ConfigError(f"correspondence.images = {count}, but no class in {csv_path} has that many usable images "
-                      f"({'; '.join(report)}); lower correspondence.images, choose correspondence.wnid, or add "
-                      "images whose part boxes lie inside the centre crop")
+        # The first few reasons per class, with their lines, so that the user knows which rows to fix.
+        more = [f"and {len(reasons) - SHOW_REASONS} more"] if len(reasons) > SHOW_REASONS else []
+        why = f" [{'; '.join(reasons[:SHOW_REASONS] + more)}]" if reasons else ""
+        report.append(f"{group}: {len(chosen)} usable, {len(skipped)} skipped{why}")
+    raise ConfigError(f"correspondence.images = {count}, but no class in parts CSV {csv_path} has that many usable "
+                      f"images ({'; '.join(report)}); fix the boxes or part names on those lines, add images whose "
+                      "part boxes lie inside the centre crop, lower correspondence.images or choose "
+                      "correspondence.wnid")
 
 
 # ---------------------------------------------------------------------------------------------- the analysis
@@ -373,9 +416,7 @@ def correspondence(model_path: str | Path, data_dir: str | Path, parts_csv: str 
     layers = check_layers(model, layers)
     data_dir, parts_csv = Path(data_dir), Path(parts_csv).expanduser()
     mean_path = data_dir / "mean.pt"
-    if not mean_path.exists():
-        raise DataError(f"mean image {mean_path} is missing: run the prepare step (snakemake {mean_path})")
-    mean = torch.load(mean_path, weights_only=True)
+    mean = load_result(mean_path)
     size, crop = mean.shape[-1], int(ckpt["crop_size"])
     chosen, parts, group, skipped = choose_images(load_parts_csv(parts_csv), images, wnid, size, crop, parts_csv)
     for name, why in skipped:
