@@ -12,8 +12,11 @@ STAMP := $(VENV)/.installed
 SNAKEMAKE := $(VENV)/bin/snakemake
 PROFILE ?= workflow/profiles/default
 ARGS ?=
+# Before Snakemake: one line for a missing or broken --configfile, and a lock left by a killed run removed when
+# nothing works in this folder any more (src/zfrepro/preflight.py). Dry runs and reports are not blocked by a lock.
+PREFLIGHT := $(VENV)/bin/python -m zfrepro.preflight
 
-.PHONY: help reproduce report test lint dry-run clean venv
+.PHONY: help reproduce report test lint dry-run unlock clean venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -26,10 +29,12 @@ $(STAMP): pyproject.toml
 	touch $@
 
 reproduce: $(STAMP)  ## run the whole study (default config), then write results/report.html
+	@$(PREFLIGHT) -- $(ARGS)
 	$(SNAKEMAKE) --profile $(PROFILE) $(ARGS)
 	$(SNAKEMAKE) --profile $(PROFILE) $(ARGS) --report results/report.html
 
 report: $(STAMP)  ## only (re)write results/report.html from finished results
+	@$(PREFLIGHT) --if-running note -- $(ARGS)
 	$(SNAKEMAKE) --profile $(PROFILE) $(ARGS) --report results/report.html
 
 test: $(STAMP)  ## the test suite (unit tests and the whole workflow on tests/config/tiny.yaml)
@@ -40,7 +45,11 @@ lint: $(STAMP)  ## ruff on the package and tests, snakemake --lint on the workfl
 	$(SNAKEMAKE) --lint $(ARGS)
 
 dry-run: $(STAMP)  ## print the jobs `make reproduce` would run, and why
+	@$(PREFLIGHT) --if-running note -- $(ARGS)
 	$(SNAKEMAKE) --profile $(PROFILE) --dry-run $(ARGS)
+
+unlock: $(STAMP)  ## remove the lock a killed run left in .snakemake/locks (check first that no run goes on)
+	$(SNAKEMAKE) --unlock
 
 clean:  ## delete everything the workflow wrote under results/ (keeps results/README.md)
 	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -2,9 +2,19 @@
 # Every rule calls the `zfrepro` command line; see README.md for how to run it and config/README.md for
 # every option.
 
+import os
+
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
+from zfrepro.preflight import config_file_problem
+
 min_version("9.0")
+
+# Snakemake's message for a YAML error names neither the file nor the line. (It may be absent when --configfile
+# files are given, e.g. with --directory elsewhere; Snakemake allows that.)
+if os.path.exists("config/config.yaml") and (problem := config_file_problem("config/config.yaml")):
+    raise WorkflowError(problem)
 
 
 configfile: "config/config.yaml"
@@ -19,6 +29,7 @@ include: "workflow/rules/common.smk"
 apply_typed_command_line_config(config)
 validate_config(config, "workflow/schemas/config.schema.yaml")  # also fills in defaults
 check_config(config)
+check_results_intact()
 
 
 include: "workflow/rules/data.smk"

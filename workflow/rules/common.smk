@@ -130,6 +130,71 @@ def check_config(config):
         if transfer["enabled"]:
             for name in ("caltech101", "caltech256", "voc"):
                 dataset_root(name)
+    check_device(config)
+
+
+def check_results_intact(root="results"):
+    """Stop before any job when a result's size differs from the one its step recorded (truncated, overwritten):
+    Snakemake would see a new file and rerun every step after it on the damaged one, deleting their good outputs
+    first. Only sizes are compared here (no reading); the loaders check the full SHA-256 (zfrepro.io)."""
+    if not workflow.is_main_process:
+        return
+    from zfrepro.io import damaged_results
+
+    problems = list(damaged_results(root))
+    if problems:
+        more = f" ({len(problems) - 1} more damaged file(s) under {root}/)" if len(problems) > 1 else ""
+        raise WorkflowError(problems[0] + more)
+
+
+def _command_line():
+    """Snakemake's parsed command line (profile settings included); None when started through the Python API.
+
+    While the Snakefile is parsed workflow.executor_plugin is still unset (and a dry run swaps in the dry-run
+    executor later), so the --executor asked for is only known to the CLI's args_to_api.
+    """
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code.co_name == "args_to_api" and frame.f_globals.get("__name__") == "snakemake.cli":
+            return frame.f_locals.get("args")
+        frame = frame.f_back
+    return None
+
+
+def jobs_run_here(args):
+    """Whether the jobs of this run (or dry run) would run on this machine: not under a cluster executor, whose
+    nodes have GPUs the submit host may lack, nor in a job's own Snakemake, nor for --unlock, --lint, --report."""
+    if not workflow.is_main_process or args is None or args.unlock or args.lint or args.report:
+        return False
+    from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
+
+    return ExecutorPluginRegistry().get_plugin(args.executor or "local").common_settings.local_exec
+
+
+def check_device(config):
+    """device: cuda without a visible GPU would fail only inside the first job: a run stops while planning, a dry
+    run prints a note and goes on (planning config/paper.yaml on a laptop is fine).
+
+    torch is imported only for device: cuda (it adds about 1.5 s to every Snakemake start).
+    """
+    args = _command_line()
+    if config["device"] != "cuda" or not jobs_run_here(args):
+        return
+    import torch
+
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if visible == 0:
+        problem = ("config device is 'cuda' but PyTorch sees no CUDA GPU on this machine, where the jobs run: "
+                   "set device: auto (a GPU when there is one) or device: cpu, e.g. --config device=auto.")
+    elif visible < config["gpus_per_training"]:
+        problem = (f"config gpus_per_training is {config['gpus_per_training']} but PyTorch sees {visible} CUDA "
+                   f"GPU(s) on this machine, where the jobs run: set gpus_per_training: {visible} or less.")
+    else:
+        return
+    if args.dryrun or args.touch:
+        print(f"note (a run would stop here): {problem}", file=sys.stderr)
+    else:
+        raise WorkflowError(problem)
 
 
 # ---------------------------------------------------------------------------------------------------------
