@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from scipy.stats import binomtest
 
 from conftest import REPO
 
@@ -60,6 +62,12 @@ def test_tiny_study_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     assert list(table["paper_val_top1"]) == [40.5, 38.4, 36.7]
     assert table["ours_val_top1"].between(0, 100).all()
     assert list(table["ours_convnets"]) == [1, 1, 2]
+    # The tiny ZF learns (a study of networks at chance would exercise nothing): its validation errors are
+    # fewer than guessing makes, at the 5% level of a one-sided binomial test (3 classes: 2/3 wrong by chance).
+    metrics = json.loads((cwd / "results/metrics/zf/seed0.json").read_text())
+    wrong = round(metrics["val"]["ten"]["top1_error"] * metrics["val_images"] / 100)
+    chance = 1 - 1 / metrics["num_classes"]
+    assert binomtest(wrong, metrics["val_images"], chance, alternative="less").pvalue < 0.05, metrics["val"]
     table3 = pd.read_csv(cwd / "results/tables/table3_architectures.csv")
     assert list(table3["arch"]) == ["krizhevsky", "zf", "zf_fc_2048"]
     assert "zf val top-1" in (cwd / "results/tables/table3_architectures.md").read_text()  # seeds 0, 1 spread
