@@ -1,0 +1,61 @@
+"""Compare two results folders file by file: are the outputs of two runs (two commits) identical?
+
+    python benchmarks/compare_results.py OLD_RESULTS NEW_RESULTS
+
+Every file under results/ is compared by SHA-256, except what legitimately differs between two runs of the
+same code: logs/, benchmarks/ and the report (wall times), the timing columns of each training's
+metrics.csv (seconds, images_per_second), and the creation date inside PDF files. Prints one line per
+difference and a summary; exits 1 if anything differs, 2 if a file is in one folder only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+SKIPPED_DIRS = {"logs", "benchmarks"}
+SKIPPED_FILES = {"report.html", "report.zip", "README.md"}
+TIMING_COLUMNS = ["seconds", "images_per_second"]
+PDF_DATE = re.compile(rb"/CreationDate \(D:[^)]*\)")
+
+
+def comparable_bytes(path: Path) -> bytes:
+    """The file's bytes without the parts that record when or how fast it was made."""
+    data = path.read_bytes()
+    if path.suffix == ".pdf":
+        return PDF_DATE.sub(b"", data)
+    if path.name == "metrics.csv":
+        table = pd.read_csv(io.BytesIO(data))
+        return table.drop(columns=[c for c in TIMING_COLUMNS if c in table]).to_csv(index=False).encode()
+    return data
+
+
+def digests(root: Path) -> dict[str, str]:
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if not path.is_file() or rel.parts[0] in SKIPPED_DIRS or str(rel) in SKIPPED_FILES:
+            continue
+        out[str(rel)] = hashlib.sha256(comparable_bytes(path)).hexdigest()
+    return out
+
+
+def main(argv: list[str]) -> int:
+    old, new = (digests(Path(arg)) for arg in argv[1:3])
+    only = sorted(set(old) ^ set(new))
+    differ = sorted(name for name in set(old) & set(new) if old[name] != new[name])
+    for name in only:
+        print(f"only in {'old' if name in old else 'new'}: {name}")
+    for name in differ:
+        print(f"differs: {name}")
+    print(f"{len(set(old) & set(new))} files compared, {len(differ)} differ, {len(only)} in one folder only")
+    return 2 if only else 1 if differ else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
