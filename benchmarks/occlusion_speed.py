@@ -1,4 +1,4 @@
-"""Speed of Figure 7's occlusion (`zfrepro.occlusion.occlude`) vs Captum's Occlusion on the same model, image
+"""Speed of Figure 7's occlusion (`zfrepro.analysis.occlusion.occlude`) vs Captum's Occlusion on the same model, image
 and settings (square side, stride, baseline 0 = the mean pixel, the true class as target, the same number
 of occluded copies per forward pass).
 
@@ -22,11 +22,11 @@ import torch
 from captum.attr import Occlusion
 from timing import best_of
 
-from zfrepro.evaluate import load_model
-from zfrepro.models import ConvNet, init_weights_, zf_spec
-from zfrepro.occlusion import occlude, occluder_positions
-from zfrepro.preprocess import center_crop
-from zfrepro.splits import PreparedSplit
+from zfrepro.analysis.occlusion import occlude, occluder_positions
+from zfrepro.data.preprocess import center_crop
+from zfrepro.data.splits import PreparedSplit
+from zfrepro.model.evaluate import load_model
+from zfrepro.model.network import ConvNet, init_weights_, zf_spec
 
 
 def setup(args: argparse.Namespace) -> tuple[ConvNet, torch.Tensor, int, str]:

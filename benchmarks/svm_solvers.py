@@ -1,4 +1,4 @@
-"""Table 7's linear SVM: the classifier we use (libsvm's linear-kernel SVC, `zfrepro.classifiers`) vs
+"""Table 7's linear SVM: the classifier we use (libsvm's linear-kernel SVC, `zfrepro.transfer.classifiers`) vs
 scikit-learn's other linear SVM, liblinear's LinearSVC, fitted on the same frozen features and split.
 
 Both follow per-feature standardisation, with the same C. Prints seconds per fit, the test accuracy of each
@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from timing import best_of
 
-from zfrepro.classifiers import make_classifier, mean_per_class_accuracy
+from zfrepro.transfer.classifiers import make_classifier, mean_per_class_accuracy
 
 
 def main() -> None:

@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 from timing import best_of
 
-from zfrepro.evaluate import load_model
-from zfrepro.mining import mine_top9
-from zfrepro.models import ConvNet, init_weights_, zf_spec
-from zfrepro.preprocess import center_crop
-from zfrepro.splits import PreparedSplit
+from zfrepro.analysis.mining import mine_top9
+from zfrepro.data.preprocess import center_crop
+from zfrepro.data.splits import PreparedSplit
+from zfrepro.model.evaluate import load_model
+from zfrepro.model.network import ConvNet, init_weights_, zf_spec
 
 
 def random_setup(tmp: Path, images: int, image_size: int = 96, crop: int = 84) -> tuple:

@@ -24,8 +24,8 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.transforms import v2
 
-from zfrepro.models import ConvNet, init_weights_, spec_from_config
-from zfrepro.train import TrainConfig, renormalize_filters_, train, with_dropout
+from zfrepro.model.network import ConvNet, init_weights_, spec_from_config
+from zfrepro.model.train import TrainConfig, renormalize_filters_, train, with_dropout
 
 
 def plain_loop(root: Path, arch: str, arch_params: dict, cfg: TrainConfig, image_size: int, crop: int,
@@ -60,7 +60,7 @@ def plain_loop(root: Path, arch: str, arch_params: dict, cfg: TrainConfig, image
 
 
 def ours(data_dir: Path, arch: str, arch_params: dict, cfg: TrainConfig, threads: int) -> float:
-    """One epoch of `zfrepro.train`; images per second as its metrics record them (training steps only)."""
+    """One epoch of `zfrepro.model.train`; images per second as its metrics record them (training steps only)."""
     with tempfile.TemporaryDirectory() as out:
         train(data_dir, arch, arch_params, cfg, seed=0, out_dir=out, device="cpu", threads=threads)
         return float(pd.read_csv(Path(out) / "metrics.csv")["images_per_second"].iloc[0])

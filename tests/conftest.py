@@ -19,7 +19,7 @@ TINY_ARCHS = {"zf": {"base": "zf", "width": 0.125}, "krizhevsky": {"base": "kriz
 @pytest.fixture(scope="session")
 def tiny_imagenet(tmp_path_factory) -> Path:
     """A generated ImageNet 2012 folder layout (train/, val/, meta.bin) with 3 classes."""
-    from zfrepro.synthetic import generate
+    from zfrepro.data.synthetic import generate
 
     root = tmp_path_factory.mktemp("synthetic") / "imagenet"
     generate("imagenet", root, dict(TINY_SYNTHETIC), seed=0)
@@ -29,7 +29,7 @@ def tiny_imagenet(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_prepared(tiny_imagenet, tmp_path_factory) -> Path:
     """`zfrepro prepare` output (train.pt, val.pt, mean.pt, manifest.json) for the tiny ImageNet."""
-    from zfrepro.prepare import prepare_imagenet
+    from zfrepro.data.prepare import prepare_imagenet
 
     out = tmp_path_factory.mktemp("prepared") / "imagenet"
     prepare_imagenet(tiny_imagenet, out, dict(TINY_DATA), threads=1)

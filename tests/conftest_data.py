@@ -1,7 +1,7 @@
 """Tiny datasets written in the real on-disk layouts (ImageNet, Caltech-101/256, VOC 2012) for data tests.
 
 Plain helpers (not fixtures) so any test module can `from conftest_data import ...` and build what it needs
-in tmp_path; they do not depend on zfrepro.synthetic.
+in tmp_path; they do not depend on zfrepro.data.synthetic.
 """
 
 from __future__ import annotations

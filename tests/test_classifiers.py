@@ -13,8 +13,10 @@ import torchvision.transforms.functional as TF
 from sklearn.metrics import average_precision_score, balanced_accuracy_score
 from sklearn.pipeline import Pipeline
 
-from zfrepro import classifiers
-from zfrepro.classifiers import (
+from zfrepro.errors import ConfigError, DataError
+from zfrepro.model.network import ConvNet, init_weights_, spec_to_dict, zf_spec
+from zfrepro.transfer import classifiers
+from zfrepro.transfer.classifiers import (
     make_classifier,
     mean_per_class_accuracy,
     score_frozen,
@@ -22,8 +24,6 @@ from zfrepro.classifiers import (
     voc_ap,
     voc_average_precision,
 )
-from zfrepro.errors import ConfigError, DataError
-from zfrepro.models import ConvNet, init_weights_, spec_to_dict, zf_spec
 
 FAST = {"softmax": {"C": 1.0, "max_iter": 200}, "svm": {"C": 1.0}}
 

@@ -15,8 +15,7 @@ import torch
 from PIL import Image, ImageDraw
 from scipy.spatial.distance import hamming, pdist
 
-from zfrepro.cli import main as cli_main
-from zfrepro.correspondence import (
+from zfrepro.analysis.correspondence import (
     SIGN_RTOL,
     choose_images,
     configure_correspondence_parser,
@@ -32,9 +31,10 @@ from zfrepro.correspondence import (
     random_boxes,
     table1_command,
 )
+from zfrepro.cli import main as cli_main
+from zfrepro.data.preprocess import center_crop, load_rgb, resize_center_crop
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.models import ConvNet, spec_to_dict, zf_spec
-from zfrepro.preprocess import center_crop, load_rgb, resize_center_crop
+from zfrepro.model.network import ConvNet, spec_to_dict, zf_spec
 
 from conftest import REPO
 
@@ -286,7 +286,7 @@ def _run(configure, command, argv: list[str]) -> None:
 
 def _one_at_a_time_delta(model_path, data_dir, entries, part, crop, rtol) -> float:
     """Delta for one part, recomputed independently: PIL masking, one image per forward pass, scipy."""
-    from zfrepro.evaluate import load_model
+    from zfrepro.model.evaluate import load_model
 
     model, _ = load_model(model_path)
     mean = torch.load(data_dir / "mean.pt", weights_only=True)

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import Subset
 from torchvision.datasets import Caltech101, Caltech256, ImageNet, VOCDetection
 
-from zfrepro.datasets import (
+from zfrepro.data.datasets import (
     VOC_CLASSES,
     image_list,
     imagenet_class_names,

@@ -1,4 +1,4 @@
-"""Tests for zfrepro.deconvnet: the fast batched projection against a slow reference written from the paper's
+"""Tests for zfrepro.analysis.deconvnet: the fast batched projection against a slow reference written from the paper's
 words (python loops), hand-computed cases, Captum's NeuronDeconvolution (equal) and GuidedBackprop / plain
 gradients (different rules), and wrong variants of each step (they must fail the same comparisons)."""
 
@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from captum.attr import NeuronDeconvolution, NeuronGuidedBackprop
 from torch import nn
 
-from zfrepro import deconvnet
-from zfrepro.deconvnet import Target, project, project_maps, strongest
+from zfrepro.analysis import deconvnet
+from zfrepro.analysis.deconvnet import Target, project, project_maps, strongest
 from zfrepro.errors import ConfigError
-from zfrepro.models import ArchSpec, ConvNet, ConvSpec, PoolSpec
+from zfrepro.model.network import ArchSpec, ConvNet, ConvSpec, PoolSpec
 
 DT = torch.float64
 TOL = {"rtol": 1e-9, "atol": 1e-11}

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from zfrepro import figures
-from zfrepro.figures import normalize_for_display, save_figure
-from zfrepro.models import krizhevsky_spec, output_shapes, rectified_shapes, spec_from_config, zf_spec
+from zfrepro.model.network import krizhevsky_spec, output_shapes, rectified_shapes, spec_from_config, zf_spec
+from zfrepro.report import figures
+from zfrepro.report.figures import normalize_for_display, save_figure
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from zfrepro.filters import (
+from zfrepro.analysis.filters import (
     filter_stats,
     filter_stats_table,
     gini,

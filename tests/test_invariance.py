@@ -11,9 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zfrepro.cli import main as cli_main
-from zfrepro.errors import ConfigError
-from zfrepro.invariance import (
+from zfrepro.analysis.invariance import (
     check_settings,
     configure_invariance_parser,
     invariance_command,
@@ -27,9 +25,11 @@ from zfrepro.invariance import (
     translation_pixels,
     zoom,
 )
-from zfrepro.models import ConvNet, spec_to_dict, zf_spec
-from zfrepro.preprocess import center_crop
-from zfrepro.splits import PreparedSplit, images_by_class
+from zfrepro.cli import main as cli_main
+from zfrepro.data.preprocess import center_crop
+from zfrepro.data.splits import PreparedSplit, images_by_class
+from zfrepro.errors import ConfigError
+from zfrepro.model.network import ConvNet, spec_to_dict, zf_spec
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests for zfrepro.mining: the streaming top-k against a brute-force sort of all activations, receptive
+"""Tests for zfrepro.analysis.mining: the streaming top-k against a brute-force sort of all activations, receptive
 fields against hand-computed values and autograd, the light forward against forward_record, patches."""
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from zfrepro.errors import ConfigError
-from zfrepro.mining import (
+from zfrepro.analysis.mining import (
     ReceptiveField,
     TopK,
     conv_outputs,
@@ -25,9 +24,10 @@ from zfrepro.mining import (
     receptive_fields,
     rf_box,
 )
-from zfrepro.models import ConvNet, init_weights_, krizhevsky_spec, output_shapes, zf_spec
-from zfrepro.preprocess import center_crop
-from zfrepro.splits import PreparedSplit
+from zfrepro.data.preprocess import center_crop
+from zfrepro.data.splits import PreparedSplit
+from zfrepro.errors import ConfigError
+from zfrepro.model.network import ConvNet, init_weights_, krizhevsky_spec, output_shapes, zf_spec
 
 SPECS = {"zf": zf_spec, "krizhevsky": krizhevsky_spec}
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")

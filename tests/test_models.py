@@ -1,4 +1,4 @@
-"""Tests for zfrepro.models: sizes against Fig 3 / AlexNet, Table 3 variants, switches against a slow
+"""Tests for zfrepro.model.network: sizes against Fig 3 / AlexNet, Table 3 variants, switches against a slow
 reference, parameter counts computed by hand, config errors and checkpoint round trips."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from zfrepro.errors import ConfigError
-from zfrepro.models import (
+from zfrepro.model.network import (
     ArchSpec,
     ConvNet,
     ConvSpec,

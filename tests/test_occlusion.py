@@ -11,12 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from zfrepro.cli import main as cli_main
-from zfrepro.errors import ConfigError
-from zfrepro.figures_occlusion import label_colours
-from zfrepro.mining import mine_top9
-from zfrepro.models import ConvNet, init_weights_, spec_to_dict, zf_spec
-from zfrepro.occlusion import (
+from zfrepro.analysis.mining import mine_top9
+from zfrepro.analysis.occlusion import (
     configure_occlusion_parser,
     model_forward,
     occlude,
@@ -27,8 +23,12 @@ from zfrepro.occlusion import (
     occlusion_masks,
     strongest_map,
 )
-from zfrepro.preprocess import center_crop, crop_offsets
-from zfrepro.splits import PreparedSplit, class_names, images_by_class
+from zfrepro.cli import main as cli_main
+from zfrepro.data.preprocess import center_crop, crop_offsets
+from zfrepro.data.splits import PreparedSplit, class_names, images_by_class
+from zfrepro.errors import ConfigError
+from zfrepro.model.network import ConvNet, init_weights_, spec_to_dict, zf_spec
+from zfrepro.report.figures_occlusion import label_colours
 
 
 def _model(classes: int = 5, size: int = 64, seed: int = 0) -> ConvNet:

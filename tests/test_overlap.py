@@ -16,10 +16,11 @@ import pytest
 import torch
 from PIL import Image
 
-from zfrepro import overlap, synthetic
-from zfrepro.datasets import image_list, open_caltech101, open_imagenet
+from zfrepro.analysis import overlap
+from zfrepro.data import synthetic
+from zfrepro.data.datasets import image_list, open_caltech101, open_imagenet
+from zfrepro.data.prepare import prepare_imagenet
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.prepare import prepare_imagenet
 
 from conftest import TINY_DATA
 

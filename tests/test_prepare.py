@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from zfrepro.datasets import image_list, open_voc
+from zfrepro.data.datasets import image_list, open_voc
+from zfrepro.data.prepare import choose_mode, data_params, mean_selection, prepare_image_list, prepare_imagenet
+from zfrepro.data.preprocess import StreamDataset, load_rgb, resize_center_crop
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.prepare import choose_mode, data_params, mean_selection, prepare_image_list, prepare_imagenet
-from zfrepro.preprocess import StreamDataset, load_rgb, resize_center_crop
 
 from conftest_data import make_imagenet, make_voc, write_jpeg, write_truncated_jpeg
 
@@ -167,9 +167,9 @@ def test_empty_and_mismatched_inputs(tmp_path):
 
 
 def test_loaders_on_generated_data(tmp_path):
-    """The real loaders and prepare on zfrepro.synthetic's output, at tiny sizes."""
-    synthetic = pytest.importorskip("zfrepro.synthetic", reason="zfrepro.synthetic is not written yet")
-    from zfrepro.datasets import open_caltech101, open_caltech256, open_imagenet
+    """The real loaders and prepare on zfrepro.data.synthetic's output, at tiny sizes."""
+    synthetic = pytest.importorskip("zfrepro.data.synthetic", reason="zfrepro.data.synthetic is not written yet")
+    from zfrepro.data.datasets import open_caltech101, open_caltech256, open_imagenet
 
     generate = synthetic.generate
     generate("imagenet", tmp_path / "imagenet", {"image_size": 24, "classes": 3, "face_classes": 1,

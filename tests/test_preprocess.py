@@ -9,8 +9,7 @@ from PIL import Image
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-from zfrepro.errors import DataError
-from zfrepro.preprocess import (
+from zfrepro.data.preprocess import (
     StreamDataset,
     center_crop,
     crop_offsets,
@@ -20,6 +19,7 @@ from zfrepro.preprocess import (
     ten_crop_select,
     ten_crops,
 )
+from zfrepro.errors import DataError
 
 from conftest_data import random_image, write_jpeg, write_truncated_jpeg
 

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
+from zfrepro.data.splits import PreparedSplit, class_names, images_by_class
 from zfrepro.errors import ConfigError
-from zfrepro.splits import PreparedSplit, class_names, images_by_class
 
 
 def _split(tmp_path, labels: list[int]) -> PreparedSplit:

@@ -14,7 +14,7 @@ import pytest
 import torchvision.datasets as tvd
 from PIL import Image
 
-from zfrepro import synthetic
+from zfrepro.data import synthetic
 from zfrepro.errors import ConfigError
 
 SIZE = 48

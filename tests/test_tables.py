@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from zfrepro import paper
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.tables import (
+from zfrepro.report import paper
+from zfrepro.report.tables import (
     ensemble_errors,
     table2,
     table2_footnote,

@@ -16,10 +16,10 @@ import pytest
 import torch
 from torch import nn
 
-import zfrepro.train
+import zfrepro.model.train
 from zfrepro.errors import ConfigError, TrainingError
 from zfrepro.io import atomic_torch_save
-from zfrepro.train import TrainConfig, make_scheduler, renormalize_filters_, train
+from zfrepro.model.train import TrainConfig, make_scheduler, renormalize_filters_, train
 
 from conftest import TINY_ARCHS
 
@@ -156,7 +156,7 @@ def test_killed_run_resumes_to_the_same_weights(tiny_prepared, tmp_path):
 def _interrupted_before_publishing(data: Path, out: Path, arch_params: dict, params: dict, monkeypatch) -> Path:
     """Train to the end but stop before the final files are published: .work/last.pt holds the whole run."""
     with monkeypatch.context() as m:
-        m.setattr(zfrepro.train, "_publish", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        m.setattr(zfrepro.model.train, "_publish", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
         with pytest.raises(KeyboardInterrupt):
             train(data, "zf", arch_params, TrainConfig.from_dict(params), seed=0, out_dir=out, device="cpu", threads=1)
     assert (out / ".work" / "last.pt").exists() and not (out / "final.pt").exists()
@@ -242,7 +242,7 @@ def test_two_process_ddp_step_equals_single_process_step(tiny_prepared, tmp_path
 
 
 def test_stream_mode_trains_exactly_like_the_memory_cache(tiny_imagenet, tiny_prepared, tmp_path):
-    from zfrepro.prepare import prepare_imagenet
+    from zfrepro.data.prepare import prepare_imagenet
 
     from conftest import TINY_DATA
 

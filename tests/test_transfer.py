@@ -15,14 +15,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zfrepro.datasets import VOC_CLASSES
+from zfrepro.data.datasets import VOC_CLASSES
+from zfrepro.data.preprocess import center_crop, load_rgb, resize_center_crop_array
+from zfrepro.data.splits import PreparedSplit
+from zfrepro.data.synthetic import generate
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.models import ConvNet, init_weights_, spec_from_config, spec_to_dict
-from zfrepro.preprocess import center_crop, load_rgb, resize_center_crop_array
-from zfrepro.splits import PreparedSplit
-from zfrepro.synthetic import generate
-from zfrepro.train import TrainConfig, train
-from zfrepro.transfer import (
+from zfrepro.model.network import ConvNet, init_weights_, spec_from_config, spec_to_dict
+from zfrepro.model.train import TrainConfig, train
+from zfrepro.transfer.transfer import (
     configure_features_parser,
     configure_prepare_transfer_parser,
     configure_scratch_parser,

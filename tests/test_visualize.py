@@ -6,13 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zfrepro.deconvnet import Target, project
-from zfrepro.evaluate import load_model
-from zfrepro.mining import mine_top9, patch_box, receptive_fields
-from zfrepro.preprocess import center_crop
-from zfrepro.splits import PreparedSplit
-from zfrepro.train import TrainConfig, train
-from zfrepro.visualize import project_entries, top9_figure_data, unpooling_data
+from zfrepro.analysis.deconvnet import Target, project
+from zfrepro.analysis.mining import mine_top9, patch_box, receptive_fields
+from zfrepro.analysis.projections import project_entries, top9_figure_data, unpooling_data
+from zfrepro.data.preprocess import center_crop
+from zfrepro.data.splits import PreparedSplit
+from zfrepro.model.evaluate import load_model
+from zfrepro.model.train import TrainConfig, train
 
 from conftest import TINY_ARCHS
 

@@ -8,38 +8,39 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import ConfigError, ZFError
-from .io import load_result
-from .options import parse_json
+from zfrepro.errors import ConfigError, ZFError
+from zfrepro.io import load_result
+from zfrepro.options import parse_json
 
 # (module, subcommand, stem, help): the module defines configure_<stem>_parser and <stem>_command.
 ANALYSIS_COMMANDS = [
-    ("correspondence", "correspondence", "correspondence",
+    ("analysis.correspondence", "correspondence", "correspondence",
      "Table 1 data: feature changes when the same part is masked in several images"),
-    ("correspondence", "table1", "table1", "Table 1: the correspondence measure beside the paper's"),
-    ("invariance", "invariance", "invariance",
+    ("analysis.correspondence", "table1", "table1", "Table 1: the correspondence measure beside the paper's"),
+    ("analysis.invariance", "invariance", "invariance",
      "Fig 5 data: feature distances and p(true) under translation, scale and rotation"),
-    ("occlusion", "occlusion", "occlusion",
+    ("analysis.occlusion", "occlusion", "occlusion",
      "Fig 7 data: occlusion sensitivity of the strongest layer-5 map and the output"),
-    ("transfer", "prepare-transfer", "prepare_transfer",
+    ("transfer.transfer", "prepare-transfer", "prepare_transfer",
      "decode Caltech-101/256 (all.pt) or VOC 2012 (train.pt, val.pt) for the transfer experiments"),
-    ("transfer", "transfer-splits", "transfer_splits",
+    ("transfer.transfer", "transfer-splits", "transfer_splits",
      "random nested train/test splits of a prepared Caltech set (JSON)"),
-    ("transfer", "scratch", "scratch",
+    ("transfer.transfer", "scratch", "scratch",
      "the non-pretrained baseline for one split and size: train the network from scratch on it, score it"),
-    ("transfer", "features", "features",
+    ("transfer.transfer", "features", "features",
      "frozen features of chosen layers of the ImageNet model for a prepared split ({layer}.pt)"),
-    ("overlap", "overlap", "overlap",
+    ("analysis.overlap", "overlap", "overlap",
      "Caltech images also in the ImageNet training set (normalized correlation of thumbnails, paper 5)"),
-    ("overlap", "overlap-table", "overlap_table",
+    ("analysis.overlap", "overlap-table", "overlap_table",
      "Overlap table: duplicates found beside the paper's 44 (Caltech-101) and 243 (Caltech-256)"),
-    ("classifiers", "classify", "classify",
+    ("transfer.classifiers", "classify", "classify",
      "Tables 4, 5, 7, Fig 9: a linear classifier on frozen features, per split and training size (CSV)"),
-    ("classifiers", "voc-ap", "voc_ap", "Table 6 data: softmax on frozen VOC features, per-class AP on the val split"),
-    ("tables_transfer", "table4", "table4", "Table 4: Caltech-101 accuracy beside the paper's"),
-    ("tables_transfer", "table5", "table5", "Table 5: Caltech-256 accuracy beside the paper's"),
-    ("tables_transfer", "table6", "table6", "Table 6: PASCAL VOC 2012 per-class AP beside the paper's"),
-    ("tables_transfer", "table7", "table7", "Table 7: accuracy per layer (SVM, softmax) beside the paper's"),
+    ("transfer.classifiers", "voc-ap", "voc_ap",
+     "Table 6 data: softmax on frozen VOC features, per-class AP on the val split"),
+    ("report.transfer_tables", "table4", "table4", "Table 4: Caltech-101 accuracy beside the paper's"),
+    ("report.transfer_tables", "table5", "table5", "Table 5: Caltech-256 accuracy beside the paper's"),
+    ("report.transfer_tables", "table6", "table6", "Table 6: PASCAL VOC 2012 per-class AP beside the paper's"),
+    ("report.transfer_tables", "table7", "table7", "Table 7: accuracy per layer (SVM, softmax) beside the paper's"),
 ]
 
 
@@ -54,22 +55,22 @@ def _named_paths(items: list[str], option: str) -> dict[str, str]:
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from .synthetic import generate
+    from zfrepro.data.synthetic import generate
 
     generate(args.dataset, Path(args.out), parse_json(args.params, dict, "--params"), args.seed, workers=args.threads,
              imagenet_root=Path(args.imagenet_root) if args.imagenet_root else None)
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from .overlap import excluded_paths
-    from .prepare import prepare_imagenet
+    from zfrepro.analysis.overlap import excluded_paths
+    from zfrepro.data.prepare import prepare_imagenet
 
     prepare_imagenet(Path(args.root), Path(args.out_dir), parse_json(args.params, dict, "--params"), args.threads,
                      exclude=excluded_paths(args.exclude))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from .train import TrainConfig, train
+    from zfrepro.model.train import TrainConfig, train
 
     train(
         data_dir=args.data_dir,
@@ -84,8 +85,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .evaluate import evaluate
-    from .io import atomic_torch_save, atomic_write_json
+    from zfrepro.io import atomic_torch_save, atomic_write_json
+    from zfrepro.model.evaluate import evaluate
 
     params = parse_json(args.params, dict, "--params")
     metrics, predictions = evaluate(args.model, args.data_dir, train_subset=params.get("train_subset", 1000),
@@ -97,7 +98,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_table2(args: argparse.Namespace) -> None:
-    from .tables import table2, table2_footnote, write_table
+    from zfrepro.report.tables import table2, table2_footnote, write_table
 
     rows = {name: paths.split(",") for name, paths in _named_paths(args.rows, "--rows").items()}
     df = table2(rows, args.crops)
@@ -107,7 +108,7 @@ def cmd_table2(args: argparse.Namespace) -> None:
 
 
 def cmd_table3(args: argparse.Namespace) -> None:
-    from .tables import table3, table3_footnote, write_table
+    from zfrepro.report.tables import table3, table3_footnote, write_table
 
     rows = _named_paths(args.metrics, "--metrics")
     df = table3(rows, args.crops)
@@ -119,9 +120,9 @@ def cmd_table3(args: argparse.Namespace) -> None:
 def cmd_mine(args: argparse.Namespace) -> None:
     import torch
 
-    from .io import atomic_torch_save
-    from .mining import mine_top9
-    from .visualize import open_inputs
+    from zfrepro.analysis.mining import mine_top9
+    from zfrepro.analysis.projections import open_inputs
+    from zfrepro.io import atomic_torch_save
 
     torch.set_num_threads(max(1, args.threads))
     model, ckpt, split, mean = open_inputs(args.model, args.data_dir, args.split)
@@ -130,7 +131,7 @@ def cmd_mine(args: argparse.Namespace) -> None:
 
 
 def _target(text: str):
-    from .deconvnet import Target
+    from zfrepro.analysis.deconvnet import Target
 
     try:
         image, layer, channel, y, x = text.split(":")
@@ -142,10 +143,10 @@ def _target(text: str):
 def cmd_project(args: argparse.Namespace) -> None:
     import torch
 
-    from .deconvnet import project
-    from .io import atomic_torch_save
-    from .preprocess import center_crop
-    from .visualize import open_inputs
+    from zfrepro.analysis.deconvnet import project
+    from zfrepro.analysis.projections import open_inputs
+    from zfrepro.data.preprocess import center_crop
+    from zfrepro.io import atomic_torch_save
 
     torch.set_num_threads(max(1, args.threads))
     model, ckpt, split, mean = open_inputs(args.model, args.data_dir, args.split)
@@ -161,7 +162,7 @@ def cmd_project(args: argparse.Namespace) -> None:
     atomic_torch_save(args.out, {"projections": projections, "targets": args.target, "images": images,
                                  "split": args.split, "norm": args.norm})
     if args.png:
-        from . import figures
+        from zfrepro.report import figures
 
         figures.fig6_filters({}, {"projections": projections}, args.png,
                              titles={"projections": "deconvnet projections"})
@@ -170,8 +171,8 @@ def cmd_project(args: argparse.Namespace) -> None:
 def cmd_top9_projections(args: argparse.Namespace) -> None:
     import torch
 
-    from .io import atomic_torch_save
-    from .visualize import top9_figure_data
+    from zfrepro.analysis.projections import top9_figure_data
+    from zfrepro.io import atomic_torch_save
 
     torch.set_num_threads(max(1, args.threads))
     data = top9_figure_data(args.model, args.data_dir, load_result(args.top9), args.maps, args.seed, args.norm)
@@ -181,8 +182,8 @@ def cmd_top9_projections(args: argparse.Namespace) -> None:
 def cmd_evolution(args: argparse.Namespace) -> None:
     import torch
 
-    from .io import atomic_torch_save
-    from .visualize import evolution_data
+    from zfrepro.analysis.projections import evolution_data
+    from zfrepro.io import atomic_torch_save
 
     torch.set_num_threads(max(1, args.threads))
     checkpoints = {int(epoch): path for epoch, path in _named_paths(args.checkpoints, "--checkpoints").items()}
@@ -192,8 +193,8 @@ def cmd_evolution(args: argparse.Namespace) -> None:
 
 
 def cmd_unpooling(args: argparse.Namespace) -> None:
-    from .io import atomic_torch_save
-    from .visualize import unpooling_data
+    from zfrepro.analysis.projections import unpooling_data
+    from zfrepro.io import atomic_torch_save
 
     atomic_torch_save(args.out, unpooling_data(args.model, args.data_dir, args.layer, args.image, args.window))
 
@@ -201,11 +202,11 @@ def cmd_unpooling(args: argparse.Namespace) -> None:
 def cmd_filters(args: argparse.Namespace) -> None:
     import torch
 
-    from .evaluate import load_model
-    from .filters import filter_stats, filter_stats_table
-    from .io import atomic_torch_save
-    from .tables import write_table
-    from .visualize import layer2_projections
+    from zfrepro.analysis.filters import filter_stats, filter_stats_table
+    from zfrepro.analysis.projections import layer2_projections
+    from zfrepro.io import atomic_torch_save
+    from zfrepro.model.evaluate import load_model
+    from zfrepro.report.tables import write_table
 
     torch.set_num_threads(max(1, args.threads))
     weights, stats = {}, []
@@ -226,16 +227,16 @@ def cmd_filters(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from . import figures
+    from zfrepro.report import figures
 
     if args.figure == "fig3":
-        from .evaluate import load_model
+        from zfrepro.model.evaluate import load_model
 
         model, _ = load_model(args.input)
         figures.fig3_architecture(model.spec, args.out, args.out_csv)
         return
     if args.figure == "fig9":  # several inputs: the pretrained CSV (--input) and the from-scratch scores
-        from .figures_transfer import fig9
+        from zfrepro.report.figures_transfer import fig9
 
         fig9(args.input, args.scratch, args.out, args.data_note)
         return
@@ -248,17 +249,17 @@ def cmd_plot(args: argparse.Namespace) -> None:
     elif args.figure == "fig4":
         figures.fig4_evolution(data["projections"], data["epochs"], data["labels"], args.out)
     elif args.figure == "fig5":
-        from .figures_invariance import fig5_invariance
+        from zfrepro.report.figures_invariance import fig5_invariance
 
         fig5_invariance(data, args.out)
     elif args.figure == "fig6":
         figures.fig6_filters(data["filters"], data["projections"], args.out)
     elif args.figure == "fig7":
-        from .figures_occlusion import fig7_occlusion
+        from zfrepro.report.figures_occlusion import fig7_occlusion
 
         fig7_occlusion(data, args.out)
     elif args.figure == "fig8":
-        from .figures_correspondence import fig8_correspondence
+        from zfrepro.report.figures_correspondence import fig8_correspondence
 
         fig8_correspondence(data["display"], data["columns"], args.out, title=data["class_name"])
 

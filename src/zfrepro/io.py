@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
+from zfrepro.errors import DataError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

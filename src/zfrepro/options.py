@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from .errors import ConfigError
+from zfrepro.errors import ConfigError
 
 
 def parse_json(text: str, kind: type, option: str) -> Any:

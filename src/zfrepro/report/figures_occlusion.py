@@ -21,7 +21,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
-from .figures import (
+from zfrepro.report.figures import (
     _add_axes,
     _grid,
     _hwc,

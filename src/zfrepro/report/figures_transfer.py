@@ -18,9 +18,9 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from . import paper
-from .figures import _new_figure, _style, save_figure
-from .tables_transfer import _only_dataset, read_pretrained, read_scratch
+from zfrepro.report import paper
+from zfrepro.report.figures import _new_figure, _style, save_figure
+from zfrepro.report.transfer_tables import _only_dataset, read_pretrained, read_scratch
 
 COLORS = {"pretrained": sns.color_palette("deep")[0], "scratch": sns.color_palette("deep")[3]}
 LABELS = {"pretrained": "ImageNet-pretrained", "scratch": "non-pretrained"}

@@ -25,8 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .errors import ConfigError, DataError, TrainingError
-from .io import (
+from zfrepro.data.preprocess import center_crop, ten_crop_select
+from zfrepro.data.splits import PreparedSplit
+from zfrepro.errors import ConfigError, DataError, TrainingError
+from zfrepro.io import (
     atomic_torch_save,
     atomic_write_text,
     load_json_result,
@@ -35,9 +37,7 @@ from .io import (
     recorded_checksum,
     sha256_of,
 )
-from .models import ArchSpec, ConvNet, init_weights_, spec_from_config, spec_to_dict
-from .preprocess import center_crop, ten_crop_select
-from .splits import PreparedSplit
+from zfrepro.model.network import ArchSpec, ConvNet, init_weights_, spec_from_config, spec_to_dict
 
 
 @dataclass

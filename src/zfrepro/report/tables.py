@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import paper
-from .errors import ConfigError, DataError
-from .evaluate import errors_of
-from .io import atomic_write_text, load_json_result, load_result
+from zfrepro.errors import ConfigError, DataError
+from zfrepro.io import atomic_write_text, load_json_result, load_result
+from zfrepro.model.evaluate import errors_of
+from zfrepro.report import paper
 
 CROP_NAMES = {"center": "the centre 224-equivalent crop", "ten": "the average over the ten crops"}
 

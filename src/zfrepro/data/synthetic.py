@@ -818,7 +818,7 @@ def _plant_duplicates(root: Path, p: dict[str, int], seed: int, which: str, clas
     Each copy is resized to the Caltech image size and re-encoded as JPEG, so it is a near duplicate, not
     the same bytes (the overlap analysis must find it by content). Files continue each class's numbering.
     """
-    from .preprocess import load_rgb  # torchvision-backed: imported only when duplicates are asked for
+    from zfrepro.data.preprocess import load_rgb  # torchvision-backed: imported only when duplicates are asked for
 
     key = f"synthetic.{which}.imagenet_duplicates"
     files = _imagenet_train_files(imagenet_root, key)

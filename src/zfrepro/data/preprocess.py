@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
-from .errors import DataError
+from zfrepro.errors import DataError
 
 # Modes that carry more than 8 bits per channel and need rescaling to 0..255 before RGB conversion.
 _WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")

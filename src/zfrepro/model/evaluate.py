@@ -11,12 +11,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import DataError
-from .io import load_result
-from .models import ConvNet, num_parameters, spec_from_dict
-from .options import resolve_device
-from .preprocess import center_crop, ten_crops
-from .splits import PreparedSplit
+from zfrepro.data.preprocess import center_crop, ten_crops
+from zfrepro.data.splits import PreparedSplit
+from zfrepro.errors import DataError
+from zfrepro.io import load_result
+from zfrepro.model.network import ConvNet, num_parameters, spec_from_dict
+from zfrepro.options import resolve_device
 
 CENTER_CROP = 4  # its index in ten_crops (torchvision's ten_crop order); center_crop cuts the same one
 TRAIN_SUBSET_SEED = 2014  # the train-error subset is fixed across models so their rows compare

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError
-from .models import ConvNet, Record
+from zfrepro.errors import ConfigError
+from zfrepro.model.network import ConvNet, Record
 
 NORMS = ("identity", "gradient")
 VALUES = ("activation", "unit")

@@ -26,8 +26,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Polygon, Rectangle
 from PIL import Image
 
-from .io import atomic_write_bytes, atomic_write_text
-from .models import CLASSIFIER, ArchSpec, output_shapes, rectified_shapes
+from zfrepro.io import atomic_write_bytes, atomic_write_text
+from zfrepro.model.network import CLASSIFIER, ArchSpec, output_shapes, rectified_shapes
 
 DPI = 150
 RASTER_DPI = 300  # mosaics are resampled to at most this many pixels per inch of their printed size
@@ -467,7 +467,7 @@ def architecture_table(spec: ArchSpec) -> pd.DataFrame:
     """Fig 3 as a table: one row per operation (input, conv, pool, norm, fc) with its output size.
 
     Columns: layer, operation, filter, stride, padding, out_c, out_h, out_w, description. Sizes come from
-    zfrepro.models.rectified_shapes (conv rows, post-ReLU) and output_shapes (pool, fc rows).
+    zfrepro.model.network.rectified_shapes (conv rows, post-ReLU) and output_shapes (pool, fc rows).
     """
     rect, outs = rectified_shapes(spec), output_shapes(spec)
     s = spec.input_size
@@ -558,7 +558,7 @@ def _arch_groups(spec: ArchSpec) -> list[dict[str, Any]]:
 
 
 def fig3_architecture(spec: ArchSpec, out_png: str | Path, out_csv: str | Path) -> Figure:
-    """Fig 3: the architecture of `spec` drawn as boxes (sizes from zfrepro.models) plus the CSV table
+    """Fig 3: the architecture of `spec` drawn as boxes (sizes from zfrepro.model.network) plus the CSV table
     (architecture_table) at out_csv."""
     table = architecture_table(spec)
     groups = _arch_groups(spec)

@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from .errors import ConfigError
-from .io import load_result
-from .preprocess import StreamDataset
+from zfrepro.data.preprocess import StreamDataset
+from zfrepro.errors import ConfigError
+from zfrepro.io import load_result
 
 
 class PreparedSplit:

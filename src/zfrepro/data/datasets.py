@@ -17,7 +17,7 @@ from torch.utils.data import Dataset, Subset
 from torchvision.datasets import Caltech101, Caltech256, ImageNet, VOCDetection
 from torchvision.datasets.imagenet import ARCHIVE_META, META_FILE
 
-from .errors import DataError
+from zfrepro.errors import DataError
 
 VOC_CLASSES: tuple[str, ...] = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",

@@ -28,10 +28,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from tqdm import tqdm
 
-from .datasets import VOC_CLASSES
-from .errors import ConfigError, DataError
-from .io import atomic_write_text, load_json_result, load_result
-from .options import parse_json, resolve_device
+from zfrepro.data.datasets import VOC_CLASSES
+from zfrepro.errors import ConfigError, DataError
+from zfrepro.io import atomic_write_text, load_json_result, load_result
+from zfrepro.options import parse_json, resolve_device
 
 CLASSIFIER_PARAMS = {"softmax": {"C": 1.0, "max_iter": 500}, "svm": {"C": 0.01}}
 FROZEN_COLUMNS = ["dataset", "classifier", "layer", "train_per_class", "split", "accuracy"]
@@ -171,8 +171,8 @@ def score_scratch(model_path: str | Path, data_dir: str | Path, device: str = "a
                   batch_size: int = 128, workers: int = 0) -> dict[str, Any]:
     """Mean per-class accuracy (%) of a from-scratch model on its split's test images (data_dir/val.pt),
     centre crop with the mean image of its own training images (data_dir/mean.pt)."""
-    from .evaluate import load_model, split_probabilities
-    from .splits import PreparedSplit
+    from zfrepro.data.splits import PreparedSplit
+    from zfrepro.model.evaluate import load_model, split_probabilities
 
     data_dir = Path(data_dir)
     dev = resolve_device(device)

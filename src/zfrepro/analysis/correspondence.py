@@ -25,13 +25,13 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from . import paper
-from .errors import ConfigError, DataError
-from .evaluate import load_model
-from .io import atomic_torch_save, load_result
-from .models import ConvNet
-from .preprocess import center_crop, load_rgb, resize_center_crop
-from .splits import class_names
+from zfrepro.data.preprocess import center_crop, load_rgb, resize_center_crop
+from zfrepro.data.splits import class_names
+from zfrepro.errors import ConfigError, DataError
+from zfrepro.io import atomic_torch_save, load_result
+from zfrepro.model.evaluate import load_model
+from zfrepro.model.network import ConvNet
+from zfrepro.report import paper
 
 PARTS_COLUMNS = ("image", "part", "x0", "y0", "x1", "y1")
 PAPER_PARTS = ("right_eye", "left_eye", "nose")  # the rows of Table 1, in the paper's order
@@ -565,7 +565,7 @@ def configure_table1_parser(p: argparse.ArgumentParser) -> None:
 
 
 def table1_command(args: argparse.Namespace) -> None:
-    from .tables import write_table
+    from zfrepro.report.tables import write_table
 
     data = load_result(args.input)
     df = table1(data)

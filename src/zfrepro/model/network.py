@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError
+from zfrepro.errors import ConfigError
 
 CLASSIFIER = "fc8"
 BASES = ("zf", "krizhevsky")

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError, DataError
-from .models import ArchSpec, ConvNet, _out_len
-from .preprocess import center_crop, crop_offsets
-from .splits import PreparedSplit
+from zfrepro.data.preprocess import center_crop, crop_offsets
+from zfrepro.data.splits import PreparedSplit
+from zfrepro.errors import ConfigError, DataError
+from zfrepro.model.network import ArchSpec, ConvNet, _out_len
 
 DEFAULT_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 EMPTY = -1  # image / y / x of a top-k slot that no image filled (fewer images than k)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from .figures import _new_figure, _np, _style, save_figure
+from zfrepro.report.figures import _new_figure, _np, _style, save_figure
 
 
 def column_title(name: str) -> str:

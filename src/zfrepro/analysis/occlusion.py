@@ -21,13 +21,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError, DataError
-from .mining import crop_u8, iter_conv_outputs, load_images
-from .models import CLASSIFIER, ConvNet
-from .options import parse_json, resolve_device
-from .preprocess import center_crop
-from .splits import class_names, images_by_class
-from .visualize import open_inputs, project_entries
+from zfrepro.analysis.mining import crop_u8, iter_conv_outputs, load_images
+from zfrepro.analysis.projections import open_inputs, project_entries
+from zfrepro.data.preprocess import center_crop
+from zfrepro.data.splits import class_names, images_by_class
+from zfrepro.errors import ConfigError, DataError
+from zfrepro.model.network import CLASSIFIER, ConvNet
+from zfrepro.options import parse_json, resolve_device
 
 # x [B, 3, H, W] -> (the chosen layer's maps [B, C, h, w], logits [B, K]) from one forward pass.
 Forward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -232,7 +232,7 @@ def configure_occlusion_parser(p: argparse.ArgumentParser) -> None:
 
 def occlusion_command(args: argparse.Namespace) -> None:
     """Compute Figure 7's data, save it atomically and print the claim-7 summary."""
-    from .io import atomic_torch_save, load_result
+    from zfrepro.io import atomic_torch_save, load_result
 
     torch.set_num_threads(max(1, getattr(args, "threads", 1)))
     top9 = load_result(args.top9)

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zfrepro import paper, tables_transfer
-from zfrepro.datasets import VOC_CLASSES
+from zfrepro.data.datasets import VOC_CLASSES
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.figures_transfer import fig9
-from zfrepro.tables_transfer import ours_cell, paper_cell, table4, table5, table6, table7
+from zfrepro.report import paper, transfer_tables
+from zfrepro.report.figures_transfer import fig9
+from zfrepro.report.transfer_tables import ours_cell, paper_cell, table4, table5, table6, table7
 
 PM = "\u00b1"
 
@@ -75,7 +75,7 @@ def test_table4_puts_our_mean_and_sd_beside_the_paper(tmp_path):
                   "chance level 0.98%", "layer 7 (fc7)", "centre crop", "3 splits", "1/2 splits"):
         assert words in footnote, words
 
-    from zfrepro.tables import write_table
+    from zfrepro.report.tables import write_table
 
     write_table(df, tmp_path / "t.csv", tmp_path / "t.md", "Table 4", footnote)
     md = (tmp_path / "t.md").read_text()
@@ -158,16 +158,16 @@ def test_table7_maps_layers_to_numbers_and_keeps_the_paper_rows(tmp_path):
 def test_table_commands_write_csv_and_markdown(tmp_path):
     pretrained = _csv(tmp_path / "p.csv", "caltech101", "softmax", "fc7", {15: [80.0, 82.0]})
     parser = argparse.ArgumentParser()
-    tables_transfer.configure_table4_parser(parser)
+    transfer_tables.configure_table4_parser(parser)
     args = parser.parse_args(["--pretrained", str(pretrained), "--data-note", "generated data",
                               "--out-csv", str(tmp_path / "t4.csv"), "--out-md", str(tmp_path / "t4.md")])
-    tables_transfer.table4_command(args)
+    transfer_tables.table4_command(args)
     assert "# Table 4" in (tmp_path / "t4.md").read_text() and (tmp_path / "t4.csv").exists()
     parser = argparse.ArgumentParser()
-    tables_transfer.configure_table7_parser(parser)
+    transfer_tables.configure_table7_parser(parser)
     args = parser.parse_args(["--inputs", str(pretrained), "--sizes", '{"caltech101": 15}', "--data-note", "x",
                               "--out-csv", str(tmp_path / "t7.csv"), "--out-md", str(tmp_path / "t7.md")])
-    tables_transfer.table7_command(args)
+    transfer_tables.table7_command(args)
     assert pd.read_csv(tmp_path / "t7.csv").set_index(["classifier", "layer"]).loc[("softmax", 7), "ours_cal101"] \
         == f"81.0 {PM} 1.4"
 
@@ -192,9 +192,9 @@ def test_fig9_writes_png_and_pdf_with_the_reference_line(tmp_path):
 def test_claim_sentences_are_computed_from_the_results():
     pretrained = pd.DataFrame({"train_per_class": [15, 15, 30], "accuracy": [80.0, 70.0, 90.0]})
     scratch = pd.DataFrame({"train_per_class": [15, 30, 30], "accuracy": [10.0, 40.0, 20.0]})
-    assert tables_transfer.claim10(pretrained, scratch).endswith("+65.0 at 15, +60.0 at 30.")
+    assert transfer_tables.claim10(pretrained, scratch).endswith("+65.0 at 15, +60.0 at 30.")
     rising = pd.DataFrame({"dataset": ["caltech101"] * 3, "row_classifier": ["SVM"] * 3, "row_layer": [1, 5, 7],
                            "accuracy": [40.0, 60.0, 70.0]})
-    assert "Caltech-101: grows with every layer (best layer 7, 70.0%)" in tables_transfer.claim11(rising)
+    assert "Caltech-101: grows with every layer (best layer 7, 70.0%)" in transfer_tables.claim11(rising)
     falling = rising.assign(accuracy=[90.0, 60.0, 70.0])
-    assert "Caltech-101: does not (best layer 1, 90.0%)" in tables_transfer.claim11(falling)
+    assert "Caltech-101: does not (best layer 1, 90.0%)" in transfer_tables.claim11(falling)

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import paper
-from .classifiers import FROZEN_COLUMNS
-from .datasets import CALTECH101_BACKGROUND, CALTECH256_CLUTTER_SUFFIX
-from .errors import ConfigError, DataError
-from .io import load_json_result
-from .options import parse_json
+from zfrepro.data.datasets import CALTECH101_BACKGROUND, CALTECH256_CLUTTER_SUFFIX
+from zfrepro.errors import ConfigError, DataError
+from zfrepro.io import load_json_result
+from zfrepro.options import parse_json
+from zfrepro.report import paper
+from zfrepro.transfer.classifiers import FROZEN_COLUMNS
 
 PM = "\u00b1"
 LAYER_NUMBERS = {"conv1": 1, "conv2": 2, "conv3": 3, "conv4": 4, "conv5": 5, "fc6": 6, "fc7": 7}
@@ -319,7 +319,7 @@ def claim11(ours: pd.DataFrame) -> str:
 
 
 def _write(df: pd.DataFrame, footnote: str, args: argparse.Namespace, title: str) -> None:
-    from .tables import write_table
+    from zfrepro.report.tables import write_table
 
     write_table(df, args.out_csv, args.out_md, title, footnote)
     print(df.to_string(index=False))

@@ -25,10 +25,10 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from .errors import ConfigError, DataError
-from .io import atomic_write_json, atomic_write_text
-from .prepare import map_in_workers
-from .preprocess import load_rgb
+from zfrepro.data.prepare import map_in_workers
+from zfrepro.data.preprocess import load_rgb
+from zfrepro.errors import ConfigError, DataError
+from zfrepro.io import atomic_write_json, atomic_write_text
 
 PAPER_DUPLICATES = {"caltech101": 44, "caltech256": 243}  # paper, section 5
 DATASETS = tuple(PAPER_DUPLICATES)
@@ -259,7 +259,7 @@ def configure_overlap_parser(p: argparse.ArgumentParser) -> None:
 
 def overlap_command(args: argparse.Namespace) -> None:
     """Find the Caltech images that are ImageNet training images; write the CSV and its summary JSON."""
-    from .datasets import image_list, open_caltech101, open_caltech256, open_imagenet
+    from zfrepro.data.datasets import image_list, open_caltech101, open_caltech256, open_imagenet
 
     threads = max(1, getattr(args, "threads", 1))
     torch.set_num_threads(threads)
@@ -295,7 +295,7 @@ def configure_overlap_table_parser(p: argparse.ArgumentParser) -> None:
 
 def overlap_table_command(args: argparse.Namespace) -> None:
     """Write the overlap table (ours beside the paper's counts) as CSV and Markdown."""
-    from .tables import write_table
+    from zfrepro.report.tables import write_table
 
     check_settings(DEFAULT_SIZE, args.threshold)
     table = overlap_table(args.inputs, PAPER_DUPLICATES, args.threshold)

@@ -25,14 +25,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .datasets import image_list, open_caltech101, open_caltech256, open_voc
-from .errors import ConfigError, DataError
-from .evaluate import load_model
-from .io import atomic_torch_save, atomic_write_json, load_json_result, load_result
-from .options import parse_json, resolve_device
-from .prepare import data_params, prepare_image_list
-from .preprocess import center_crop
-from .splits import PreparedSplit
+from zfrepro.data.datasets import image_list, open_caltech101, open_caltech256, open_voc
+from zfrepro.data.prepare import data_params, prepare_image_list
+from zfrepro.data.preprocess import center_crop
+from zfrepro.data.splits import PreparedSplit
+from zfrepro.errors import ConfigError, DataError
+from zfrepro.io import atomic_torch_save, atomic_write_json, load_json_result, load_result
+from zfrepro.model.evaluate import load_model
+from zfrepro.options import parse_json, resolve_device
 
 DATASETS = ("caltech101", "caltech256", "voc")
 CALTECH = ("caltech101", "caltech256")
@@ -379,9 +379,9 @@ def run_scratch(data_dir: str | os.PathLike, splits_file: str | os.PathLike, spl
     The split's images go to out_dir/.data (rewritten on a rerun, deleted at the end); the trainer writes
     final.pt and metrics.csv to out_dir and resumes there after an interruption; score.json is the result.
     """
-    from .classifiers import score_scratch
-    from .io import atomic_write_json as write_json
-    from .train import TrainConfig, train
+    from zfrepro.io import atomic_write_json as write_json
+    from zfrepro.model.train import TrainConfig, train
+    from zfrepro.transfer.classifiers import score_scratch
 
     out = Path(out_dir)
     data = out / ".data"

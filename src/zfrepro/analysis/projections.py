@@ -11,14 +11,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .deconvnet import Target, project
-from .errors import ConfigError
-from .evaluate import load_model
-from .io import load_result
-from .mining import crop_u8, cut_patches, load_images, mine_top9, receptive_fields
-from .models import ConvNet
-from .preprocess import center_crop
-from .splits import PreparedSplit
+from zfrepro.analysis.deconvnet import Target, project
+from zfrepro.analysis.mining import crop_u8, cut_patches, load_images, mine_top9, receptive_fields
+from zfrepro.data.preprocess import center_crop
+from zfrepro.data.splits import PreparedSplit
+from zfrepro.errors import ConfigError
+from zfrepro.io import load_result
+from zfrepro.model.evaluate import load_model
+from zfrepro.model.network import ConvNet
 
 CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 

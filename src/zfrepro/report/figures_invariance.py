@@ -19,8 +19,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .figures import _fit, _hwc, _mosaic, _new_figure, _np, _style, _tile_gap, layer_title, save_figure
-from .invariance import AXIS_LABELS, KINDS
+from zfrepro.analysis.invariance import AXIS_LABELS, KINDS
+from zfrepro.report.figures import _fit, _hwc, _mosaic, _new_figure, _np, _style, _tile_gap, layer_title, save_figure
 
 ROW_TITLES = {"translation": "Vertical translation", "scale": "Scale", "rotation": "Rotation"}
 LEGEND_WRAP = 42  # characters per line of a class name in the legend

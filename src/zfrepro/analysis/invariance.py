@@ -24,13 +24,13 @@ import pandas as pd
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from .errors import ConfigError, DataError
-from .mining import load_images
-from .models import ConvNet
-from .options import parse_json, resolve_device
-from .preprocess import center_crop
-from .splits import class_names, images_by_class
-from .visualize import open_inputs
+from zfrepro.analysis.mining import load_images
+from zfrepro.analysis.projections import open_inputs
+from zfrepro.data.preprocess import center_crop
+from zfrepro.data.splits import class_names, images_by_class
+from zfrepro.errors import ConfigError, DataError
+from zfrepro.model.network import ConvNet
+from zfrepro.options import parse_json, resolve_device
 
 KINDS = ("translation", "scale", "rotation")
 PAPER_CROP = 224  # translations are given in pixels of the paper's 224 x 224 input
@@ -280,7 +280,7 @@ def configure_invariance_parser(p: argparse.ArgumentParser) -> None:
 
 def invariance_command(args: argparse.Namespace) -> None:
     """Compute Fig 5's curves, save them, print (and optionally write) the claim-6 summary."""
-    from .io import atomic_torch_save
+    from zfrepro.io import atomic_torch_save
 
     torch.set_num_threads(max(1, getattr(args, "threads", 1)))
     images = parse_json(args.images, list, "--images")
@@ -289,7 +289,7 @@ def invariance_command(args: argparse.Namespace) -> None:
     atomic_torch_save(args.out, data)
     table = summarize(data)
     if args.out_csv or args.out_md:
-        from .tables import write_table
+        from zfrepro.report.tables import write_table
 
         if not (args.out_csv and args.out_md):
             raise ConfigError("--out-csv and --out-md go together (the table is written in both forms)")

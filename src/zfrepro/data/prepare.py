@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .datasets import image_list, imagenet_class_names, open_imagenet
-from .errors import ConfigError, DataError
-from .io import atomic_torch_save, atomic_write_json
-from .preprocess import load_rgb, resize_center_crop_array
+from zfrepro.data.datasets import image_list, imagenet_class_names, open_imagenet
+from zfrepro.data.preprocess import load_rgb, resize_center_crop_array
+from zfrepro.errors import ConfigError, DataError
+from zfrepro.io import atomic_torch_save, atomic_write_json
 
 DEFAULTS: dict[str, Any] = {
     "image_size": 96,
