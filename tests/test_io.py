@@ -85,3 +85,10 @@ def test_evaluate_on_a_truncated_model_prints_one_line(tmp_path):
     assert "Traceback" not in res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and f"{model} is damaged" in lines[0] and f"rm {model}" in lines[0]
+
+
+def test_same_result_is_the_same_bytes(tmp_path):
+    # torch.save names the zip archive after the file it writes to: a random temporary name would differ
+    a = atomic_torch_save(tmp_path / "a" / "final.pt", {"w": torch.arange(5.0)})
+    b = atomic_torch_save(tmp_path / "b" / "final.pt", {"w": torch.arange(5.0)})
+    assert a.read_bytes() == b.read_bytes()

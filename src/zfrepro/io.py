@@ -56,9 +56,15 @@ def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
     """torch.save, atomically, with a checksum sidecar (removed first: a crash leaves no stale checksum)."""
     import torch
 
+    def write(tmp: str) -> None:
+        # Through a file object, torch names the archive inside "archive" rather than after the (random)
+        # temporary file, so the same result is the same bytes in every run (and has the same checksum).
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+
     path = Path(path)
     sidecar(path).unlink(missing_ok=True)
-    _atomic(path, lambda tmp: torch.save(obj, tmp))
+    _atomic(path, write)
     record_checksum(path)
     return path
 
