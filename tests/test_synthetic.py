@@ -15,6 +15,7 @@ import torchvision.datasets as tvd
 from PIL import Image
 
 from zfrepro.data import synthetic
+from zfrepro.data.synthetic import pool, vocabulary
 from zfrepro.errors import ConfigError
 
 SIZE = 48
@@ -76,7 +77,7 @@ def test_failed_run_leaves_nothing_and_success_replaces(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "voc"
     calls = {"n": 0}
-    real = synthetic._make
+    real = pool._make
 
     def flaky(job: synthetic.Job) -> dict:
         calls["n"] += 1
@@ -84,11 +85,11 @@ def test_failed_run_leaves_nothing_and_success_replaces(tmp_path: Path,
             raise RuntimeError("killed")
         return real(job)
 
-    monkeypatch.setattr(synthetic, "_make", flaky)
+    monkeypatch.setattr(pool, "_make", flaky)
     with pytest.raises(RuntimeError):
         synthetic.generate("voc", out, _params("voc"), seed=0, workers=1)
     assert list(tmp_path.iterdir()) == []  # no half dataset, no temp folder
-    monkeypatch.setattr(synthetic, "_make", real)
+    monkeypatch.setattr(pool, "_make", real)
     out.mkdir()
     (out / "stale.txt").write_text("old")
     (tmp_path / ".voc.tmp-999999999").mkdir()  # left by a killed run whose process is gone
@@ -264,9 +265,9 @@ def test_class_sets_are_disjoint_combinations_of_one_vocabulary() -> None:
     transfer_parts = {p for d in ("caltech101", "caltech256", "voc") for c in sets[d] for p in c.parts}
     assert {p.shape for p in transfer_parts} <= {p.shape for p in imagenet_parts}
     for cs in sets.values():  # within a set, classes differ in several attributes
-        codes = np.stack([synthetic._codes(c) for c in cs])
+        codes = np.stack([vocabulary._codes(c) for c in cs])
         for i in range(1, len(cs)):
-            assert synthetic._distances(codes[:i], codes[i]).min() >= 4
+            assert vocabulary._distances(codes[:i], codes[i]).min() >= 4
     # asking for more classes never changes the earlier ones
     assert synthetic.catalogue(40) == synthetic.catalogue(80)[:40]
 
