@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from zfrepro.model.network import krizhevsky_spec, output_shapes, rectified_shapes, spec_from_config, zf_spec
-from zfrepro.report import figures
-from zfrepro.report.figures import normalize_for_display, save_figure
+from zfrepro.report.figures.architecture import fig3_architecture
+from zfrepro.report.figures.deconvnet import fig1_deconvnet, fig2_top9, fig4_evolution, fig6_filters
+from zfrepro.report.figures.style import new_figure, normalize_for_display, save_figure
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 
@@ -29,7 +30,7 @@ def _written(png, min_px: int = 200, max_px: int = 6000) -> tuple[int, int]:
 
 
 def test_save_figure_writes_png_and_pdf(tmp_path):
-    fig = figures._new_figure(4.0, 2.0)
+    fig = new_figure(4.0, 2.0)
     fig.add_subplot().plot([0, 1], [1, 0])
     png, pdf = save_figure(fig, tmp_path / "sub" / "f.png")
     assert png == tmp_path / "sub" / "f.png" and pdf == tmp_path / "sub" / "f.pdf"
@@ -79,8 +80,8 @@ def _pool_example(size: int = 11, seed: int = 0):
 
 def test_fig1_deconvnet(tmp_path):
     pooled, switches, unpooled, rect = _pool_example()
-    fig = figures.fig1_deconvnet(pooled, switches, unpooled, rect, ["conv", "relu", "pool", "norm"],
-                                 tmp_path / "fig1.png")
+    fig = fig1_deconvnet(pooled, switches, unpooled, rect, ["conv", "relu", "pool", "norm"],
+                         tmp_path / "fig1.png")
     _written(tmp_path / "fig1.png")
     assert len(fig.axes) == 5  # diagram, rectified, pooled, unpooled, colour bar
     diagram_text = " ".join(t.get_text() for t in fig.axes[0].texts)
@@ -91,16 +92,16 @@ def test_fig1_deconvnet(tmp_path):
     assert np.array_equal(fig.axes[3].images[0].get_array(), unpooled.numpy())
 
     big = _pool_example(41, seed=1)
-    fig = figures.fig1_deconvnet(*big, ["conv", "relu", "pool"], tmp_path / "big.png", window=(2, 3, 4))
+    fig = fig1_deconvnet(*big, ["conv", "relu", "pool"], tmp_path / "big.png", window=(2, 3, 4))
     assert np.array_equal(fig.axes[2].images[0].get_array(), big[0][2:6, 3:7].numpy())
     assert fig.axes[1].images[0].get_array().shape == (9, 9)  # 4 pooled rows span (4 - 1) * 2 + 3 rows
-    fig = figures.fig1_deconvnet(*big, ["conv", "relu", "pool"], tmp_path / "big.png", window=3)
+    fig = fig1_deconvnet(*big, ["conv", "relu", "pool"], tmp_path / "big.png", window=3)
     shown = fig.axes[2].images[0].get_array()
     assert shown.shape == (3, 3) and shown.max() == big[0].max()  # a 3x3 window holding the strongest unit
     with pytest.raises(ValueError, match="switches"):
-        figures.fig1_deconvnet(pooled, switches + 1000, unpooled, rect, ["conv"], tmp_path / "x.png")
+        fig1_deconvnet(pooled, switches + 1000, unpooled, rect, ["conv"], tmp_path / "x.png")
     with pytest.raises(ValueError, match="layer_sequence"):
-        figures.fig1_deconvnet(pooled, switches, unpooled, rect, ["conv", "dropout"], tmp_path / "x.png")
+        fig1_deconvnet(pooled, switches, unpooled, rect, ["conv", "dropout"], tmp_path / "x.png")
 
 
 def _top9(m: int, size: int, seed: int) -> dict:
@@ -114,7 +115,7 @@ def test_fig2_top9(tmp_path):
     layers = {name: _top9(m, size, i) for i, (name, m, size) in
               enumerate(zip(LAYERS, (4, 6, 9, 9, 9), (7, 12, 16, 20, 24), strict=True))}
     layers["conv5"]["projections"][0, 8] = np.nan  # fewer than 9 images for this map: left blank
-    fig = figures.fig2_top9(layers, tmp_path / "fig2.png")
+    fig = fig2_top9(layers, tmp_path / "fig2.png")
     _written(tmp_path / "fig2.png")
     assert len(fig.axes) == 2 * len(LAYERS)  # projections and patches per layer
     assert sorted(t.get_text() for t in fig.texts) == [f"Layer {i}" for i in range(1, 6)]
@@ -124,11 +125,11 @@ def test_fig2_top9(tmp_path):
     assert np.array_equal(shown[:7 * f:f, :7 * f:f], layers["conv1"]["patches"][0, 0].transpose(1, 2, 0))
     bad = dict(layers, conv1=dict(layers["conv1"], channels=np.arange(3)))
     with pytest.raises(ValueError, match="conv1"):
-        figures.fig2_top9(bad, tmp_path / "bad.png")
+        fig2_top9(bad, tmp_path / "bad.png")
 
 
 def test_architecture_table_and_fig3(tmp_path):
-    fig = figures.fig3_architecture(zf_spec(1000), tmp_path / "zf.png", tmp_path / "zf.csv")
+    fig = fig3_architecture(zf_spec(1000), tmp_path / "zf.png", tmp_path / "zf.csv")
     _written(tmp_path / "zf.png")
     assert len(fig.axes) == 1
     df = pd.read_csv(tmp_path / "zf.csv")
@@ -149,7 +150,7 @@ def test_architecture_table_and_fig3(tmp_path):
 ])
 def test_fig3_variants_follow_the_spec(tmp_path, arch):
     spec = spec_from_config("variant", arch, 1000, 224)
-    figures.fig3_architecture(spec, tmp_path / "v.png", tmp_path / "v.csv")
+    fig3_architecture(spec, tmp_path / "v.png", tmp_path / "v.csv")
     _written(tmp_path / "v.png")
     df = pd.read_csv(tmp_path / "v.csv")
     rect, outs = rectified_shapes(spec), output_shapes(spec)
@@ -175,19 +176,19 @@ def test_fig4_evolution(tmp_path):
     epochs = [1, 2, 5, 10]
     arr = rng.normal(size=(5, 4, 3, 10, 10))
     labels = ["conv1", "conv1", "conv2", "conv5", "conv5"]
-    fig = figures.fig4_evolution(arr, epochs, labels, tmp_path / "fig4.png")
+    fig = fig4_evolution(arr, epochs, labels, tmp_path / "fig4.png")
     _written(tmp_path / "fig4.png")
     assert len(fig.axes) == 3  # one per layer group
     assert [t.get_text() for t in fig.texts] == ["Layer 1", "Layer 2", "Layer 5"]
     assert [t.get_text() for t in fig.axes[0].texts] == [f"Epoch {e}" for e in epochs]
     # per-layer sizes may differ (projections cropped to each layer's receptive field)
     maps = [rng.normal(size=(4, 3, 7, 7)), rng.normal(size=(4, 3, 7, 7)), torch.randn(4, 3, 20, 20)]
-    fig = figures.fig4_evolution(maps, epochs, ["conv1", "conv1", "conv3"], tmp_path / "list.png")
+    fig = fig4_evolution(maps, epochs, ["conv1", "conv1", "conv3"], tmp_path / "list.png")
     assert len(fig.axes) == 2
     with pytest.raises(ValueError, match="labels"):
-        figures.fig4_evolution(arr, epochs, labels[:2], tmp_path / "x.png")
+        fig4_evolution(arr, epochs, labels[:2], tmp_path / "x.png")
     with pytest.raises(ValueError, match="E=3"):
-        figures.fig4_evolution(arr, epochs[:3], labels, tmp_path / "x.png")
+        fig4_evolution(arr, epochs[:3], labels, tmp_path / "x.png")
 
 
 def test_fig6_filters(tmp_path):
@@ -197,7 +198,7 @@ def test_fig6_filters(tmp_path):
     a[1] = 0.0  # a dead filter: mid grey on the panel's shared scale
     filters = {"a": a, "b": rng.normal(size=(16, 3, 11, 11)), "c": torch.randn(16, 3, 7, 7)}
     projections = {"d": rng.normal(size=(6, 3, 20, 20)), "e": rng.normal(size=(6, 3, 20, 20))}
-    fig = figures.fig6_filters(filters, projections, tmp_path / "fig6.png")
+    fig = fig6_filters(filters, projections, tmp_path / "fig6.png")
     _written(tmp_path / "fig6.png")
     assert len(fig.axes) == 5
     assert [ax.get_title(loc="left")[:3] for ax in fig.axes] == ["(a)", "(b)", "(c)", "(d)", "(e)"]
@@ -209,8 +210,8 @@ def test_fig6_filters(tmp_path):
     weak_tile = shown[0:7 * f, 16 * f:(16 + 7) * f].astype(int)  # row 0, column 2
     assert np.abs(weak_tile - 128).max() <= 5
     assert shown[0:7 * f, 0:7 * f].min() == 0 and shown[0:7 * f, 0:7 * f].max() == 255
-    fig = figures.fig6_filters({"c": filters["c"]}, {}, tmp_path / "one.png", filter_scale="filter",
-                               titles={"c": "(c) ZF"})
+    fig = fig6_filters({"c": filters["c"]}, {}, tmp_path / "one.png", filter_scale="filter",
+                       titles={"c": "(c) ZF"})
     assert len(fig.axes) == 1 and fig.axes[0].get_title(loc="left") == "(c) ZF"
     with pytest.raises(ValueError, match="differ"):
-        figures.fig6_filters({"a": a}, {"a": projections["d"]}, tmp_path / "x.png")
+        fig6_filters({"a": a}, {"a": projections["d"]}, tmp_path / "x.png")

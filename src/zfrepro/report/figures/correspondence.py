@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from zfrepro.report.figures import _new_figure, _np, _style, save_figure
+from zfrepro.report.figures.style import as_numpy, new_figure, paper_style, save_figure
 
 
 def column_title(name: str) -> str:
@@ -23,15 +23,15 @@ def fig8_correspondence(display: Any, columns: Sequence[str], out: str | Path, *
 
     display: uint8 [n, K, 3, h, w] (what the network sees); columns: the K condition names.
     """
-    tiles = _np(display)
+    tiles = as_numpy(display)
     if tiles.ndim != 5 or tiles.shape[2] != 3 or tiles.shape[1] != len(columns):
         raise ValueError(f"fig8_correspondence: expected display [n, {len(columns)}, 3, h, w], "
                          f"got {list(tiles.shape)}")
     n, k = tiles.shape[:2]
     gap, head = 0.06, 0.3 + (0.25 if title else 0.0)
     width, height = k * tile + (k - 1) * gap, head + n * tile + (n - 1) * gap
-    with _style():
-        fig = _new_figure(width, height)
+    with paper_style():
+        fig = new_figure(width, height)
         for i in range(n):
             for j in range(k):
                 left = j * (tile + gap)

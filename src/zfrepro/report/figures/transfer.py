@@ -8,7 +8,6 @@ pretrained features need to pass it.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from zfrepro.report import paper
-from zfrepro.report.figures import _new_figure, _style, save_figure
+from zfrepro.report.figures.style import new_figure, paper_style, save_figure
 from zfrepro.report.transfer_tables import _only_dataset, read_pretrained, read_scratch
 
 COLORS = {"pretrained": sns.color_palette("deep")[0], "scratch": sns.color_palette("deep")[3]}
@@ -61,8 +60,8 @@ def fig9(pretrained_csv: str | Path, scratch_jsons: Sequence[str | Path], out_pn
     'generated data') goes into the title so a plot of generated images is never mistaken for the real one."""
     ours = {"pretrained": _only_dataset(read_pretrained(pretrained_csv), "caltech256", "the pretrained CSV"),
             "scratch": _only_dataset(read_scratch(scratch_jsons), "caltech256", "the scratch scores")}
-    with _style():
-        fig = _new_figure(width, height)
+    with paper_style():
+        fig = new_figure(width, height)
         ax = fig.add_subplot(1, 1, 1)
         for key, df in ours.items():
             _curve(ax, key, df)
@@ -84,14 +83,3 @@ def fig9(pretrained_csv: str | Path, scratch_jsons: Sequence[str | Path], out_pn
         sns.despine(ax=ax)
         save_figure(fig, out_png)
     return fig
-
-
-def configure_plot_fig9_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pretrained", required=True, help="Caltech-256 softmax results (classify CSV, fig9 sizes)")
-    p.add_argument("--scratch", nargs="*", default=[], help="Caltech-256 from-scratch score.json files")
-    p.add_argument("--data-note", default="", help="shown in the title, e.g. 'generated data'")
-    p.add_argument("--out", required=True, help="the PNG; the PDF is written beside it")
-
-
-def plot_fig9_command(args: argparse.Namespace) -> None:
-    fig9(args.pretrained, args.scratch, args.out, args.data_note)

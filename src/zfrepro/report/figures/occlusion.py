@@ -21,19 +21,19 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
-from zfrepro.report.figures import (
-    _add_axes,
-    _grid,
-    _hwc,
-    _mosaic,
-    _new_figure,
-    _np,
-    _show,
-    _style,
-    _tile_gap,
+from zfrepro.report.figures.style import (
+    add_axes,
+    as_numpy,
+    grid_shape,
     layer_title,
+    new_figure,
     normalize_for_display,
+    paper_style,
     save_figure,
+    show_image,
+    tile_gap,
+    tile_mosaic,
+    to_hwc,
 )
 
 OTHER = "0.75"  # colour of the labels lumped together in panel (e)
@@ -94,7 +94,7 @@ def label_colours(top_label: np.ndarray, true_label: int, max_labels: int) -> tu
 def _label_panel(ax: Axes, row: Mapping, names: Sequence[str], extent: tuple, crop: int,
                  max_labels: int) -> None:
     """Panel (e): the most probable label per position as colours, with a legend naming them."""
-    top = _np(row["top_label"]).astype(np.int64)
+    top = as_numpy(row["top_label"]).astype(np.int64)
     named, colours = label_colours(top, int(row["label"]), max_labels)
     index = np.full(top.shape, len(named))
     for i, lab in enumerate(named):
@@ -114,15 +114,15 @@ def _label_panel(ax: Axes, row: Mapping, names: Sequence[str], extent: tuple, cr
 
 def _projection_mosaic(projections: Any, percentile: float) -> np.ndarray:
     """Panel (c): this image's projection (first, black frame) then the other images', near-square grid."""
-    proj = _np(projections).astype(np.float64)
+    proj = as_numpy(projections).astype(np.float64)
     if proj.ndim != 4 or len(proj) == 0:
         raise ValueError(f"fig7_occlusion: projections must be [1 + k, 3, h, w], got {list(proj.shape)}")
-    tiles = _hwc(normalize_for_display(proj, percentile, symmetric=True))
+    tiles = to_hwc(normalize_for_display(proj, percentile, symmetric=True))
     h = tiles.shape[1]
     border = max(1, round(0.05 * h))
     tiles[0, :border], tiles[0, -border:], tiles[0, :, :border], tiles[0, :, -border:] = 0, 0, 0, 0
-    rows, cols = _grid(len(tiles))
-    return _mosaic(tiles, rows, cols, _tile_gap(h))
+    rows, cols = grid_shape(len(tiles))
+    return tile_mosaic(tiles, rows, cols, tile_gap(h))
 
 
 def fig7_occlusion(data: Mapping[str, Any], out: str | Path, *, max_labels: int = 5, percentile: float = 1.0,
@@ -136,7 +136,7 @@ def fig7_occlusion(data: Mapping[str, Any], out: str | Path, *, max_labels: int 
     if not rows:
         raise ValueError("fig7_occlusion: no images")
     names, crop, size = list(data["class_names"]), int(data["crop"]), int(data["size"])
-    offsets = _np(data["offsets"]).astype(np.float64)
+    offsets = as_numpy(data["offsets"]).astype(np.float64)
     extent = _extent(offsets, size)
     layer = layer_title(str(data["layer"]))
     gap, bar_room, legend_w, head_h, row_gap, title_h = 0.22, 0.55, 2.15, 0.32, 0.12, 0.36
@@ -146,8 +146,8 @@ def fig7_occlusion(data: Mapping[str, Any], out: str | Path, *, max_labels: int 
         x += panel + room
     width = x + legend_w
     total = title_h + len(rows) * (head_h + panel + row_gap)
-    with _style():
-        fig = _new_figure(width, total)
+    with paper_style():
+        fig = new_figure(width, total)
         y = total - title_h
         for k, row in enumerate(rows):
             label = int(row["label"])
@@ -157,22 +157,22 @@ def fig7_occlusion(data: Mapping[str, Any], out: str | Path, *, max_labels: int 
                     f"{'correctly' if base == label else names[base]}; strongest {layer} map: #{row['channel']}")
             fig.text(lefts[0] / width, (y - 0.06) / total, head, ha="left", va="top", fontsize=7.5)
             y -= head_h + panel
-            axes = [_add_axes(fig, left, y, panel, panel) for left in lefts]
+            axes = [add_axes(fig, left, y, panel, panel) for left in lefts]
             if k == 0:
                 for ax, title in zip(axes, TITLES, strict=True):
                     ax.text(0.0, 1.0 + (head_h + 0.03) / panel, title.format(layer=layer), transform=ax.transAxes,
                             ha="left", va="bottom", fontsize=8)
             ax = axes[0]
-            ax.imshow(_hwc(_np(row["occluded_image"]).astype(np.float64) / 255.0), extent=(0, crop, crop, 0),
+            ax.imshow(to_hwc(as_numpy(row["occluded_image"]).astype(np.float64) / 255.0), extent=(0, crop, crop, 0),
                       interpolation="nearest")
             sy, sx = (int(v) for v in row["shown"])
             ax.add_patch(Rectangle((sx, sy), size, size, fill=False, ec="white", lw=0.8))
             _frame(ax, crop)
-            im = axes[1].imshow(_np(row["map_total"]), cmap="inferno", extent=extent, interpolation="nearest")
+            im = axes[1].imshow(as_numpy(row["map_total"]), cmap="inferno", extent=extent, interpolation="nearest")
             _frame(axes[1], crop)
             _colorbar(fig, axes[1], im, "total activation")
-            _show(axes[2], _projection_mosaic(row["projections"], percentile), panel)
-            im = axes[3].imshow(_np(row["p_true"]), cmap="viridis", vmin=0, vmax=1, extent=extent,
+            show_image(axes[2], _projection_mosaic(row["projections"], percentile), panel)
+            im = axes[3].imshow(as_numpy(row["p_true"]), cmap="viridis", vmin=0, vmax=1, extent=extent,
                                 interpolation="nearest")
             _frame(axes[3], crop)
             _colorbar(fig, axes[3], im, "p(true class)")

@@ -1,38 +1,39 @@
-"""The paper's Figures 1, 2, 3, 4 and 6, drawn from arrays and specs (nothing is recomputed here).
+"""The deconvnet figures: Fig 1 (the deconvnet and unpooling), Fig 2 (top-9 projections beside their
+patches), Fig 4 (feature evolution during training) and Fig 6 (layer-1 filters, layer-2 projections).
 
-Every figure function builds a matplotlib Figure on the Agg canvas (no display, no pyplot state), writes it
-with `save_figure` as PNG (150 dpi) and PDF beside it, and returns the Figure so callers can inspect it.
-Arrays may be numpy arrays or torch tensors. Images are channel-first [..., 3, h, w] as torch keeps them.
+Drawn from arrays (nothing is recomputed here); see zfrepro.report.figures.style for the conventions.
 """
 
 from __future__ import annotations
 
-import io
-import math
-import sys
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import seaborn as sns
-from matplotlib import rc_context
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Polygon, Rectangle
-from PIL import Image
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
-from zfrepro.io import atomic_write_bytes, atomic_write_text
-from zfrepro.model.network import CLASSIFIER, ArchSpec, output_shapes, rectified_shapes
+from zfrepro.report.figures.style import (
+    add_axes,
+    as_numpy,
+    check_shape,
+    grid_shape,
+    layer_title,
+    new_figure,
+    normalize_for_display,
+    paper_style,
+    patches_to_unit,
+    save_figure,
+    show_image,
+    tile_gap,
+    tile_mosaic,
+    to_hwc,
+)
 
-DPI = 150
-RASTER_DPI = 300  # mosaics are resampled to at most this many pixels per inch of their printed size
 SEPARATOR = "0.6"  # the grey line between projections and patches (Fig 2)
-BACKGROUND = 1.0  # white gaps between tiles
 
 FORWARD_OPS = {"conv": "convolution\n(filters $F$)", "relu": "rectified linear\nfunction",
                "pool": "max pooling\n(record switches)", "norm": "contrast\nnormalization"}
@@ -46,174 +47,6 @@ FIG6_TITLES = {
     "d": "(d) Layer 2, Krizhevsky et al.",
     "e": "(e) Layer 2, ours (ZF)",
 }
-
-
-# ---------------------------------------------------------------------------------------------- basics
-
-
-@contextmanager
-def _style():
-    """Seaborn's clean white paper style for the duration of one figure (the global rcParams stay as they are)."""
-    rc = {**sns.axes_style("white"), **sns.plotting_context("paper")}
-    rc.update({"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"], "pdf.fonttype": 42,
-               "figure.facecolor": "white", "axes.titlesize": 9, "axes.labelsize": 9, "font.size": 8})
-    with rc_context(rc):
-        yield
-
-
-def _new_figure(width: float, height: float) -> Figure:
-    """A Figure (inches) on the Agg canvas, outside pyplot so nothing accumulates in a global registry."""
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def save_figure(fig: Figure, out_png: str | Path, dpi: int = DPI) -> tuple[Path, Path]:
-    """Write `fig` as PNG (dpi) and PDF with the same stem, each atomically; close it; return both paths."""
-    png = Path(out_png)
-    if png.suffix.lower() != ".png":
-        raise ValueError(f"save_figure: the output must end in .png (the PDF goes beside it), got {png}")
-    pdf = png.with_suffix(".pdf")
-    for path, fmt, extra in ((png, "png", {"dpi": dpi}), (pdf, "pdf", {"metadata": {"CreationDate": None}})):
-        buf = io.BytesIO()  # render fully before touching the file, then rename into place
-        fig.savefig(buf, format=fmt, bbox_inches="tight", pad_inches=0.05, facecolor="white", **extra)
-        atomic_write_bytes(path, buf.getvalue())
-    if "matplotlib.pyplot" in sys.modules:  # only a pyplot-made figure is registered anywhere
-        sys.modules["matplotlib.pyplot"].close(fig)
-    return png, pdf
-
-
-def _np(x: Any) -> np.ndarray:
-    """numpy view of an array or torch tensor."""
-    if hasattr(x, "detach"):
-        x = x.detach().float().cpu().numpy() if x.is_floating_point() else x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
-def _check_shape(name: str, a: np.ndarray, ndim: int, what: str) -> np.ndarray:
-    if a.ndim != ndim:
-        raise ValueError(f"{name}: expected {what}, got shape {list(a.shape)}")
-    return a
-
-
-def normalize_for_display(x: Any, percentile: float = 0.0, symmetric: bool = False) -> np.ndarray:
-    """Per-image contrast stretch to 0..1 over the last three axes [..., C, H, W] (each image on its own).
-
-    symmetric=False: the `percentile`-th and (100 - percentile)-th values map to 0 and 1 (min and max at 0;
-    if they coincide, min and max are used). symmetric=True (signed signals such as deconvnet projections):
-    zero maps to 0.5 and the (100 - percentile)-th percentile of |x| over the image's non-zero values
-    (exact zeros carry no signal, e.g. outside a projection's support) to 0 / 1. Values beyond are clipped;
-    a constant image becomes 0.5; NaN stays NaN (a missing image).
-    """
-    a = _np(x).astype(np.float64)
-    if a.ndim < 3:
-        raise ValueError(f"normalize_for_display: expected images [..., C, H, W], got shape {list(a.shape)}")
-    if not 0 <= percentile < 50:
-        raise ValueError(f"normalize_for_display: percentile must be in [0, 50), got {percentile}")
-    flat = a.reshape(-1, int(np.prod(a.shape[-3:])))
-    out = np.full(flat.shape, 0.5)
-    for i, img in enumerate(flat):
-        v = img[np.isfinite(img)]
-        if symmetric:
-            v = np.abs(v[v != 0])
-            s = float(np.percentile(v, 100 - percentile)) if v.size else 0.0
-            if s > 0:
-                out[i] = np.clip(0.5 + 0.5 * img / s, 0.0, 1.0)
-            continue
-        if v.size == 0:
-            continue
-        lo, hi = np.percentile(v, [percentile, 100 - percentile])
-        if hi <= lo:
-            lo, hi = v.min(), v.max()
-        if hi > lo:
-            out[i] = np.clip((img - lo) / (hi - lo), 0.0, 1.0)
-    out[np.isnan(flat)] = np.nan
-    return out.reshape(a.shape)
-
-
-def _patches_to_unit(x: Any) -> np.ndarray:
-    """Image patches [..., 3, h, w] on 0..1: uint8 / 255; floats as 0..1 if within it, 0..255 if within
-    that, otherwise (e.g. mean-subtracted) stretched per image."""
-    a = _np(x)
-    if a.dtype == np.uint8:
-        return a.astype(np.float64) / 255.0
-    a = a.astype(np.float64)
-    lo, hi = np.nanmin(a) if a.size else 0.0, np.nanmax(a) if a.size else 0.0
-    if lo >= 0 and hi <= 1:
-        return a
-    if lo >= 0 and hi <= 255:
-        return a / 255.0
-    return normalize_for_display(a)
-
-
-def _hwc(chw: np.ndarray) -> np.ndarray:
-    """[..., C, H, W] -> [..., H, W, 3] (a single channel is repeated as grey)."""
-    a = np.moveaxis(chw, -3, -1)
-    if a.shape[-1] == 1:
-        a = np.repeat(a, 3, axis=-1)
-    if a.shape[-1] != 3:
-        raise ValueError(f"images must have 1 or 3 channels, got {a.shape[-1]}")
-    return a
-
-
-def _grid(n: int, cols: int | None = None) -> tuple[int, int]:
-    """Rows, cols of a near-square grid for n tiles."""
-    cols = cols or max(1, math.ceil(math.sqrt(n)))
-    return math.ceil(n / cols), cols
-
-
-def _mosaic(tiles: np.ndarray, rows: int, cols: int, gap: int) -> np.ndarray:
-    """Tiles [N, h, w, 3] (NaN = blank) into one image [rows*h + gaps, cols*w + gaps, 3] on white."""
-    n, h, w, _ = tiles.shape
-    out = np.full((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, 3), BACKGROUND)
-    for i in range(n):
-        r, c = divmod(i, cols)
-        tile = np.nan_to_num(tiles[i], nan=BACKGROUND)
-        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tile
-    return out
-
-
-def _tile_gap(h: int) -> int:
-    """Gap between tiles in pixels: about 6% of a tile, at least one pixel."""
-    return max(1, round(0.06 * h))
-
-
-def _fit(img: np.ndarray, width_in: float) -> np.ndarray:
-    """Resample a 0..1 mosaic for printing at `width_in`: nearest-neighbour upscaling by an integer factor
-    keeps small filters crisp; area-style (Lanczos) downscaling keeps the PDF small. Returns uint8."""
-    u8 = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
-    target = max(1, int(width_in * RASTER_DPI))
-    h, w = u8.shape[:2]
-    if w < target / 2:
-        f = max(1, target // w)
-        return np.repeat(np.repeat(u8, f, axis=0), f, axis=1)
-    if w > target:
-        size = (target, max(1, round(h * target / w)))
-        return np.asarray(Image.fromarray(u8).resize(size, Image.Resampling.LANCZOS))
-    return u8
-
-
-def _show(ax: Axes, img: np.ndarray, width_in: float) -> None:
-    """Show a 0..1 mosaic filling `ax` (extent in the mosaic's own pixel coordinates), no frame or ticks."""
-    h, w = img.shape[:2]
-    ax.imshow(_fit(img, width_in), extent=(0, w, h, 0), interpolation="nearest", aspect="auto")
-    ax.set_xlim(0, w)
-    ax.set_ylim(h, 0)
-    ax.set_axis_off()
-
-
-def _add_axes(fig: Figure, left: float, bottom: float, width: float, height: float) -> Axes:
-    """Axes at a position given in inches from the figure's lower-left corner."""
-    fw, fh = fig.get_size_inches()
-    return fig.add_axes((left / fw, bottom / fh, width / fw, height / fh))
-
-
-def layer_title(name: str) -> str:
-    """The paper's panel title for a layer name: conv3 -> "Layer 3", fc6 -> "Layer 6"; others unchanged."""
-    for prefix in ("conv", "fc"):
-        if name.startswith(prefix) and name[len(prefix):].isdigit():
-            return f"Layer {int(name[len(prefix):])}"
-    return name
 
 
 # ---------------------------------------------------------------------------------------------- Fig 1
@@ -334,10 +167,10 @@ def fig1_deconvnet(pooled: Any, switches: Any, unpooled: Any, rectified: Any, la
         raise ValueError(f"fig1_deconvnet: layer_sequence must use {list(FORWARD_OPS)}, got {ops}")
     if norm not in NORM_BACKWARD:
         raise ValueError(f"fig1_deconvnet: norm must be one of {list(NORM_BACKWARD)}, got {norm!r}")
-    rect = _check_shape("rectified", np.squeeze(_np(rectified)).astype(np.float64), 2, "one map [H, W]")
-    unp = _check_shape("unpooled", np.squeeze(_np(unpooled)).astype(np.float64), 2, "one map [H, W]")
-    pooled_a = _check_shape("pooled", np.squeeze(_np(pooled)).astype(np.float64), 2, "one map [h, w]")
-    sw = _check_shape("switches", np.squeeze(_np(switches)).astype(np.int64), 2, "indices [h, w]")
+    rect = check_shape("rectified", np.squeeze(as_numpy(rectified)).astype(np.float64), 2, "one map [H, W]")
+    unp = check_shape("unpooled", np.squeeze(as_numpy(unpooled)).astype(np.float64), 2, "one map [H, W]")
+    pooled_a = check_shape("pooled", np.squeeze(as_numpy(pooled)).astype(np.float64), 2, "one map [h, w]")
+    sw = check_shape("switches", np.squeeze(as_numpy(switches)).astype(np.int64), 2, "indices [h, w]")
     if unp.shape != rect.shape or sw.shape != pooled_a.shape:
         raise ValueError(f"fig1_deconvnet: unpooled {list(unp.shape)} must match rectified {list(rect.shape)} "
                          f"and switches {list(sw.shape)} must match pooled {list(pooled_a.shape)}")
@@ -354,10 +187,10 @@ def fig1_deconvnet(pooled: Any, switches: Any, unpooled: Any, rectified: Any, la
              "unpooled": unp[r0:r1, c0:c1]}
     vmax = max(float(np.max(v)) for v in crops.values()) or 1.0
 
-    with _style():
+    with paper_style():
         fig_h, side, y_mid = 3.9, 2.7, 2.1
-        fig = _new_figure(12.0, fig_h)
-        _deconv_diagram(_add_axes(fig, 0.0, 0.0, 4.2, fig_h), ops, norm, title)
+        fig = new_figure(12.0, fig_h)
+        _deconv_diagram(add_axes(fig, 0.0, 0.0, 4.2, fig_h), ops, norm, title)
         cell = side / max(crops["rect"].shape)
         x = 4.75
         panels = [("rect", "rectified feature map\n+ switches (max locations)"), ("pooled", "pooled map"),
@@ -365,7 +198,7 @@ def fig1_deconvnet(pooled: Any, switches: Any, unpooled: Any, rectified: Any, la
         axes = []
         for key, label in panels:
             h, w = crops[key].shape
-            ax = _add_axes(fig, x, y_mid - h * cell / 2, w * cell, h * cell)
+            ax = add_axes(fig, x, y_mid - h * cell / 2, w * cell, h * cell)
             _heatmap(ax, crops[key], vmax, annotate)
             if key != "pooled":
                 _mark_switches(ax, counts[r0:r1, c0:c1])
@@ -378,7 +211,7 @@ def fig1_deconvnet(pooled: Any, switches: Any, unpooled: Any, rectified: Any, la
             fig.add_artist(FancyArrowPatch((x0, ya), (x1, ya), transform=fig.transFigure, arrowstyle="-|>",
                                            mutation_scale=10, lw=1.2, color="0.3"))
             fig.text((x0 + x1) / 2, ya + 0.025, text, ha="center", va="bottom", fontsize=7.5)
-        cax = _add_axes(fig, x - 0.6, y_mid - 1.2, 0.12, 2.4)
+        cax = add_axes(fig, x - 0.6, y_mid - 1.2, 0.12, 2.4)
         fig.colorbar(axes[0].images[0], cax=cax).set_label("activation", fontsize=7)
         cax.tick_params(labelsize=6)
         handles = [Line2D([], [], marker="s", ls="", mfc="none", mec="#e41a1c", mew=1.2, ms=8,
@@ -397,20 +230,20 @@ def fig1_deconvnet(pooled: Any, switches: Any, unpooled: Any, rectified: Any, la
 def _fig2_panel(entry: Mapping[str, Any], name: str, percentile: float,
                 symmetric: bool) -> tuple[np.ndarray, np.ndarray]:
     """One layer's projection and patch mosaics (maps in a near-square grid, each its 3x3 top-9 grid)."""
-    proj = _check_shape(f"fig2_top9[{name}]['projections']", _np(entry["projections"]), 5, "[M, 9, 3, h, w]")
-    patches = _check_shape(f"fig2_top9[{name}]['patches']", _np(entry["patches"]), 5, "[M, 9, 3, h, w]")
-    channels = np.asarray(_np(entry["channels"])).ravel()
+    proj = check_shape(f"fig2_top9[{name}]['projections']", as_numpy(entry["projections"]), 5, "[M, 9, 3, h, w]")
+    patches = check_shape(f"fig2_top9[{name}]['patches']", as_numpy(entry["patches"]), 5, "[M, 9, 3, h, w]")
+    channels = np.asarray(as_numpy(entry["channels"])).ravel()
     if proj.shape[:2] != patches.shape[:2] or proj.shape[-2:] != patches.shape[-2:] or len(channels) != len(proj):
         raise ValueError(f"fig2_top9[{name}]: projections {list(proj.shape)}, patches {list(patches.shape)} and "
                          f"channels [{len(channels)}] must agree on maps, images and size")
     m, k, _, h, _ = proj.shape
-    kr, kc = _grid(k)
-    mr, mc = _grid(m)
-    gap = _tile_gap(h)
+    kr, kc = grid_shape(k)
+    mr, mc = grid_shape(m)
+    gap = tile_gap(h)
     out = []
-    for tiles in (_hwc(normalize_for_display(proj, percentile, symmetric)), _hwc(_patches_to_unit(patches))):
-        maps = np.stack([_mosaic(tiles[i], kr, kc, gap) for i in range(m)])
-        out.append(_mosaic(maps, mr, mc, 4 * gap))
+    for tiles in (to_hwc(normalize_for_display(proj, percentile, symmetric)), to_hwc(patches_to_unit(patches))):
+        maps = np.stack([tile_mosaic(tiles[i], kr, kc, gap) for i in range(m)])
+        out.append(tile_mosaic(maps, mr, mc, 4 * gap))
     return out[0], out[1]
 
 
@@ -440,8 +273,8 @@ def fig2_top9(layers: Mapping[str, Mapping[str, Any]], out: str | Path, *, width
         layout.append([(n, i * (cell + col_gap), side, hgt) for i, (n, hgt) in enumerate(zip(row, heights,
                                                                                               strict=True))])
     total = sum(title_h + max(p[3] for p in r) + row_gap for r in layout)
-    with _style():
-        fig = _new_figure(width, total)
+    with paper_style():
+        fig = new_figure(width, total)
         y = total
         for r in layout:
             row_h = max(p[3] for p in r)
@@ -449,7 +282,7 @@ def fig2_top9(layers: Mapping[str, Mapping[str, Any]], out: str | Path, *, width
             for name, left, side, hgt in r:
                 bottom = y + row_h - hgt
                 for j, img in enumerate(mosaics[name]):
-                    _show(_add_axes(fig, left + j * (side + sep), bottom, side, hgt), img, side)
+                    show_image(add_axes(fig, left + j * (side + sep), bottom, side, hgt), img, side)
                 xs = (left + side + sep / 2) / width
                 fig.add_artist(Line2D([xs, xs], [bottom / total, (bottom + hgt) / total], lw=1.5, color=SEPARATOR,
                                       transform=fig.transFigure))
@@ -457,152 +290,6 @@ def fig2_top9(layers: Mapping[str, Mapping[str, Any]], out: str | Path, *, width
                          ha="center", va="bottom", fontsize=9)
             y -= row_gap
         save_figure(fig, out)
-    return fig
-
-
-# ---------------------------------------------------------------------------------------------- Fig 3
-
-
-def architecture_table(spec: ArchSpec) -> pd.DataFrame:
-    """Fig 3 as a table: one row per operation (input, conv, pool, norm, fc) with its output size.
-
-    Columns: layer, operation, filter, stride, padding, out_c, out_h, out_w, description. Sizes come from
-    zfrepro.model.network.rectified_shapes (conv rows, post-ReLU) and output_shapes (pool, fc rows).
-    """
-    rect, outs = rectified_shapes(spec), output_shapes(spec)
-    s = spec.input_size
-    rows: list[dict[str, Any]] = [dict(layer="input", operation="input", out_c=spec.in_channels, out_h=s, out_w=s,
-                                       description=f"{s}x{s}x{spec.in_channels} image")]
-    size_, lrn = spec.lrn[0], spec.lrn
-    for c in spec.convs:
-        shape = rect[c.name]
-        rows.append(dict(layer=c.name, operation="conv", filter=f"{c.kernel}x{c.kernel}", stride=c.stride,
-                         padding=c.padding, out_c=shape[0], out_h=shape[1], out_w=shape[2],
-                         description=f"{c.out_channels} filters {c.kernel}x{c.kernel} stride {c.stride}, ReLU"))
-        for op in c.ops[2:]:
-            if op == "pool":
-                p = c.pool
-                shape = outs[c.name]  # LRN keeps the size, so the pooled size is the block's output size
-                rows.append(dict(layer=c.name, operation="pool", filter=f"{p.kernel}x{p.kernel}", stride=p.stride,
-                                 padding=p.padding, out_c=shape[0], out_h=shape[1], out_w=shape[2],
-                                 description=f"{p.kernel}x{p.kernel} max pool stride {p.stride}"
-                                             + (" (ceil mode)" if p.ceil_mode else "")))
-            else:
-                rows.append(dict(layer=c.name, operation="norm", filter=f"{size_} maps", out_c=shape[0],
-                                 out_h=shape[1], out_w=shape[2],
-                                 description=f"contrast norm. (LRN size {lrn[0]}, alpha {lrn[1]:g}, "
-                                             f"beta {lrn[2]:g}, k {lrn[3]:g})"))
-    for f in spec.fcs:
-        rows.append(dict(layer=f.name, operation="fc", out_c=f.units,
-                         description=f"{f.units} units, ReLU, dropout {f.dropout:g}"))
-    rows.append(dict(layer=CLASSIFIER, operation="fc", out_c=spec.num_classes,
-                     description=f"{spec.num_classes}-way softmax"))
-    df = pd.DataFrame.from_records(rows, columns=["layer", "operation", "filter", "stride", "padding", "out_c",
-                                                  "out_h", "out_w", "description"])
-    for col in ("stride", "padding", "out_c", "out_h", "out_w"):
-        df[col] = df[col].astype("Int64")
-    df["filter"] = df["filter"].fillna("")
-    return df
-
-
-def _side(h: int) -> float:
-    """Drawn side of a map of h x h (square root scale, so 224 and 6 both stay legible)."""
-    return max(0.3, 1.7 * math.sqrt(h / 224))
-
-
-def _depth(c: int) -> float:
-    """Drawn depth of c maps (log scale)."""
-    return max(0.06, 0.11 * math.log2(max(c, 1)) - 0.1)
-
-
-def _box_height(kind: str, size: int) -> float:
-    """Drawn height of a map box (side) or an fc bar (log of its units)."""
-    return _side(size) if kind == "map" else 0.25 + 0.13 * math.log2(max(size, 2))
-
-
-def _box(ax: Axes, x: float, w: float, h: float, d: float, color: str) -> tuple[float, float]:
-    """A 3D-looking box: front face w x h centred on y = 0 at x, receding up-right by depth d.
-    Returns the box's right and top extent."""
-    dx, dy = 0.55 * d, 0.4 * d
-    y0 = -h / 2
-    base = np.array(sns.desaturate(color, 0.8))
-    front = [(x, y0), (x + w, y0), (x + w, y0 + h), (x, y0 + h)]
-    top = [(x, y0 + h), (x + w, y0 + h), (x + w + dx, y0 + h + dy), (x + dx, y0 + h + dy)]
-    right = [(x + w, y0), (x + w + dx, y0 + dy), (x + w + dx, y0 + h + dy), (x + w, y0 + h)]
-    for pts, shade in ((right, 0.75), (top, 1.15), (front, 1.0)):
-        ax.add_patch(Polygon(pts, closed=True, fc=np.clip(base * shade, 0, 1), ec="0.25", lw=0.6))
-    return x + w + dx, y0 + h + dy
-
-
-def _arch_groups(spec: ArchSpec) -> list[dict[str, Any]]:
-    """Drawing plan for Fig 3: per stage its title, boxes (kind, size, maps) and caption lines."""
-    rect, outs = rectified_shapes(spec), output_shapes(spec)
-    s = spec.input_size
-    groups = [dict(title="Input", boxes=[("map", s, spec.in_channels)], caption=[f"image size {s}"])]
-    for c in spec.convs:
-        boxes = [("map", rect[c.name][1], c.out_channels)]
-        caption = [f"{c.out_channels} filters", f"{c.kernel}x{c.kernel} stride {c.stride}"]
-        for op in c.ops[2:]:
-            if op == "pool":
-                boxes.append(("map", outs[c.name][1], c.out_channels))
-                caption.append(f"{c.pool.kernel}x{c.pool.kernel} max pool stride {c.pool.stride}")
-            else:
-                caption.append("contrast norm.")
-        groups.append(dict(title=layer_title(c.name), boxes=boxes, caption=caption))
-    for f in spec.fcs:
-        groups.append(dict(title=layer_title(f.name), boxes=[("fc", f.units, f.units)],
-                           caption=[f"{f.units} units", "dropout" if f.dropout else "no dropout"]))
-    groups.append(dict(title="Output", boxes=[("fc", spec.num_classes, spec.num_classes)],
-                       caption=[f"{spec.num_classes} class", "softmax"]))
-    return groups
-
-
-def fig3_architecture(spec: ArchSpec, out_png: str | Path, out_csv: str | Path) -> Figure:
-    """Fig 3: the architecture of `spec` drawn as boxes (sizes from zfrepro.model.network) plus the CSV table
-    (architecture_table) at out_csv."""
-    table = architecture_table(spec)
-    groups = _arch_groups(spec)
-    colors = sns.color_palette("Blues", 3)[1], sns.color_palette("Oranges", 3)[1]
-    gap, inner, label_room = 0.6, 0.25, 0.2
-    x = 0.0
-    placed = []  # (group, [(kind, size, maps, x, w, h, d)], left, right)
-    for g in groups:
-        left, items = x, []
-        for kind, size, maps in g["boxes"]:
-            x += label_room if kind == "map" else 0.0  # room for the rotated size label left of a map box
-            w, d = (_side(size), _depth(maps)) if kind == "map" else (0.16, 0.12)
-            items.append((kind, size, maps, x, w, _box_height(kind, size), d))
-            x += w + 0.55 * d + inner
-        placed.append((g, items, left, x - inner))
-        x += gap
-    xmax = x - gap
-    half = max(it[5] / 2 for _, items, _, _ in placed for it in items)
-    top = max(it[5] / 2 + 0.4 * it[6] for _, items, _, _ in placed for it in items) + 0.32
-    lines = max(len(g["caption"]) for g in groups)
-    lo_caption = -half - 0.3
-    x0, x1, y0, y1 = -0.1, xmax + 0.1, lo_caption - 0.2 * lines - 0.1, top + 0.3
-    scale = min(0.75, 16.0 / (x1 - x0))  # inches per drawing unit
-    with _style():
-        fig = _new_figure((x1 - x0) * scale, (y1 - y0) * scale)
-        ax = _add_axes(fig, 0, 0, *fig.get_size_inches())
-        for g, items, left, right in placed:
-            for kind, size, maps, bx, w, h, d in items:
-                rx, ty = _box(ax, bx, w, h, d, colors[0] if kind == "map" else colors[1])
-                if kind == "map":
-                    ax.text(bx - 0.04, 0, str(size), ha="right", va="center", fontsize=7, rotation=90)
-                    ax.text(bx + w / 2, -h / 2 - 0.05, str(size), ha="center", va="top", fontsize=7)
-                    ax.text((bx + rx) / 2 + 0.1, ty + 0.04, str(maps), ha="center", va="bottom", fontsize=7)
-            ax.text((left + right) / 2, top, g["title"], ha="center", va="bottom", fontsize=9, fontweight="bold")
-            ax.text((left + right) / 2, lo_caption, "\n".join(g["caption"]), ha="center", va="top", fontsize=7,
-                    linespacing=1.3)
-        for (_, _, _, r0), (_, _, l1, _) in zip(placed[:-1], placed[1:], strict=True):
-            ax.add_patch(FancyArrowPatch((r0 + 0.05, 0), (l1 - 0.02, 0), arrowstyle="-|>", mutation_scale=8,
-                                         lw=0.9, color="0.35"))
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
-        ax.set_axis_off()
-        save_figure(fig, out_png)
-    atomic_write_text(out_csv, table.to_csv(index=False))
     return fig
 
 
@@ -617,7 +304,7 @@ def fig4_evolution(projections: Any, epochs: Sequence[int], labels: Sequence[str
     layers, not within one). labels: each map's layer name (e.g. "conv2"; shown as "Layer 2"). Each image
     is contrast-enhanced on its own (normalize_for_display with `percentile`, `symmetric`: zero = mid grey).
     """
-    maps = [_np(p) for p in projections] if isinstance(projections, list | tuple) else list(_np(projections))
+    maps = [as_numpy(p) for p in projections] if isinstance(projections, list | tuple) else list(as_numpy(projections))
     epochs, labels = list(epochs), list(labels)
     if not maps or len(labels) != len(maps):
         raise ValueError(f"fig4_evolution: {len(maps)} maps but {len(labels)} labels")
@@ -637,17 +324,17 @@ def fig4_evolution(projections: Any, epochs: Sequence[int], labels: Sequence[str
     for label, ms in groups:
         if len({m.shape for m in ms}) != 1:
             raise ValueError(f"fig4_evolution: the maps labelled {label!r} differ in size")
-        tiles = _hwc(normalize_for_display(np.concatenate(ms), percentile, symmetric))  # [rows * E, h, w, 3]
-        mosaics.append(_mosaic(tiles, len(ms), e, _tile_gap(ms[0].shape[-1])))
+        tiles = to_hwc(normalize_for_display(np.concatenate(ms), percentile, symmetric))  # [rows * E, h, w, 3]
+        mosaics.append(tile_mosaic(tiles, len(ms), e, tile_gap(ms[0].shape[-1])))
     heights = [img_w * m.shape[0] / m.shape[1] for m in mosaics]
     total = title_h + sum(heights) + group_gap * (len(groups) - 1)
-    with _style():
-        fig = _new_figure(width, total)
+    with paper_style():
+        fig = new_figure(width, total)
         y = total - title_h
         for i, ((label, ms), img, hgt) in enumerate(zip(groups, mosaics, heights, strict=True)):
             y -= hgt
-            ax = _add_axes(fig, label_w, y, img_w, hgt)
-            _show(ax, img, img_w)
+            ax = add_axes(fig, label_w, y, img_w, hgt)
+            show_image(ax, img, img_w)
             fig.text((label_w - 0.1) / width, (y + hgt / 2) / total, layer_title(label), ha="right",
                      va="center", fontsize=9)
             if i == 0:
@@ -674,8 +361,8 @@ def _filter_mosaic(w: np.ndarray, scale: str, clip_percentile: float) -> np.ndar
         disp = normalize_for_display(w)
     else:
         raise ValueError(f"fig6_filters: filter_scale must be 'panel' or 'filter', got {scale!r}")
-    r, c = _grid(len(w))
-    return _mosaic(_hwc(disp), r, c, _tile_gap(w.shape[-1]))
+    r, c = grid_shape(len(w))
+    return tile_mosaic(to_hwc(disp), r, c, tile_gap(w.shape[-1]))
 
 
 def fig6_filters(filters: Mapping[str, Any], projections: Mapping[str, Any], out: str | Path, *,
@@ -698,14 +385,14 @@ def fig6_filters(filters: Mapping[str, Any], projections: Mapping[str, Any], out
     for kind, panels in (("filters", filters), ("projections", projections)):
         row = []
         for key in sorted(panels):
-            a = _np(panels[key]).astype(np.float64)
+            a = as_numpy(panels[key]).astype(np.float64)
             if a.ndim != 4:
                 raise ValueError(f"fig6_filters: {kind}[{key!r}] must be [N, 3, h, w], got {list(a.shape)}")
             if kind == "filters":
                 img = _filter_mosaic(a, filter_scale, clip_percentile)
             else:
-                r, c = _grid(len(a))
-                img = _mosaic(_hwc(normalize_for_display(a, percentile, symmetric)), r, c, _tile_gap(a.shape[-1]))
+                r, c = grid_shape(len(a))
+                img = tile_mosaic(to_hwc(normalize_for_display(a, percentile, symmetric)), r, c, tile_gap(a.shape[-1]))
             row.append((titles.get(key, key), img))
         if row:
             rows.append(row)
@@ -718,15 +405,15 @@ def fig6_filters(filters: Mapping[str, Any], projections: Mapping[str, Any], out
         layout.append([(t, img, i * (side + col_gap), side, side * img.shape[0] / img.shape[1])
                        for i, (t, img) in enumerate(row)])
     total = sum(title_h + max(p[4] for p in r) + row_gap for r in layout) - row_gap
-    with _style():
-        fig = _new_figure(width, total)
+    with paper_style():
+        fig = new_figure(width, total)
         y = total
         for r in layout:
             row_h = max(p[4] for p in r)
             y -= title_h + row_h
             for title, img, left, side, hgt in r:
-                ax = _add_axes(fig, left, y + row_h - hgt, side, hgt)
-                _show(ax, img, side)
+                ax = add_axes(fig, left, y + row_h - hgt, side, hgt)
+                show_image(ax, img, side)
                 ax.set_title(title, loc="left", fontsize=8.5)
             y -= row_gap
         save_figure(fig, out)
