@@ -28,10 +28,10 @@ include: "workflow/rules/common.smk"
 
 apply_typed_command_line_config(config)
 validate_config(config, "workflow/schemas/config.schema.yaml")  # also fills in defaults
-check_config(config)
-check_results_intact()
 
 
+# One file per study, with its helpers beside its rules; each adds its results to TARGETS and its figures
+# to PLOTS (common.smk), and figures.smk makes one plot rule per figure.
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
@@ -42,6 +42,11 @@ include: "workflow/rules/invariance.smk"
 include: "workflow/rules/occlusion.smk"
 include: "workflow/rules/transfer.smk"
 include: "workflow/rules/overlap.smk"
+include: "workflow/rules/figures.smk"
+
+
+check_config(config)  # checks across sections, before any job runs
+check_results_intact()
 
 
 localrules:
@@ -50,5 +55,5 @@ localrules:
 
 rule all:
     input:
-        final_targets(),
+        TARGETS,
     default_target: True

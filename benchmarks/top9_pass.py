@@ -22,7 +22,7 @@ from timing import best_of
 from zfrepro.analysis.mining import mine_top9
 from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import PreparedSplit
-from zfrepro.model.evaluate import load_model
+from zfrepro.model.checkpoint import load_model
 from zfrepro.model.network import ConvNet, init_weights_, zf_spec
 
 

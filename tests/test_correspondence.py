@@ -286,7 +286,7 @@ def _run(configure, command, argv: list[str]) -> None:
 
 def _one_at_a_time_delta(model_path, data_dir, entries, part, crop, rtol) -> float:
     """Delta for one part, recomputed independently: PIL masking, one image per forward pass, scipy."""
-    from zfrepro.model.evaluate import load_model
+    from zfrepro.model.checkpoint import load_model
 
     model, _ = load_model(model_path)
     mean = torch.load(data_dir / "mean.pt", weights_only=True)
@@ -310,7 +310,7 @@ def test_commands_end_to_end(tiny_imagenet, tiny_prepared, random_zf, tmp_path):
     out = tmp_path / "analysis" / "correspondence.pt"
     _run(configure_correspondence_parser, correspondence_command,
          ["--model", str(random_zf), "--data-dir", str(tiny_prepared), "--parts-csv", str(tiny_imagenet / "parts.csv"),
-          "--images", "3", "--random-repeats", "4", "--layers", "conv5", "fc7", "--seed", "1", "--out", str(out)])
+          "--images", "3", "--random-repeats", "4", "--layers", '["conv5", "fc7"]', "--seed", "1", "--out", str(out)])
     data = torch.load(out, weights_only=True)
     assert data["parts"] == ["right_eye", "left_eye", "nose"] and data["layers"] == ["conv5", "fc7"]
     assert len(data["images"]) == 3 and data["group"] == "n91000001"
@@ -337,5 +337,5 @@ def test_commands_end_to_end(tiny_imagenet, tiny_prepared, random_zf, tmp_path):
     assert "Claim 8" in md.read_text() and "n91000001" in md.read_text()
 
     png = tmp_path / "fig8.png"
-    assert cli_main(["plot", "fig8", "--input", str(out), "--out", str(png)]) == 0
+    assert cli_main(["plot", "fig8_correspondence", "--inputs", json.dumps({"data": str(out)}), "--out", str(png)]) == 0
     assert png.stat().st_size > 1000 and png.with_suffix(".pdf").exists()

@@ -15,8 +15,14 @@ from torch import nn
 
 from zfrepro.analysis import deconvnet
 from zfrepro.analysis.deconvnet import Target, project, project_maps, strongest
+from zfrepro.cli import main as cli_main
+from zfrepro.data.preprocess import center_crop
+from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError
+from zfrepro.model.checkpoint import load_model
 from zfrepro.model.network import ArchSpec, ConvNet, ConvSpec, PoolSpec
+
+from conftest import drawn_figure
 
 DT = torch.float64
 TOL = {"rtol": 1e-9, "atol": 1e-11}
@@ -474,3 +480,24 @@ def test_bad_input_raises_config_errors(setup):
         project_maps(model, x, "conv1", torch.zeros(3, 4, 5, 5, dtype=DT), record=record)
     with pytest.raises(ConfigError, match="out of range"):
         strongest(record, "conv1", 7)
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+
+def test_project_command_matches_the_api(tiny_prepared, tiny_zf, tmp_path, capsys):
+    out = tmp_path / "p.pt"
+    assert cli_main(["project", "--model", str(tiny_zf), "--data-dir", str(tiny_prepared), "--targets",
+                     '["4:conv2:1:2:1", "1:conv1:0:4:4"]', "--out", str(out), "--png", str(tmp_path / "p.png")]) == 0
+    saved = torch.load(out, weights_only=True)
+    model, _ = load_model(tiny_zf)
+    split = PreparedSplit(tiny_prepared / "val.pt")
+    mean = torch.load(tiny_prepared / "mean.pt", weights_only=True)
+    x = center_crop(split.data["images"][[1, 4]], mean, model.spec.input_size)
+    expected = project(model, x, [Target(1, "conv2", 1, 2, 1), Target(0, "conv1", 0, 4, 4)])
+    assert torch.allclose(saved["projections"], expected)
+    assert (saved["images"], saved["split"], saved["norm"]) == ([1, 4], "val", "identity")
+    drawn_figure(tmp_path / "p.png")  # the grid is drawn, not merely a file
+    assert cli_main(["project", "--model", str(tiny_zf), "--data-dir", str(tiny_prepared), "--targets",
+                     '["1:conv1"]', "--out", str(out)]) == 2
+    assert "IMAGE:LAYER:CHANNEL:Y:X" in capsys.readouterr().err

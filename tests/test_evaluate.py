@@ -9,7 +9,8 @@ from sklearn.metrics import top_k_accuracy_score
 from torchvision.datasets import ImageNet
 from torchvision.transforms import v2
 
-from zfrepro.model.evaluate import errors_of, evaluate, load_model, topk_wrong
+from zfrepro.model.checkpoint import load_model
+from zfrepro.model.evaluate import errors_of, evaluate, topk_wrong
 from zfrepro.model.train import TrainConfig, train
 
 from conftest import TINY_ARCHS, TINY_DATA

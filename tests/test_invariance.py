@@ -4,6 +4,7 @@ transforms against a plain forward pass, image choice, settings errors, the comm
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 import pandas as pd
@@ -194,8 +195,8 @@ def test_commands_write_the_data_the_summary_and_the_figure(setup, tmp_path, cap
     out = tmp_path / "invariance.pt"
     args = _parse(configure_invariance_parser, [
         "--model", str(setup["path"]), "--data-dir", str(setup["data_dir"]), "--images", images,
-        "--translations", "-60", "0", "60", "--scales", "1", "1.4", "1.8", "--rotations", "0", "180",
-        "--layers", "conv1", "fc7", "--out", str(out), "--out-csv", str(tmp_path / "s.csv"),
+        "--translations", "[-60, 0, 60]", "--scales", "[1, 1.4, 1.8]", "--rotations", "[0, 180]",
+        "--layers", '["conv1", "fc7"]', "--out", str(out), "--out-csv", str(tmp_path / "s.csv"),
         "--out-md", str(tmp_path / "s.md")])
     invariance_command(args)
     data = torch.load(out, weights_only=True)
@@ -205,13 +206,13 @@ def test_commands_write_the_data_the_summary_and_the_figure(setup, tmp_path, cap
     assert list(table["transformation"]) == ["translation", "scale", "rotation"]
     assert "conv1 d(small)/norm" in capsys.readouterr().out
     png = tmp_path / "fig5.png"
-    assert cli_main(["plot", "fig5", "--input", str(out), "--out", str(png)]) == 0
+    assert cli_main(["plot", "fig5_invariance", "--inputs", json.dumps({"data": str(out)}), "--out", str(png)]) == 0
     assert png.stat().st_size > 10_000 and png.with_suffix(".pdf").exists()
 
 
 def test_bad_images_json_is_a_config_error(setup, tmp_path):
     args = _parse(configure_invariance_parser, [
         "--model", str(setup["path"]), "--data-dir", str(setup["data_dir"]), "--images", "{not json",
-        "--translations", "0", "--scales", "1", "--rotations", "0", "--out", str(tmp_path / "x.pt")])
+        "--translations", "[0]", "--scales", "[1]", "--rotations", "[0]", "--out", str(tmp_path / "x.pt")])
     with pytest.raises(ConfigError, match="--images"):
         invariance_command(args)

@@ -28,7 +28,7 @@ from zfrepro.data.preprocess import center_crop, crop_offsets
 from zfrepro.data.splits import PreparedSplit, class_names, images_by_class
 from zfrepro.errors import ConfigError
 from zfrepro.model.network import ConvNet, init_weights_, spec_to_dict, zf_spec
-from zfrepro.report.figures_occlusion import label_colours
+from zfrepro.report.figures.occlusion import label_colours
 
 
 def _model(classes: int = 5, size: int = 64, seed: int = 0) -> ConvNet:
@@ -208,7 +208,7 @@ def test_command_and_figure_end_to_end(tiny_prepared, tmp_path):
     assert torch.equal(row["occluded_image"][:, ~square], row["image"][:, ~square])
     assert {"p_true", "p_true_min", "corr_map_p"} <= set(data["summary"][0])
     png = tmp_path / "fig" / "fig7.png"
-    assert cli_main(["plot", "fig7", "--input", str(out), "--out", str(png)]) == 0
+    assert cli_main(["plot", "fig7_occlusion", "--inputs", json.dumps({"data": str(out)}), "--out", str(png)]) == 0
     assert png.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
     with Image.open(png) as im:
         assert im.size[0] > 1000 and im.size[1] > 300

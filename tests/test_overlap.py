@@ -173,7 +173,8 @@ def test_command_and_table(overlap_csv: Path, caltech: Path, tiny_imagenet: Path
 
     csv, md = tmp_path / "overlap.csv", tmp_path / "overlap.md"
     _run(overlap.configure_overlap_table_parser, overlap.overlap_table_command,
-         ["--inputs", str(overlap_csv), "--threshold", "0.95", "--drop", "--out-csv", str(csv), "--out-md", str(md)])
+         ["--inputs", json.dumps([str(overlap_csv)]), "--threshold", "0.95", "--drop", "true", "--out-csv", str(csv),
+          "--out-md", str(md)])
     row = pd.read_csv(csv).iloc[0]
     assert row["dataset"] == "caltech101" and row["paper_duplicates"] == 44
     assert row["duplicates_found"] == PLANTED and row["planted"] == PLANTED and row["planted_found"] == PLANTED

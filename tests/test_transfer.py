@@ -355,7 +355,7 @@ def test_commands_write_the_contract_files(roots, prepared101, model_files, tmp_
     data = tmp_path / "caltech256"
     _run(configure_prepare_transfer_parser, prepare_transfer_command,
          ["--dataset", "caltech256", "--root", str(roots["caltech256"]), "--out-dir", str(data),
-          "--params", json.dumps(STREAM), "--no-background"])
+          "--params", json.dumps(STREAM), "--background", "false"])
     assert json.loads((data / "manifest.json").read_text())["mode"] == {"all": "stream"}
     _run(configure_transfer_splits_parser, transfer_splits_command,
          ["--data-dir", str(data), "--sizes", "[3, 1]", "--splits", "2", "--test-per-class", "2", "--seed", "5",

@@ -14,7 +14,7 @@ import pytest
 from zfrepro.data.datasets import VOC_CLASSES
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.report import paper, transfer_tables
-from zfrepro.report.figures_transfer import fig9
+from zfrepro.report.figures.transfer import fig9
 from zfrepro.report.transfer_tables import ours_cell, paper_cell, table4, table5, table6, table7
 
 PM = "\u00b1"
@@ -75,7 +75,7 @@ def test_table4_puts_our_mean_and_sd_beside_the_paper(tmp_path):
                   "chance level 0.98%", "layer 7 (fc7)", "centre crop", "3 splits", "1/2 splits"):
         assert words in footnote, words
 
-    from zfrepro.report.tables import write_table
+    from zfrepro.report.write import write_table
 
     write_table(df, tmp_path / "t.csv", tmp_path / "t.md", "Table 4", footnote)
     md = (tmp_path / "t.md").read_text()
@@ -165,8 +165,9 @@ def test_table_commands_write_csv_and_markdown(tmp_path):
     assert "# Table 4" in (tmp_path / "t4.md").read_text() and (tmp_path / "t4.csv").exists()
     parser = argparse.ArgumentParser()
     transfer_tables.configure_table7_parser(parser)
-    args = parser.parse_args(["--inputs", str(pretrained), "--sizes", '{"caltech101": 15}', "--data-note", "x",
-                              "--out-csv", str(tmp_path / "t7.csv"), "--out-md", str(tmp_path / "t7.md")])
+    args = parser.parse_args(["--inputs", json.dumps([str(pretrained)]), "--sizes", '{"caltech101": 15}',
+                              "--data-note", "x", "--out-csv", str(tmp_path / "t7.csv"),
+                              "--out-md", str(tmp_path / "t7.md")])
     transfer_tables.table7_command(args)
     assert pd.read_csv(tmp_path / "t7.csv").set_index(["classifier", "layer"]).loc[("softmax", 7), "ours_cal101"] \
         == f"81.0 {PM} 1.4"

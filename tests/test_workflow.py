@@ -103,7 +103,7 @@ def test_tiny_study_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     assert crops == {"table2", "table3", "all"}
     width = _planned(_snakemake(cwd, *tiny, "-n", "--config", "architectures={zf: {width: 0.25}}"))
     assert width == {"train_zf", "evaluate", "table2", "table3", "mine_top9", "top9_projections", "evolution",
-                     "unpooling", "filters", "fig3_architecture", "plot_fig1_deconvnet", "plot_fig2_top9",
+                     "unpooling", "filters", "plot_fig3_architecture", "plot_fig1_deconvnet", "plot_fig2_top9",
                      "plot_fig4_evolution", "plot_fig6_filters", "correspondence", "table1_correspondence",
                      "plot_fig8_correspondence", "invariance", "plot_fig5_invariance", "occlusion",
                      "plot_fig7_occlusion",

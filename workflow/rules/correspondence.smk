@@ -1,7 +1,8 @@
 # Correspondence (Table 1, Fig 8): mask the same part (eyes, nose) in several images of one class and
 # compare how the features change. Computing, the table and the figure are separate rules.
 
-# CORR, correspondence_parts_csv(), correspondence_inputs() and correspondence_targets() are in common.smk.
+
+include: "helpers/correspondence.smk"
 
 
 localrules:
@@ -21,9 +22,9 @@ rule correspondence:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),
         parts_csv=lambda wildcards: correspondence_parts_csv(),
         images=CORR["images"],
-        wnid=f"--wnid {CORR['wnid']}" if CORR["wnid"] else "",
+        wnid=to_json(CORR["wnid"]),
         repeats=CORR["random_repeats"],
-        layers=CORR["layers"],
+        layers=to_json(CORR["layers"], keep_order=True),
         seed=CORR["seed"],
     log:
         "results/logs/correspondence/correspondence.log",
@@ -34,8 +35,8 @@ rule correspondence:
         "../envs/zfrepro.yaml"
     shell:
         "zfrepro correspondence --model {input.model:q} --data-dir {params.data_dir:q}"
-        " --parts-csv {params.parts_csv:q} --images {params.images} {params.wnid}"
-        " --random-repeats {params.repeats} --layers {params.layers} --seed {params.seed}"
+        " --parts-csv {params.parts_csv:q} --images {params.images} --wnid {params.wnid:q}"
+        " --random-repeats {params.repeats} --layers {params.layers:q} --seed {params.seed}"
         " --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
@@ -55,16 +56,6 @@ rule table1_correspondence:
         "zfrepro table1 --input {input:q} --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
 
 
-rule plot_fig8_correspondence:
-    input:
-        "results/analysis/table1/correspondence.pt",
-    output:
-        png=report("results/figures/fig8_correspondence.png", caption="../report/fig8_correspondence.rst",
-                   category="Figures"),
-        pdf="results/figures/fig8_correspondence.pdf",
-    log:
-        "results/logs/plot/fig8_correspondence.log",
-    conda:
-        "../envs/zfrepro.yaml"
-    shell:
-        "zfrepro plot fig8 --input {input:q} --out {output.png:q} > {log:q} 2>&1"
+_enabled = correspondence_enabled()
+figure("fig8_correspondence", {"data": "results/analysis/table1/correspondence.pt"}, target=_enabled)
+TARGETS.extend(table_files("table1_correspondence") if _enabled else [])

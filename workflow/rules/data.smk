@@ -3,6 +3,9 @@
 # transfer.overlap.drop_from_pretraining). The transfer sets are prepared in transfer.smk.
 
 
+include: "helpers/data.smk"
+
+
 rule generate_synthetic:
     input:
         lambda wildcards: synthetic_duplicates_source(wildcards.dataset),
@@ -11,7 +14,7 @@ rule generate_synthetic:
     params:
         generator=lambda wildcards: synthetic_params_json(wildcards.dataset),
         seed=config["synthetic"]["seed"],
-        imagenet=lambda wildcards, input: f"--imagenet-root {input[0]}" if input else "",
+        imagenet=lambda wildcards, input: to_json(input[0] if input else None),
     log:
         "results/logs/generate_synthetic/{dataset}.log",
     benchmark:
@@ -23,7 +26,7 @@ rule generate_synthetic:
         "../envs/zfrepro.yaml"
     shell:
         "zfrepro generate --dataset {wildcards.dataset} --out {output:q} --params {params.generator:q}"
-        " --seed {params.seed} {params.imagenet} --threads {threads} > {log:q} 2>&1"
+        " --seed {params.seed} --imagenet-root {params.imagenet:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule prepare_imagenet:
@@ -39,7 +42,7 @@ rule prepare_imagenet:
         root=lambda wildcards: imagenet_root(),
         data=data_params_json(),
         out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
-        exclude=lambda wildcards, input: f"--exclude {' '.join(input.exclude)}" if input.exclude else "",
+        exclude=lambda wildcards, input: to_json(list(input.exclude)),
     log:
         "results/logs/prepare_imagenet/imagenet.log",
     benchmark:
@@ -48,5 +51,5 @@ rule prepare_imagenet:
     conda:
         "../envs/zfrepro.yaml"
     shell:
-        "zfrepro prepare --dataset imagenet --root {params.root:q} --out-dir {params.out_dir:q}"
-        " --params {params.data:q} {params.exclude} --threads {threads} > {log:q} 2>&1"
+        "zfrepro prepare --root {params.root:q} --out-dir {params.out_dir:q}"
+        " --params {params.data:q} --exclude {params.exclude:q} --threads {threads} > {log:q} 2>&1"

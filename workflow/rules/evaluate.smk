@@ -2,6 +2,9 @@
 # softmax outputs are kept so that Table 2's ensembles average them without running the models again.
 
 
+include: "helpers/evaluate.smk"
+
+
 rule evaluate:
     input:
         model="results/models/{arch}/seed{seed}/final.pt",
@@ -33,3 +36,6 @@ rule evaluate:
         " --params {params.evaluation:q} --out {output.metrics:q} --out-predictions {output.predictions:q}"
         " --device {params.device}"
         " --threads {threads} > {log:q} 2>&1"
+
+
+TARGETS.extend(metrics_path(arch, seed) for arch, seed in trained_models())

@@ -19,10 +19,10 @@ rule invariance:
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),
         images=to_json(INV["images"]),
-        translations=" ".join(str(v) for v in INV["translations"]),
-        scales=" ".join(str(v) for v in INV["scales"]),
-        rotations=" ".join(str(v) for v in INV["rotations"]),
-        layers=" ".join(INV["layers"]),
+        translations=to_json(INV["translations"]),
+        scales=to_json(INV["scales"]),
+        rotations=to_json(INV["rotations"]),
+        layers=to_json(INV["layers"]),
         device=config["device"],
     log:
         "results/logs/invariance/invariance.log",
@@ -35,21 +35,10 @@ rule invariance:
         "../envs/zfrepro.yaml"
     shell:
         "zfrepro invariance --model {input.model:q} --data-dir {params.data_dir:q} --images {params.images:q}"
-        " --translations {params.translations} --scales {params.scales} --rotations {params.rotations}"
-        " --layers {params.layers} --device {params.device} --out {output.data:q}"
+        " --translations {params.translations:q} --scales {params.scales:q} --rotations {params.rotations:q}"
+        " --layers {params.layers:q} --device {params.device} --out {output.data:q}"
         " --out-csv {output.csv:q} --out-md {output.md:q} --threads {threads} > {log:q} 2>&1"
 
 
-rule plot_fig5_invariance:
-    input:
-        "results/analysis/fig5/invariance.pt",
-    output:
-        png=report("results/figures/fig5_invariance.png", caption="../report/fig5_invariance.rst",
-                   category="Figures"),
-        pdf="results/figures/fig5_invariance.pdf",
-    log:
-        "results/logs/plot/fig5_invariance.log",
-    conda:
-        "../envs/zfrepro.yaml"
-    shell:
-        "zfrepro plot fig5 --input {input:q} --out {output.png:q} > {log:q} 2>&1"
+figure("fig5_invariance", {"data": "results/analysis/fig5/invariance.pt"})
+TARGETS.extend(table_files("fig5_invariance"))

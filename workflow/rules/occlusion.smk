@@ -40,15 +40,4 @@ rule occlusion:
         " --device {params.device} --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
-rule plot_fig7_occlusion:
-    input:
-        "results/analysis/fig7/occlusion.pt",
-    output:
-        png=report("results/figures/fig7_occlusion.png", caption="../report/fig7_occlusion.rst", category="Figures"),
-        pdf="results/figures/fig7_occlusion.pdf",
-    log:
-        "results/logs/plot/fig7_occlusion.log",
-    conda:
-        "../envs/zfrepro.yaml"
-    shell:
-        "zfrepro plot fig7 --input {input:q} --out {output.png:q} > {log:q} 2>&1"
+figure("fig7_occlusion", {"data": "results/analysis/fig7/occlusion.pt"})

@@ -41,11 +41,12 @@ rule overlap_table:
         md=report("results/tables/overlap.md", caption="../report/overlap.rst", category="Tables"),
     params:
         threshold=OVERLAP["threshold"],
-        drop="--drop" if OVERLAP["drop_from_pretraining"] else "--no-drop",
+        drop=to_json(OVERLAP["drop_from_pretraining"]),
+        inputs=lambda wildcards, input: to_json(list(input.csv)),
     log:
         "results/logs/overlap/table.log",
     conda:
         "../envs/zfrepro.yaml"
     shell:
-        "zfrepro overlap-table --inputs {input.csv:q} --threshold {params.threshold} {params.drop}"
+        "zfrepro overlap-table --inputs {params.inputs:q} --threshold {params.threshold} --drop {params.drop}"
         " --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"

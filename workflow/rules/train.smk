@@ -2,6 +2,10 @@
 # model keeps (training.checkpoint_epochs within its own, possibly overridden, training.epochs) are
 # declared outputs and Snakemake outputs cannot depend on a wildcard.
 
+
+include: "helpers/train.smk"
+
+
 for _arch in arch_names():
 
     rule:

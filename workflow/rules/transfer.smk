@@ -4,6 +4,9 @@
 # cached under results/features/; every classifier reads them from there.
 
 
+include: "helpers/transfer.smk"
+
+
 rule prepare_caltech:
     input:
         lambda wildcards: dataset_input(wildcards.dataset),
@@ -13,7 +16,7 @@ rule prepare_caltech:
     params:
         root=lambda wildcards: dataset_root(wildcards.dataset),
         data=data_params_json(),
-        background=lambda wildcards: "--background" if TR[wildcards.dataset]["background"] else "--no-background",
+        background=lambda wildcards: to_json(TR[wildcards.dataset]["background"]),
         out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
     log:
         "results/logs/prepare_transfer/{dataset}.log",
@@ -26,7 +29,7 @@ rule prepare_caltech:
         "../envs/zfrepro.yaml"
     shell:
         "zfrepro prepare-transfer --dataset {wildcards.dataset} --root {params.root:q}"
-        " --out-dir {params.out_dir:q} --params {params.data:q} {params.background}"
+        " --out-dir {params.out_dir:q} --params {params.data:q} --background {params.background}"
         " --threads {threads} > {log:q} 2>&1"
 
 
@@ -191,20 +194,84 @@ rule voc_ap:
         " --params {params.params:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
-rule plot_fig9_caltech256:
+# Transfer tables (Tables 4-7): the classifier results above beside the paper's numbers.
+
+
+localrules:
+    table4,
+    table5,
+    table6,
+    table7,
+
+
+for _table, _dataset in (("table4", "caltech101"), ("table5", "caltech256")):
+
+    rule:
+        name:
+            _table
+        input:
+            pretrained=frozen_csv(_dataset, "softmax", "fc7"),
+            scratch=scratch_scores(_dataset),
+            splits=f"results/transfer/splits/{_dataset}.json",
+        output:
+            csv=report(f"results/tables/{_table}_{_dataset}.csv", caption=f"../report/{_table}.rst",
+                       category="Tables"),
+            md=report(f"results/tables/{_table}_{_dataset}.md", caption=f"../report/{_table}.rst",
+                      category="Tables"),
+        params:
+            table=_table,
+            scratch=to_json(scratch_scores(_dataset)),
+            sizes=to_json(TR[_dataset]["train_sizes"]),
+            note=data_note(),
+        log:
+            f"results/logs/tables/{_table}.log",
+        conda:
+            "../envs/zfrepro.yaml"
+        shell:
+            "zfrepro {params.table} --pretrained {input.pretrained:q} --scratch {params.scratch:q}"
+            " --splits {input.splits:q} --sizes {params.sizes:q} --data-note {params.note:q}"
+            " --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+
+
+rule table6:
     input:
-        pretrained=frozen_csv("caltech256", "softmax", "fc7"),
-        scratch=scratch_scores("caltech256"),
+        f"results/transfer/voc/softmax_{TR['voc']['layer']}.csv",
     output:
-        png=report("results/figures/fig9_caltech256.png", caption="../report/fig9_caltech256.rst",
-                   category="Figures"),
-        pdf="results/figures/fig9_caltech256.pdf",
+        csv=report("results/tables/table6_voc2012.csv", caption="../report/table6.rst", category="Tables"),
+        md=report("results/tables/table6_voc2012.md", caption="../report/table6.rst", category="Tables"),
     params:
+        layer=TR["voc"]["layer"],
         note=data_note(),
     log:
-        "results/logs/plot/fig9_caltech256.log",
+        "results/logs/tables/table6.log",
     conda:
         "../envs/zfrepro.yaml"
     shell:
-        "zfrepro plot fig9 --input {input.pretrained:q} --scratch {input.scratch:q} --data-note {params.note:q}"
-        " --out {output.png:q} > {log:q} 2>&1"
+        "zfrepro table6 --input {input:q} --layer {params.layer} --data-note {params.note:q}"
+        " --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+
+
+rule table7:
+    input:
+        [frozen_csv(dataset, classifier, layer) for dataset in CALTECH
+         for (classifier, layer), sizes in frozen_jobs(dataset).items() if table7_size(dataset) in sizes],
+    output:
+        csv=report("results/tables/table7_layers.csv", caption="../report/table7.rst", category="Tables"),
+        md=report("results/tables/table7_layers.md", caption="../report/table7.rst", category="Tables"),
+    params:
+        inputs=lambda wildcards, input: to_json(list(input)),
+        sizes=to_json({dataset: table7_size(dataset) for dataset in CALTECH}),
+        note=data_note(),
+    log:
+        "results/logs/tables/table7.log",
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro table7 --inputs {params.inputs:q} --sizes {params.sizes:q} --data-note {params.note:q}"
+        " --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+
+
+figure("fig9_caltech256", {"pretrained": frozen_csv("caltech256", "softmax", "fc7"),
+                           "scratch": scratch_scores("caltech256")},
+       options={"data_note": data_note()}, target=TR["enabled"])
+TARGETS.extend(transfer_targets())

@@ -2,6 +2,9 @@
 # pixel space, then drawn. Computing and plotting are separate rules, so restyling never recomputes.
 
 
+include: "helpers/visualize.smk"
+
+
 rule mine_top9:
     input:
         model="results/models/{arch}/seed{seed}/final.pt",
@@ -63,9 +66,9 @@ rule evolution:
         "results/analysis/fig4/evolution.pt",
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),
-        checkpoints=[f"{epoch}={path}" for epoch, path in evolution_checkpoint_pairs()],
+        checkpoints=to_json(dict(evolution_checkpoint_pairs()), keep_order=True),
         maps=VIS["fig4_maps_per_layer"],
-        train_images=VIS["fig4_train_images"] or "all",
+        train_images=to_json(VIS["fig4_train_images"]),
         size=VIS["fig4_display_size"],
         seed=VIS["sample_seed"],
         norm=VIS["norm"],
@@ -78,7 +81,7 @@ rule evolution:
         "../envs/zfrepro.yaml"
     shell:
         "zfrepro evolution --checkpoints {params.checkpoints:q} --data-dir {params.data_dir:q}"
-        " --maps {params.maps} --train-images {params.train_images} --display-size {params.size}"
+        " --maps {params.maps} --train-images {params.train_images:q} --display-size {params.size}"
         " --seed {params.seed} --norm {params.norm} --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
@@ -116,9 +119,9 @@ rule filters:
         md="results/tables/fig6_filter_stats.md",
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),
-        filters=[f"{panel}={model_path(arch)}" for panel, arch in fig6_models().items()],
-        projections=[f"{panel}={model_path(arch)}" for panel, arch in fig6_projected().items()],
-        top9=[f"{panel}={top9_path(arch)}" for panel, arch in fig6_projected().items()],
+        filters=to_json({panel: model_path(arch) for panel, arch in fig6_models().items()}, keep_order=True),
+        projections=to_json({panel: model_path(arch) for panel, arch in fig6_projected().items()}, keep_order=True),
+        top9=to_json({panel: top9_path(arch) for panel, arch in fig6_projected().items()}, keep_order=True),
         maps=VIS["fig6_layer2_maps"],
         seed=VIS["sample_seed"],
         norm=VIS["norm"],
@@ -134,48 +137,9 @@ rule filters:
         " --out-csv {output.csv:q} --out-md {output.md:q} --threads {threads} > {log:q} 2>&1"
 
 
-rule fig3_architecture:
-    input:
-        model_path(VIS["arch"]),
-    output:
-        png=report("results/figures/fig3_architecture.png", caption="../report/fig3_architecture.rst",
-                   category="Figures", subcategory="Fig 3"),
-        pdf="results/figures/fig3_architecture.pdf",
-        csv=report("results/tables/fig3_architecture.csv", caption="../report/fig3_architecture.rst",
-                   category="Figures", subcategory="Fig 3"),
-    log:
-        "results/logs/fig3_architecture/fig3_architecture.log",
-    conda:
-        "../envs/zfrepro.yaml"
-    shell:
-        "zfrepro plot fig3 --input {input:q} --out {output.png:q} --out-csv {output.csv:q} > {log:q} 2>&1"
-
-
-# figure name -> (plot kind, the analysis file it draws)
-FIGURE_INPUTS = {
-    "fig1_deconvnet": ("fig1", "results/analysis/fig1/unpooling.pt"),
-    "fig2_top9": ("fig2", "results/analysis/fig2/top9_projections.pt"),
-    "fig4_evolution": ("fig4", "results/analysis/fig4/evolution.pt"),
-    "fig6_filters": ("fig6", "results/analysis/fig6/filters.pt"),
-}
-
-
-# One plotting rule per figure (plot_fig1_deconvnet, ...): each has its own report caption.
-for _figure, (_kind, _data) in FIGURE_INPUTS.items():
-
-    rule:
-        name:
-            f"plot_{_figure}"
-        input:
-            _data,
-        output:
-            png=report(f"results/figures/{_figure}.png", caption=f"../report/{_figure}.rst", category="Figures"),
-            pdf=f"results/figures/{_figure}.pdf",
-        params:
-            kind=_kind,
-        log:
-            f"results/logs/plot/{_figure}.log",
-        conda:
-            "../envs/zfrepro.yaml"
-        shell:
-            "zfrepro plot {params.kind} --input {input:q} --out {output.png:q} > {log:q} 2>&1"
+figure("fig1_deconvnet", {"data": "results/analysis/fig1/unpooling.pt"})
+figure("fig2_top9", {"data": "results/analysis/fig2/top9_projections.pt"})
+figure("fig3_architecture", {"model": model_path(VIS["arch"])}, also={"table": "results/tables/fig3_architecture.csv"})
+figure("fig4_evolution", {"data": "results/analysis/fig4/evolution.pt"})
+figure("fig6_filters", {"data": "results/analysis/fig6/filters.pt"})
+TARGETS.extend(table_files("fig6_filter_stats"))

@@ -29,8 +29,9 @@ from zfrepro.data.preprocess import center_crop, load_rgb, resize_center_crop
 from zfrepro.data.splits import class_names
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save, load_result
-from zfrepro.model.evaluate import load_model
+from zfrepro.model.checkpoint import load_model
 from zfrepro.model.network import ConvNet
+from zfrepro.options import json_arg, json_list_of
 from zfrepro.report import paper
 
 PARTS_COLUMNS = ("image", "part", "x0", "y0", "x1", "y1")
@@ -542,9 +543,11 @@ def configure_correspondence_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", required=True, help="prepared data folder (mean.pt, manifest.json)")
     p.add_argument("--parts-csv", required=True, help=PARTS_CSV_HELP)
     p.add_argument("--images", type=int, default=5, help="images per analysis (paper: 5)")
-    p.add_argument("--wnid", default=None, help="class folder to use (default: the first with enough images)")
+    p.add_argument("--wnid", type=json_arg(str, type(None)), default=None,
+                   help="JSON: the class folder to use, or null for the first with enough images")
     p.add_argument("--random-repeats", type=int, default=50, help="repetitions of the random boxes")
-    p.add_argument("--layers", nargs="+", default=["conv5", "fc7"], help="layers whose features are compared")
+    p.add_argument("--layers", type=json_list_of(str), default=["conv5", "fc7"],
+                   help="JSON list: layers whose features are compared")
     p.add_argument("--seed", type=int, default=0, help="seed of the random boxes")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--out", required=True, help="the analysis file (.pt)")
@@ -565,7 +568,7 @@ def configure_table1_parser(p: argparse.ArgumentParser) -> None:
 
 
 def table1_command(args: argparse.Namespace) -> None:
-    from zfrepro.report.tables import write_table
+    from zfrepro.report.write import write_table
 
     data = load_result(args.input)
     df = table1(data)

@@ -24,12 +24,15 @@ Definitions (filter i = the weights W_i of output map i, shape [3, k, k], n filt
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from zfrepro.options import json_arg
 
 # The per-filter arrays of filter_stats; filter_stats_table leaves them out (one row of scalars per model).
 ARRAY_KEYS = ("norms", "structure")
@@ -133,3 +136,46 @@ def filter_stats_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     if not records:
         raise ValueError("filter_stats_table: no rows")
     return pd.DataFrame.from_records(records)
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+
+FOOTNOTE = ("Claims 1 and 2 of the paper: with filter renormalisation no layer-1 filter dominates; the 7x7 "
+            "stride-2 first layer has fewer dead filters than 11x11 stride 4. Norms are RMS values of each "
+            "filter; definitions of every column in src/zfrepro/filters.py.")
+
+
+def configure_filters_parser(p: argparse.ArgumentParser) -> None:
+    from zfrepro.analysis.projections import _projection_options
+
+    p.add_argument("--filters", required=True, type=json_arg(dict),
+                   help="JSON: {panel: final.pt} whose layer-1 filters to show")
+    p.add_argument("--projections", required=True, type=json_arg(dict),
+                   help="JSON: {panel: final.pt} whose layer-2 maps to project")
+    p.add_argument("--top9", required=True, type=json_arg(dict), help="JSON: {panel: top9.pt}, the mined activations")
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-md", required=True)
+    _projection_options(p)
+
+
+def filters_command(args: argparse.Namespace) -> None:
+    import torch
+
+    from zfrepro.analysis.projections import layer2_projections
+    from zfrepro.io import atomic_torch_save, load_result
+    from zfrepro.model.checkpoint import load_model
+    from zfrepro.report.write import write_table
+
+    torch.set_num_threads(max(1, args.threads))
+    weights, stats = {}, []
+    for panel, path in args.filters.items():  # Fig 6 (a), (b), (c): layer-1 filters
+        model, ckpt = load_model(path)
+        weights[panel] = model.conv_layers()["conv1"].weight.detach().clone()
+        radius = ckpt.get("training", {}).get("filter_radius")  # the radius this network was trained with
+        stats.append(filter_stats(weights[panel], f"({panel}) {ckpt['arch']}", radius=radius))
+    projections = {panel: layer2_projections(path, args.data_dir, load_result(args.top9[panel]), args.maps,
+                                             args.seed, args.norm)
+                   for panel, path in args.projections.items()}  # Fig 6 (d), (e)
+    atomic_torch_save(args.out, {"filters": weights, "projections": projections})
+    write_table(filter_stats_table(stats), args.out_csv, args.out_md, "Fig 6: layer-1 filter statistics", FOOTNOTE)

@@ -25,12 +25,12 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 from zfrepro.analysis.mining import load_images
-from zfrepro.analysis.projections import open_inputs
 from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import class_names, images_by_class
 from zfrepro.errors import ConfigError, DataError
+from zfrepro.model.checkpoint import open_inputs
 from zfrepro.model.network import ConvNet
-from zfrepro.options import parse_json, resolve_device
+from zfrepro.options import json_list_of, parse_json, resolve_device
 
 KINDS = ("translation", "scale", "rotation")
 PAPER_CROP = 224  # translations are given in pixels of the paper's 224 x 224 input
@@ -267,11 +267,12 @@ def configure_invariance_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", required=True, help="the prepared data (val.pt, mean.pt, manifest.json)")
     p.add_argument("--images", required=True,
                    help='JSON list of {"wnid": ..., "nth": ...}: the nth validation image of each class')
-    p.add_argument("--translations", type=float, nargs="+", required=True,
+    p.add_argument("--translations", type=json_list_of(float), required=True,
                    help="vertical shifts in pixels at a 224 crop (scaled by crop/224, rounded)")
-    p.add_argument("--scales", type=float, nargs="+", required=True, help="zoom ratios >= 1")
-    p.add_argument("--rotations", type=float, nargs="+", required=True, help="angles in degrees")
-    p.add_argument("--layers", nargs="+", default=list(DEFAULT_LAYERS), help="layers whose feature distances to keep")
+    p.add_argument("--scales", type=json_list_of(float), required=True, help="JSON list: zoom ratios >= 1")
+    p.add_argument("--rotations", type=json_list_of(float), required=True, help="JSON list: angles in degrees")
+    p.add_argument("--layers", type=json_list_of(str), default=list(DEFAULT_LAYERS),
+                   help="JSON list: layers whose feature distances to keep")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--out", required=True, help="the .pt file with the curves")
     p.add_argument("--out-csv", help="also write the claim-6 summary as CSV")
@@ -289,7 +290,7 @@ def invariance_command(args: argparse.Namespace) -> None:
     atomic_torch_save(args.out, data)
     table = summarize(data)
     if args.out_csv or args.out_md:
-        from zfrepro.report.tables import write_table
+        from zfrepro.report.write import write_table
 
         if not (args.out_csv and args.out_md):
             raise ConfigError("--out-csv and --out-md go together (the table is written in both forms)")

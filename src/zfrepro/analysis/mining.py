@@ -9,6 +9,7 @@ as deconvnet.Target does, in the coordinates of the model's input: the centre cr
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -322,3 +323,25 @@ def crop_u8(images_u8: torch.Tensor, crop: int) -> torch.Tensor:
     """The uint8 centre crop [N, 3, crop, crop] the model saw (no mean subtraction), for showing patches."""
     top, left = crop_offsets(images_u8.shape[-1], crop)[4]
     return images_u8[..., top : top + crop, left : left + crop]
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+
+def configure_mine_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--split", default="val", choices=["train", "val"])
+    p.add_argument("--k", type=int, default=9)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--out", required=True)
+
+
+def mine_command(args: argparse.Namespace) -> None:
+    from zfrepro.io import atomic_torch_save
+    from zfrepro.model.checkpoint import open_inputs
+
+    torch.set_num_threads(max(1, args.threads))
+    model, ckpt, split, mean = open_inputs(args.model, args.data_dir, args.split)
+    result = mine_top9(model, split, mean, ckpt["crop_size"], k=args.k, batch_size=args.batch_size)
+    atomic_torch_save(args.out, {**result, "split": args.split, "model": str(args.model)})

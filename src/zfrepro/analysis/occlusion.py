@@ -22,10 +22,11 @@ import torch
 import torch.nn.functional as F
 
 from zfrepro.analysis.mining import crop_u8, iter_conv_outputs, load_images
-from zfrepro.analysis.projections import open_inputs, project_entries
+from zfrepro.analysis.projections import project_entries
 from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import class_names, images_by_class
 from zfrepro.errors import ConfigError, DataError
+from zfrepro.model.checkpoint import open_inputs
 from zfrepro.model.network import CLASSIFIER, ConvNet
 from zfrepro.options import parse_json, resolve_device
 

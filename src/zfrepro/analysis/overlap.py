@@ -29,6 +29,7 @@ from zfrepro.data.prepare import map_in_workers
 from zfrepro.data.preprocess import load_rgb
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_write_json, atomic_write_text
+from zfrepro.options import json_arg, json_list_of
 
 PAPER_DUPLICATES = {"caltech101": 44, "caltech256": 243}  # paper, section 5
 DATASETS = tuple(PAPER_DUPLICATES)
@@ -285,9 +286,10 @@ def overlap_command(args: argparse.Namespace) -> None:
 
 def configure_overlap_table_parser(p: argparse.ArgumentParser) -> None:
     """Options of `zfrepro overlap-table`."""
-    p.add_argument("--inputs", nargs="+", required=True, help="overlap CSVs (each with its .json beside it)")
+    p.add_argument("--inputs", type=json_list_of(str), required=True,
+                   help="JSON list: overlap CSVs (each with its .json beside it)")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="least correlation of a duplicate")
-    p.add_argument("--drop", action=argparse.BooleanOptionalAction, default=False,
+    p.add_argument("--drop", type=json_arg(bool), default=False,
                    help="whether the duplicates are dropped from pretraining (stated in the footnote)")
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-md", required=True)
@@ -295,7 +297,7 @@ def configure_overlap_table_parser(p: argparse.ArgumentParser) -> None:
 
 def overlap_table_command(args: argparse.Namespace) -> None:
     """Write the overlap table (ours beside the paper's counts) as CSV and Markdown."""
-    from zfrepro.report.tables import write_table
+    from zfrepro.report.write import write_table
 
     check_settings(DEFAULT_SIZE, args.threshold)
     table = overlap_table(args.inputs, PAPER_DUPLICATES, args.threshold)

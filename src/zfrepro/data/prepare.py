@@ -8,6 +8,7 @@ the per-pixel mean image of the training split on the 0..255 scale (paper, secti
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import os
 import sys
@@ -25,15 +26,11 @@ from zfrepro.data.datasets import image_list, imagenet_class_names, open_imagene
 from zfrepro.data.preprocess import load_rgb, resize_center_crop_array
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save, atomic_write_json
+from zfrepro.options import json_arg, json_list_of
 
-DEFAULTS: dict[str, Any] = {
-    "image_size": 96,
-    "crop_size": 84,
-    "cache": "auto",
-    "cache_max_gb": 8,
-    "max_bad_fraction": 0.001,
-    "mean_max_images": None,
-}
+# The keys of the config `data` section that preparing reads. All are required: the workflow passes the whole
+# section, and their defaults live in workflow/schemas/config.schema.yaml only.
+DATA_KEYS = ("image_size", "crop_size", "cache", "cache_max_gb", "max_bad_fraction", "mean_max_images")
 CACHE_MODES = ("auto", "memory", "stream")
 _BYTES_PER_GB = 1e9
 
@@ -55,9 +52,13 @@ class SplitSummary:
 
 
 def data_params(params: dict[str, Any] | None) -> dict[str, Any]:
-    """The config `data` section with defaults filled in and values checked (ConfigError names the key)."""
-    given = {k: v for k, v in (params or {}).items() if v is not None or k == "mean_max_images"}
-    merged = {**DEFAULTS, **given}
+    """The config `data` section with its values checked (ConfigError names the key); every key of DATA_KEYS
+    is required."""
+    merged = {k: v for k, v in (params or {}).items() if v is not None or k == "mean_max_images"}
+    missing = [k for k in DATA_KEYS if k not in merged]
+    if missing:
+        raise ConfigError(f"data.{missing[0]}: missing; pass the whole data section of the config "
+                          f"(keys {', '.join(DATA_KEYS)})")
     size = merged["image_size"]
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ConfigError(f"data.image_size must be a positive integer, got {size!r}")
@@ -320,3 +321,21 @@ def prepare_imagenet(
     }
     atomic_write_json(out / "manifest.json", manifest)
     return manifest
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+
+def configure_prepare_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", required=True, help="the ImageNet folder (data.imagenet_root, or the generated one)")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--params", required=True, type=json_arg(dict), help="JSON: the data section of the config")
+    p.add_argument("--exclude", type=json_list_of(str), default=[],
+                   help="JSON list of overlap CSVs: their imagenet_path images are left out of the training split")
+
+
+def prepare_command(args: argparse.Namespace) -> None:
+    from zfrepro.analysis.overlap import excluded_paths
+
+    prepare_imagenet(Path(args.root), Path(args.out_dir), args.params, args.threads,
+                     exclude=excluded_paths(args.exclude))

@@ -6,6 +6,8 @@ softmax outputs are kept too, so ensembles (Table 2) average them without runnin
 
 from __future__ import annotations
 
+import argparse
+import json
 from pathlib import Path
 
 import torch
@@ -14,20 +16,14 @@ from torch import nn
 from zfrepro.data.preprocess import center_crop, ten_crops
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import DataError
-from zfrepro.io import load_result
-from zfrepro.model.network import ConvNet, num_parameters, spec_from_dict
-from zfrepro.options import resolve_device
+from zfrepro.io import atomic_torch_save, atomic_write_json, load_result
+from zfrepro.model.checkpoint import load_model
+from zfrepro.model.network import num_parameters
+from zfrepro.options import json_arg, resolve_device
 
 CENTER_CROP = 4  # its index in ten_crops (torchvision's ten_crop order); center_crop cuts the same one
 TRAIN_SUBSET_SEED = 2014  # the train-error subset is fixed across models so their rows compare
 
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[ConvNet, dict]:
-    """Rebuild a model from a checkpoint written by `train` (loaded with weights_only=True)."""
-    ckpt = load_result(path, map_location=device)
-    model = ConvNet(spec_from_dict(ckpt["spec"]))
-    model.load_state_dict(ckpt["model"])
-    return model.to(device).eval(), ckpt
 
 
 def topk_wrong(scores: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[int, int]:
@@ -82,7 +78,7 @@ def evaluate(model_path: str | Path, data_dir: str | Path, train_subset: int = 1
     dev = resolve_device(device)
     data_dir = Path(data_dir)
     model, ckpt = load_model(model_path, dev)
-    mean = torch.load(data_dir / "mean.pt", weights_only=True).to(dev)
+    mean = load_result(data_dir / "mean.pt").to(dev)
     crop = int(ckpt["crop_size"])
     train_split, val_split = PreparedSplit(data_dir / "train.pt"), PreparedSplit(data_dir / "val.pt")
     if train_split.classes != list(ckpt["classes"]):
@@ -111,3 +107,25 @@ def evaluate(model_path: str | Path, data_dir: str | Path, train_subset: int = 1
     predictions = {"arch": ckpt["arch"], "seed": ckpt["seed"], "epochs": ckpt["epoch"],
                    "labels": val_split.labels.clone(), "classes": list(val_split.classes), **val_probs}
     return metrics, predictions
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+
+def configure_evaluate_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--params", required=True, type=json_arg(dict), help="JSON: the evaluation section of the config")
+    p.add_argument("--out", required=True, help="the metrics JSON")
+    p.add_argument("--out-predictions", required=True,
+                   help="a .pt file with the validation softmax outputs (centre crop and ten crops), for ensembles")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
+def evaluate_command(args: argparse.Namespace) -> None:
+    # table_crops is a table choice, not an evaluation setting: everything else is passed as given
+    options = {key: args.params[key] for key in ("train_subset", "batch_size") if key in args.params}
+    metrics, predictions = evaluate(args.model, args.data_dir, device=args.device, threads=args.threads, **options)
+    atomic_torch_save(args.out_predictions, predictions)
+    atomic_write_json(args.out, metrics)
+    print(json.dumps(metrics, indent=2))

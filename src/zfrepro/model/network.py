@@ -21,7 +21,6 @@ from torch import nn
 from zfrepro.errors import ConfigError
 
 CLASSIFIER = "fc8"
-BASES = ("zf", "krizhevsky")
 CONFIG_KEYS = ("base", "width", "remove", "fc_units", "conv_maps", "training")
 REMOVABLE = (3, 4, 6, 7)  # layers 1, 2 and 5 carry the pooling that sizes the net; 8 is the classifier
 SPEC_FORMAT = 1
@@ -138,7 +137,10 @@ def krizhevsky_spec(num_classes: int, input_size: int = 224, width: float = 1.0,
     return validate_spec(ArchSpec("krizhevsky", convs, fcs, num_classes, input_size))
 
 
-_BUILDERS = {"zf": zf_spec, "krizhevsky": krizhevsky_spec}
+# The base networks an architecture starts from (architectures.<name>.base): name -> spec builder. A new base
+# network is one builder function here plus its name in the `base` enum of workflow/schemas/config.schema.yaml
+# (tests/test_defaults.py fails when the two disagree).
+BASE_NETWORKS = {"zf": zf_spec, "krizhevsky": krizhevsky_spec}
 
 
 def _is_int(v: Any) -> bool:
@@ -193,14 +195,14 @@ def spec_from_config(name: str, cfg: Mapping[str, Any], num_classes: int, input_
     """
     where = f"architectures.{name}"
     if not isinstance(cfg, Mapping):
-        raise ConfigError(f"{where}: expected a mapping with at least 'base' (one of {list(BASES)}), "
+        raise ConfigError(f"{where}: expected a mapping with at least 'base' (one of {list(BASE_NETWORKS)}), "
                           f"got {cfg!r}")
     for key in cfg:
         if key not in CONFIG_KEYS:
             raise ConfigError(f"{where}.{key}: unknown key; allowed keys are {', '.join(CONFIG_KEYS)}")
     base = cfg.get("base")
-    if base not in _BUILDERS:
-        raise ConfigError(f"{where}.base: must be one of {list(BASES)}, got {base!r}")
+    if base not in BASE_NETWORKS:
+        raise ConfigError(f"{where}.base: must be one of {list(BASE_NETWORKS)}, got {base!r}")
     width = cfg.get("width", 1.0)
     if not _is_number(width) or width <= 0:
         raise ConfigError(f"{where}.width: expected a positive number (1.0 = the paper's widths), "
@@ -224,7 +226,7 @@ def spec_from_config(name: str, cfg: Mapping[str, Any], num_classes: int, input_
     else:
         _check_not_removed(set(fc_units), remove, f"{where}.fc_units", f"{where}.remove")
 
-    spec = _BUILDERS[base](num_classes, input_size=1 << 12, width=float(width), dropout=float(dropout))
+    spec = BASE_NETWORKS[base](num_classes, input_size=1 << 12, width=float(width), dropout=float(dropout))
     convs = tuple(
         dataclasses.replace(c, out_channels=_scaled(conv_maps[n], width)) if n in conv_maps else c
         for c in spec.convs if (n := int(c.name[4:])) not in remove

@@ -8,6 +8,7 @@ across processes when started with torchrun. Every epoch leaves a resumable chec
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import os
@@ -38,22 +39,31 @@ from zfrepro.io import (
     sha256_of,
 )
 from zfrepro.model.network import ArchSpec, ConvNet, init_weights_, spec_from_config, spec_to_dict
+from zfrepro.options import json_arg
+
+# training.lr_schedule's defaults; also what a partial lr_schedule (transfer.scratch.training, which the schema
+# does not fill in) falls back to.
+LR_SCHEDULE_DEFAULTS = {"kind": "plateau", "factor": 0.1, "patience": 2, "min_lr": 1.0e-5}
 
 
 @dataclass
 class TrainConfig:
-    """The `training` section of the config (see config/README.md for what each value encodes)."""
+    """The `training` section of the config (see config/README.md for what each value encodes).
 
-    epochs: int = 12
+    The defaults are the schema's (workflow/schemas/config.schema.yaml; tests/test_defaults.py checks that they
+    agree). The workflow always passes the whole section, so they only serve direct callers.
+    """
+
+    epochs: int = 10
     batch_size: int = 64
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 0.0005
     dropout: float = 0.5
-    init: dict = field(default_factory=lambda: {"scheme": "gaussian", "std": 0.01})
-    filter_radius: float | None = 0.1
-    lr_schedule: dict = field(default_factory=lambda: {"kind": "plateau", "factor": 0.1, "patience": 2})
-    checkpoint_epochs: list[int] = field(default_factory=lambda: [1, 2, 5, 10])
+    init: dict = field(default_factory=lambda: {"scheme": "gaussian", "std": 0.02})
+    filter_radius: float | None = 0.04
+    lr_schedule: dict = field(default_factory=lambda: dict(LR_SCHEDULE_DEFAULTS))
+    checkpoint_epochs: list[int] = field(default_factory=lambda: [1, 2, 5])
     amp: bool = True
     channels_last: bool = True
     validate: bool = True  # the validation error after every epoch (the plateau schedule needs it)
@@ -96,12 +106,12 @@ def with_dropout(spec: ArchSpec, p: float) -> ArchSpec:
 
 def make_scheduler(optimizer: torch.optim.Optimizer, schedule: dict) -> Any:
     """The paper anneals 'by hand' on a validation plateau; we automate it (project decision)."""
-    kind = schedule.get("kind", "plateau")
-    factor = schedule.get("factor", 0.1)
+    schedule = {**LR_SCHEDULE_DEFAULTS, **schedule}
+    kind = schedule["kind"]
+    factor = schedule["factor"]
     if kind == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=factor, patience=schedule.get("patience", 2),
-            min_lr=schedule.get("min_lr", 0.0),
+            optimizer, mode="min", factor=factor, patience=schedule["patience"], min_lr=schedule["min_lr"],
         )
     if kind == "step":
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, schedule.get("milestones", []), gamma=factor)
@@ -410,3 +420,23 @@ def _diverged(arch: str, epoch: int, step: int, cfg: TrainConfig, last: Path, rt
         f"or change training.init (now {cfg.init}); the next run starts afresh (the last finite state is "
         f"kept for inspection in {kept}, never resumed)."
     )
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+
+def configure_train_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--arch", required=True)
+    p.add_argument("--arch-params", required=True, type=json_arg(dict), help="JSON: architectures.<arch>")
+    p.add_argument("--train-params", required=True, type=json_arg(dict),
+                   help="JSON: the training section (with the architecture's overrides)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
+def train_command(args: argparse.Namespace) -> None:
+    train(data_dir=args.data_dir, arch=args.arch, arch_params=args.arch_params,
+          cfg=TrainConfig.from_dict(args.train_params), seed=args.seed, out_dir=args.out_dir, device=args.device,
+          threads=args.threads)

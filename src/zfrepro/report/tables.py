@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.io import atomic_write_text, load_json_result, load_result
+from zfrepro.io import load_json_result, load_result
 from zfrepro.model.evaluate import errors_of
+from zfrepro.options import json_arg, json_list_of
 from zfrepro.report import paper
+from zfrepro.report.write import write_table
 
 CROP_NAMES = {"center": "the centre 224-equivalent crop", "ten": "the average over the ten crops"}
 
@@ -136,8 +139,35 @@ def table3_footnote(rows: dict[str, str | Path], crops: str, seed_metrics: list[
     return text
 
 
-def write_table(df: pd.DataFrame, csv_path: str | Path, md_path: str | Path, title: str, footnote: str) -> None:
-    """Write `df` as CSV and as a Markdown table with a title and a footnote (both atomically)."""
-    atomic_write_text(csv_path, df.to_csv(index=False))
-    shown = df.astype(object).where(df.notna(), "-")
-    atomic_write_text(md_path, f"# {title}\n\n{shown.to_markdown(index=False)}\n\n{footnote}\n")
+# ---------------------------------------------------------------------------------------------- command line
+
+
+def configure_table2_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rows", required=True, type=json_arg(dict),
+                   help="JSON: {row label: [predictions.pt, ...]}; several files make an ensemble")
+    p.add_argument("--crops", default="ten", choices=["center", "ten"])
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-md", required=True)
+
+
+def table2_command(args: argparse.Namespace) -> None:
+    df = table2(args.rows, args.crops)
+    write_table(df, args.out_csv, args.out_md, "Table 2: ImageNet classification error (%)",
+                table2_footnote(args.rows, args.crops))
+    print(df.to_string(index=False))
+
+
+def configure_table3_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics", required=True, type=json_arg(dict), help="JSON: {row label: metrics.json}")
+    p.add_argument("--seed-metrics", type=json_list_of(str), default=[],
+                   help="JSON list: metrics of the same architectures at other seeds (the footnote's spread)")
+    p.add_argument("--crops", default="ten", choices=["center", "ten"])
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-md", required=True)
+
+
+def table3_command(args: argparse.Namespace) -> None:
+    df = table3(args.metrics, args.crops)
+    write_table(df, args.out_csv, args.out_md, "Table 3: ImageNet error (%) of architecture changes",
+                table3_footnote(args.metrics, args.crops, args.seed_metrics))
+    print(df.to_string(index=False))

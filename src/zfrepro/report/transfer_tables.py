@@ -19,7 +19,7 @@ import pandas as pd
 from zfrepro.data.datasets import CALTECH101_BACKGROUND, CALTECH256_CLUTTER_SUFFIX
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import load_json_result
-from zfrepro.options import parse_json
+from zfrepro.options import json_list_of, parse_json
 from zfrepro.report import paper
 from zfrepro.transfer.classifiers import FROZEN_COLUMNS
 
@@ -319,7 +319,7 @@ def claim11(ours: pd.DataFrame) -> str:
 
 
 def _write(df: pd.DataFrame, footnote: str, args: argparse.Namespace, title: str) -> None:
-    from zfrepro.report.tables import write_table
+    from zfrepro.report.write import write_table
 
     write_table(df, args.out_csv, args.out_md, title, footnote)
     print(df.to_string(index=False))
@@ -334,7 +334,8 @@ def _outputs(p: argparse.ArgumentParser) -> None:
 
 def _caltech_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pretrained", required=True, help="frozen-feature softmax results (classify CSV)")
-    p.add_argument("--scratch", nargs="*", default=[], help="from-scratch score.json files (none: row left blank)")
+    p.add_argument("--scratch", type=json_list_of(str), default=[],
+                   help="JSON list: from-scratch score.json files (none: row left blank)")
     p.add_argument("--splits", default=None, help="the dataset's splits JSON (classes, test size for the footnote)")
     p.add_argument("--sizes", default=None,
                    help="JSON list of training sizes shown (default: the paper's and all of ours)")
@@ -375,7 +376,8 @@ def table6_command(args: argparse.Namespace) -> None:
 
 
 def configure_table7_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--inputs", nargs="+", required=True, help="classify CSVs of Caltech-101 and -256, any layers")
+    p.add_argument("--inputs", type=json_list_of(str), required=True,
+                   help="JSON list: classify CSVs of Caltech-101 and -256, any layers")
     p.add_argument("--sizes", default=None,
                    help='JSON {"caltech101": 30, "caltech256": 60}: training size per dataset (default: largest)')
     _outputs(p)

@@ -33,6 +33,8 @@ from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_write_text, load_json_result, load_result
 from zfrepro.options import parse_json, resolve_device
 
+# kind -> its allowed settings with their defaults: the schema's transfer.softmax / transfer.svm defaults
+# (tests/test_defaults.py checks that they agree); the workflow always passes the whole section.
 CLASSIFIER_PARAMS = {"softmax": {"C": 1.0, "max_iter": 500}, "svm": {"C": 0.01}}
 FROZEN_COLUMNS = ["dataset", "classifier", "layer", "train_per_class", "split", "accuracy"]
 VOC_COLUMNS = ["class", "ap", "ap_sklearn", "positives", "images", "note"]
@@ -172,7 +174,8 @@ def score_scratch(model_path: str | Path, data_dir: str | Path, device: str = "a
     """Mean per-class accuracy (%) of a from-scratch model on its split's test images (data_dir/val.pt),
     centre crop with the mean image of its own training images (data_dir/mean.pt)."""
     from zfrepro.data.splits import PreparedSplit
-    from zfrepro.model.evaluate import load_model, split_probabilities
+    from zfrepro.model.checkpoint import load_model
+    from zfrepro.model.evaluate import split_probabilities
 
     data_dir = Path(data_dir)
     dev = resolve_device(device)

@@ -31,8 +31,8 @@ from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save, atomic_write_json, load_json_result, load_result
-from zfrepro.model.evaluate import load_model
-from zfrepro.options import parse_json, resolve_device
+from zfrepro.model.checkpoint import load_model
+from zfrepro.options import json_arg, parse_json, resolve_device
 
 DATASETS = ("caltech101", "caltech256", "voc")
 CALTECH = ("caltech101", "caltech256")
@@ -209,7 +209,7 @@ def write_scratch_data(split_path: str | os.PathLike, splits_json: str | os.Path
                           "the dataset's transfer train_sizes (or fig9_sizes)")
     if not split_path.exists():
         raise DataError(f"prepared split {split_path} is missing: run the prepare-transfer step")
-    parent = torch.load(split_path, weights_only=True, mmap=True)  # mmap: only the chosen rows are read
+    parent = load_result(split_path, mmap=True)  # mmap: only the chosen rows are read
     if list(parent["classes"]) != list(splits["classes"]):
         raise DataError(f"the splits file was made for other classes than {split_path}: rerun transfer-splits")
     parent_manifest = _load_json(split_path.parent / "manifest.json")
@@ -269,7 +269,7 @@ def _check_layers(layers: Any, names: Sequence[str], model_path: str | os.PathLi
 
 @torch.no_grad()
 def extract_features(model_path: str | os.PathLike, split_path: str | os.PathLike, mean_path: str | os.PathLike,
-                     layers: Sequence[str], max_feature_dim: int, batch_size: int = 128, device: str = "auto",
+                     layers: Sequence[str], max_feature_dim: int, batch_size: int, device: str = "auto",
                      workers: int = 0) -> dict[str, dict[str, Any]]:
     """Frozen features of `layers` for every image of a prepared split, from one forward pass per batch.
 
@@ -333,7 +333,7 @@ def configure_prepare_transfer_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", required=True, help="the dataset folder (data.<dataset>_root)")
     p.add_argument("--out-dir", required=True, help="where all.pt (VOC: train.pt, val.pt) and manifest.json go")
     p.add_argument("--params", required=True, help="JSON: the data section of the config")
-    p.add_argument("--background", action=argparse.BooleanOptionalAction, default=False,
+    p.add_argument("--background", type=json_arg(bool), default=False,
                    help="Caltech: keep the BACKGROUND_Google (101) or clutter (256) class as the last class")
 
 

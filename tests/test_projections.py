@@ -1,8 +1,8 @@
-"""The figure computations: patches and projections line up with the mined activations; Fig 1's unpooling."""
+"""zfrepro.analysis.projections, the figures' data: patches and projections line up with the mined activations
+(Fig 2), Fig 1's unpooling puts each pooled value back at its switch."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 import torch.nn.functional as F
 
@@ -11,18 +11,7 @@ from zfrepro.analysis.mining import mine_top9, patch_box, receptive_fields
 from zfrepro.analysis.projections import project_entries, top9_figure_data, unpooling_data
 from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import PreparedSplit
-from zfrepro.model.evaluate import load_model
-from zfrepro.model.train import TrainConfig, train
-
-from conftest import TINY_ARCHS
-
-
-@pytest.fixture(scope="module")
-def tiny_zf(tiny_prepared, tmp_path_factory):
-    cfg = TrainConfig.from_dict({"epochs": 2, "batch_size": 16, "checkpoint_epochs": [],
-                                 "init": {"scheme": "gaussian", "std": 0.03}})
-    return train(tiny_prepared, "zf", TINY_ARCHS["zf"], cfg, seed=0, out_dir=tmp_path_factory.mktemp("zf"),
-                 device="cpu", threads=1)
+from zfrepro.model.checkpoint import load_model
 
 
 def test_patches_and_projections_sit_on_the_receptive_field(tiny_prepared, tiny_zf):
@@ -75,22 +64,3 @@ def test_unpooling_puts_each_pooled_value_back_at_its_switch(tiny_prepared, tiny
         expected[where] += value
     assert torch.allclose(unpooled.flatten(), expected)
     assert (pool_input.flatten()[switches.flatten()] == pooled.flatten()).all()  # switches point at the maxima
-
-
-def test_project_command_matches_the_api(tiny_prepared, tiny_zf, tmp_path, capsys):
-    from zfrepro.cli import main
-
-    out = tmp_path / "p.pt"
-    assert main(["project", "--model", str(tiny_zf), "--data-dir", str(tiny_prepared), "--target",
-                 "4:conv2:1:2:1", "1:conv1:0:4:4", "--out", str(out), "--png", str(tmp_path / "p.png")]) == 0
-    saved = torch.load(out, weights_only=True)
-    model, _ = load_model(tiny_zf)
-    split = PreparedSplit(tiny_prepared / "val.pt")
-    mean = torch.load(tiny_prepared / "mean.pt", weights_only=True)
-    x = center_crop(split.data["images"][[1, 4]], mean, model.spec.input_size)
-    expected = project(model, x, [Target(1, "conv2", 1, 2, 1), Target(0, "conv1", 0, 4, 4)])
-    assert torch.allclose(saved["projections"], expected)
-    assert (tmp_path / "p.png").exists() and (tmp_path / "p.pdf").exists()
-    assert main(["project", "--model", str(tiny_zf), "--data-dir", str(tiny_prepared), "--target", "1:conv1",
-                 "--out", str(out)]) == 2
-    assert "IMAGE:LAYER:CHANNEL:Y:X" in capsys.readouterr().err

@@ -1,0 +1,137 @@
+"""The config schema (workflow/schemas/config.schema.yaml) is the one source of defaults: every default the Python
+code gives a config setting equals the schema's, and the schema's base networks are the registry's.
+
+Changing a default on one side only fails here. Where the workflow always passes a value, the Python fallback was
+removed instead (the data section of data_params, the batch size of extract_features); that is checked too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from test_config_defaults import ROOT, _resolve
+
+from zfrepro.analysis import correspondence, deconvnet, invariance, mining, occlusion, overlap, projections
+from zfrepro.data.prepare import DATA_KEYS, data_params
+from zfrepro.errors import ConfigError
+from zfrepro.model import evaluate, network
+from zfrepro.model.train import LR_SCHEDULE_DEFAULTS, TrainConfig, make_scheduler
+from zfrepro.report import tables, transfer_tables
+from zfrepro.transfer import transfer
+from zfrepro.transfer.classifiers import CLASSIFIER_PARAMS
+
+SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+
+
+def _node(key: str) -> dict:
+    """The schema of a dotted config key, its $ref resolved."""
+    node = SCHEMA
+    for part in key.split("."):
+        node = _resolve(node, SCHEMA)["properties"][part]
+    return _resolve(node, SCHEMA)
+
+
+def schema_default(key: str) -> Any:
+    """The schema's default of a dotted key; an object's default {} filled with its properties' defaults, as the
+    workflow's validation fills it."""
+    node = _node(key)
+    value = node["default"]
+    if value == {} and "properties" in node:
+        value = {name: schema_default(f"{key}.{name}") for name, child in node["properties"].items()
+                 if "default" in _resolve(child, SCHEMA)}
+    return value
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def test_train_config_defaults_are_the_schemas():
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    assert sorted(fields) == sorted(_node("training")["properties"])
+    assert dataclasses.asdict(TrainConfig()) == {name: schema_default(f"training.{name}") for name in fields}
+
+
+def test_lr_schedule_fallbacks_are_the_schemas():
+    """A partial lr_schedule (transfer.scratch.training is not filled in by the schema) falls back to these."""
+    expected = schema_default("training.lr_schedule")
+    assert LR_SCHEDULE_DEFAULTS == expected
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.01)
+    sched = make_scheduler(opt, {})
+    assert expected["kind"] == "plateau" and isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    assert (sched.factor, sched.patience, sched.min_lrs) == (expected["factor"], expected["patience"],
+                                                             [expected["min_lr"]])
+
+
+def test_classifier_defaults_are_the_schemas():
+    assert CLASSIFIER_PARAMS == {kind: schema_default(f"transfer.{kind}") for kind in ("softmax", "svm")}
+
+
+# (function, keyword, config key): the keyword's default stands for that setting of the config
+KEYWORD_DEFAULTS = [
+    (evaluate.evaluate, "train_subset", "evaluation.train_subset"),
+    (evaluate.evaluate, "batch_size", "evaluation.batch_size"),
+    (tables.table2, "crops", "evaluation.table_crops"),
+    (tables.table3, "crops", "evaluation.table_crops"),
+    (network.zf_spec, "dropout", "training.dropout"),
+    (network.krizhevsky_spec, "dropout", "training.dropout"),
+    (network.spec_from_config, "dropout", "training.dropout"),
+    (network.init_weights_, "scheme", "training.init.scheme"),
+    (mining.mine_top9, "k", "visualize.top_k"),
+    (mining.mine_top9, "batch_size", "visualize.batch_size"),
+    (deconvnet.project, "norm", "visualize.norm"),
+    (deconvnet.project_maps, "norm", "visualize.norm"),
+    (projections.project_entries, "norm", "visualize.norm"),
+    (projections.top9_figure_data, "norm", "visualize.norm"),
+    (projections.evolution_data, "norm", "visualize.norm"),
+    (projections.layer2_projections, "norm", "visualize.norm"),
+    (occlusion.occlusion_data, "norm", "visualize.norm"),
+    (occlusion.occlusion_data, "layer", "occlusion.layer"),
+    (occlusion.occlusion_data, "top_projections", "occlusion.top_projections"),
+    (occlusion.occlusion_data, "batch_size", "occlusion.batch_size"),
+    (occlusion.occlude, "layer", "occlusion.layer"),
+    (occlusion.occlude, "batch_size", "occlusion.batch_size"),
+    (occlusion.occlusion_maps, "batch_size", "occlusion.batch_size"),
+    (occlusion.model_forward, "layer", "occlusion.layer"),
+    (correspondence.correspondence, "images", "correspondence.images"),
+    (correspondence.correspondence, "wnid", "correspondence.wnid"),
+    (correspondence.correspondence, "random_repeats", "correspondence.random_repeats"),
+    (correspondence.correspondence, "layers", "correspondence.layers"),
+    (correspondence.correspondence, "seed", "correspondence.seed"),
+    (invariance.invariance_data, "layers", "invariance.layers"),
+    (overlap.find_duplicates, "size", "transfer.overlap.size"),
+    (overlap.find_duplicates, "threshold", "transfer.overlap.threshold"),
+    (overlap.overlap_table, "threshold", "transfer.overlap.threshold"),
+    (transfer.prepare_transfer, "background", "transfer.caltech101.background"),
+    (transfer.prepare_transfer, "background", "transfer.caltech256.background"),
+    (transfer_tables.table6, "layer", "transfer.voc.layer"),
+]
+
+
+@pytest.mark.parametrize(("function", "keyword", "key"), KEYWORD_DEFAULTS,
+                         ids=[f"{f.__module__}.{f.__name__}:{kw}={key}" for f, kw, key in KEYWORD_DEFAULTS])
+def test_keyword_defaults_are_the_schemas(function, keyword, key):
+    assert _plain(inspect.signature(function).parameters[keyword].default) == schema_default(key)
+
+
+def test_values_the_workflow_always_passes_have_no_python_default():
+    full = {key: schema_default(f"data.{key}") for key in DATA_KEYS}
+    assert {key: data_params(full)[key] for key in DATA_KEYS} == full
+    for key in DATA_KEYS:
+        with pytest.raises(ConfigError, match=rf"data\.{key}: missing"):
+            data_params({k: v for k, v in full.items() if k != key})
+    batch_size = inspect.signature(transfer.extract_features).parameters["batch_size"]
+    assert batch_size.default is inspect.Parameter.empty  # the workflow passes evaluation.batch_size
+
+
+def test_base_networks_are_the_schemas_enum():
+    """A new base network is a builder in network.BASE_NETWORKS plus its name in the schema's enum of `base`."""
+    arch = _resolve(_node("architectures")["additionalProperties"], SCHEMA)
+    assert sorted(arch["properties"]["base"]["enum"]) == sorted(network.BASE_NETWORKS)
+    for name, build in network.BASE_NETWORKS.items():
+        assert build(10, 224).name == name
