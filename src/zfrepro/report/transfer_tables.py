@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from zfrepro.data.datasets import CALTECH101_BACKGROUND, CALTECH256_CLUTTER_SUFFIX
+from zfrepro.data.registry import CALTECH, DATASETS
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import load_json_result
 from zfrepro.options import json_list_of, parse_json
@@ -26,7 +27,7 @@ from zfrepro.transfer.classifiers import FROZEN_COLUMNS
 PM = "\u00b1"
 LAYER_NUMBERS = {"conv1": 1, "conv2": 2, "conv3": 3, "conv4": 4, "conv5": 5, "fc6": 6, "fc7": 7}
 CLASSIFIER_NAMES = {"svm": "SVM", "softmax": "softmax"}  # ours -> the paper's row labels
-DATASET_NAMES = {"caltech101": "Caltech-101", "caltech256": "Caltech-256"}
+DATASET_NAMES = {name: DATASETS[name].title for name in CALTECH}
 TABLE7_COLUMNS = {"caltech101": "cal101", "caltech256": "cal256"}
 SCRATCH_KEYS = ("dataset", "train_per_class", "split", "accuracy")
 # Table 4/5 rows that are ours as well: paper row -> which of our results fills it.

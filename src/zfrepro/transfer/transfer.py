@@ -28,14 +28,14 @@ from tqdm import tqdm
 from zfrepro.data.datasets import image_list, open_caltech101, open_caltech256, open_voc
 from zfrepro.data.prepare import data_params, prepare_image_list
 from zfrepro.data.preprocess import center_crop
+from zfrepro.data.registry import CALTECH, TRANSFER
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save, atomic_write_json, load_json_result, load_result
 from zfrepro.model.checkpoint import load_model
 from zfrepro.options import json_arg, parse_json, resolve_device
 
-DATASETS = ("caltech101", "caltech256", "voc")
-CALTECH = ("caltech101", "caltech256")
+DATASETS = TRANSFER  # the transfer sets (zfrepro.data.registry)
 VOC_SPLITS = ("train", "val")
 LAYER_KEYS = "transfer.table7_layers / transfer.voc.layer"
 

@@ -1,7 +1,9 @@
 # Helpers of data.smk: its config values, paths and parameters.
 
+import zfrepro.data.registry
 
-DATASETS = ["imagenet", "caltech101", "caltech256", "voc"]
+
+DATASETS = list(zfrepro.data.registry.DATASETS)
 PREPARED = "results/data/imagenet"
 
 
@@ -38,7 +40,7 @@ def imagenet_input(wildcards):
 
 def synthetic_duplicates_source(dataset):
     """A generated Caltech set with imagenet_duplicates copies files of the generated ImageNet: its input."""
-    if dataset in ("caltech101", "caltech256") and config["synthetic"][dataset]["imagenet_duplicates"] > 0:
+    if dataset in zfrepro.data.registry.CALTECH and config["synthetic"][dataset]["imagenet_duplicates"] > 0:
         return [imagenet_root()]
     return []
 
@@ -47,5 +49,5 @@ def pretraining_exclusions():
     """The overlap CSVs whose ImageNet images are left out of pretraining (transfer.overlap.drop_from_pretraining)."""
     overlap = config["transfer"]["overlap"]
     if config["transfer"]["enabled"] and overlap["enabled"] and overlap["drop_from_pretraining"]:
-        return [f"results/analysis/overlap/{dataset}.csv" for dataset in ("caltech101", "caltech256")]
+        return [f"results/analysis/overlap/{dataset}.csv" for dataset in zfrepro.data.registry.CALTECH]
     return []

@@ -1,9 +1,11 @@
 # Helpers of transfer.smk: its config values, paths and parameters.
 
+import zfrepro.data.registry
+
 
 TR = config["transfer"]
-CALTECH = ["caltech101", "caltech256"]
-TRANSFER_DATASETS = CALTECH + ["voc"]
+CALTECH = list(zfrepro.data.registry.CALTECH)
+TRANSFER_DATASETS = list(zfrepro.data.registry.TRANSFER)
 
 
 def dataset_root(dataset):

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zfrepro.data.registry import DATASETS as REGISTRY
 from zfrepro.errors import ConfigError
 
-DATASETS = ("imagenet", "caltech101", "caltech256", "voc")
+DATASETS = tuple(REGISTRY)  # ("imagenet", "caltech101", "caltech256", "voc"): the order deals the catalogue
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
     "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
