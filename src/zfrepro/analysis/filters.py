@@ -143,7 +143,7 @@ def filter_stats_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
 FOOTNOTE = ("Claims 1 and 2 of the paper: with filter renormalisation no layer-1 filter dominates; the 7x7 "
             "stride-2 first layer has fewer dead filters than 11x11 stride 4. Norms are RMS values of each "
-            "filter; definitions of every column in src/zfrepro/filters.py.")
+            "filter; definitions of every column in src/zfrepro/analysis/filters.py.")
 
 
 def configure_filters_parser(p: argparse.ArgumentParser) -> None:

@@ -254,7 +254,7 @@ SUMMARY_FOOTNOTE = (
     "distance to the original there (mean of its +/- pair); norm: the original's feature norm; d(max): the largest "
     "distance over the whole range; p(true): softmax probability of the true class (min: each image's lowest); "
     "top-1 kept: share of (image, transformation) pairs still classified correctly. Definitions in "
-    "src/zfrepro/invariance.py."
+    "src/zfrepro/analysis/invariance.py."
 )
 
 
