@@ -20,25 +20,21 @@ from zfrepro.data.preprocess import center_crop, load_rgb, resize_center_crop_ar
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.data.synthetic import generate
 from zfrepro.errors import ConfigError, DataError
+from zfrepro.model.checkpoint import load_model
 from zfrepro.model.network import ConvNet, init_weights_, spec_from_config, spec_to_dict
 from zfrepro.model.train import TrainConfig, train
-from zfrepro.transfer.transfer import (
+from zfrepro.transfer.classifiers import score_scratch
+from zfrepro.transfer.features import (
     configure_features_parser,
-    configure_prepare_transfer_parser,
-    configure_scratch_parser,
-    configure_transfer_splits_parser,
     extract_features,
     features_command,
     layer_features,
-    make_splits,
     pool_grid,
-    prepare_transfer,
-    prepare_transfer_command,
     save_features,
-    scratch_command,
-    transfer_splits_command,
-    write_scratch_data,
 )
+from zfrepro.transfer.prepare import configure_prepare_transfer_parser, prepare_transfer, prepare_transfer_command
+from zfrepro.transfer.scratch import configure_scratch_parser, scratch_command, write_scratch_data
+from zfrepro.transfer.splits import configure_transfer_splits_parser, make_splits, transfer_splits_command
 
 from conftest import TINY_ARCHS, TINY_DATA
 from conftest_data import make_voc, write_truncated_jpeg
@@ -351,7 +347,7 @@ def _run(configure, command, argv: list[str]) -> None:
 
 
 def test_commands_write_the_contract_files(roots, prepared101, model_files, tmp_path, capsys):
-    model_path, mean_path, _ = model_files
+    model_path, mean_path, model = model_files
     data = tmp_path / "caltech256"
     _run(configure_prepare_transfer_parser, prepare_transfer_command,
          ["--dataset", "caltech256", "--root", str(roots["caltech256"]), "--out-dir", str(data),
@@ -376,7 +372,15 @@ def test_commands_write_the_contract_files(roots, prepared101, model_files, tmp_
           "--out-dir", str(tmp_path / "features")])
     conv2 = torch.load(tmp_path / "features" / "conv2.pt", weights_only=True)
     assert conv2["grid"] == 1 and conv2["features"].shape[1] == 32  # 32*2*2 = 128 > 100
-    assert (tmp_path / "features" / "fc6.pt").exists()
+    # fc6 (512 units at width 0.125, unpooled): one row per image of the split, in its order, with its labels.
+    fc6 = torch.load(tmp_path / "features" / "fc6.pt", weights_only=True)
+    split = PreparedSplit(prepared101 / "all.pt")
+    assert fc6["features"].shape == (len(split), model.spec.fcs[0].units) == (len(split), 512)
+    assert torch.equal(fc6["labels"], split.labels) and fc6["classes"] == split.classes
+    x = center_crop(split.data["images"], torch.load(mean_path, weights_only=True), 64)
+    with torch.no_grad():
+        by_hand = model.forward_record(x)[1].outputs["fc6"]
+    torch.testing.assert_close(fc6["features"].float(), by_hand, rtol=2e-3, atol=1e-3 * float(by_hand.abs().max()))
     # The non-pretrained baseline in one command: data, training from scratch, score; the data is removed.
     train_params = {"epochs": 1, "batch_size": 4, "amp": False, "init": {"scheme": "gaussian", "std": 0.03}}
     _run(configure_scratch_parser, scratch_command,
@@ -385,7 +389,13 @@ def test_commands_write_the_contract_files(roots, prepared101, model_files, tmp_
           "--device", "cpu", "--out-dir", str(tmp_path / "run")])
     score = json.loads((tmp_path / "run" / "score.json").read_text())
     assert (score["dataset"], score["train_per_class"], score["split"]) == ("caltech256", 1, 1)
-    assert score["test_images"] == len(splits["splits"][1]["test"]) and 0 <= score["accuracy"] <= 100
-    assert (tmp_path / "run" / "final.pt").exists() and not (tmp_path / "run" / ".data").exists()
+    assert score["test_images"] == len(splits["splits"][1]["test"])
+    assert not (tmp_path / "run" / ".data").exists()
+    # The score is the trained model's: scoring final.pt again on the same split's data (rewritten) gives it.
+    _, ckpt = load_model(tmp_path / "run" / "final.pt")
+    assert ckpt["classes"] == parent["classes"] and ckpt["epoch"] == 1
+    write_scratch_data(data / "all.pt", tmp_path / "splits.json", 1, 1, tmp_path / "again")
+    again = score_scratch(tmp_path / "run" / "final.pt", tmp_path / "again", device="cpu")
+    assert again["accuracy"] == score["accuracy"] and again["test_images"] == score["test_images"]
     printed = capsys.readouterr().out
     assert "caltech256" in printed and "conv2: map [32, 3, 3] grid 1" in printed and "n=1 split 1" in printed
