@@ -17,12 +17,13 @@ import yaml
 from test_config_defaults import ROOT, _resolve
 
 from zfrepro.analysis import correspondence, deconvnet, invariance, mining, occlusion, overlap, projections
+from zfrepro.cli import build_parser
 from zfrepro.data.prepare import DATA_KEYS, data_params
 from zfrepro.errors import ConfigError
 from zfrepro.model import evaluate, network
 from zfrepro.model.train import LR_SCHEDULE_DEFAULTS, TrainConfig, make_scheduler
 from zfrepro.report import tables, transfer_tables
-from zfrepro.transfer import transfer
+from zfrepro.transfer import features, prepare
 from zfrepro.transfer.classifiers import CLASSIFIER_PARAMS
 
 SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
@@ -107,8 +108,8 @@ KEYWORD_DEFAULTS = [
     (overlap.find_duplicates, "size", "transfer.overlap.size"),
     (overlap.find_duplicates, "threshold", "transfer.overlap.threshold"),
     (overlap.overlap_table, "threshold", "transfer.overlap.threshold"),
-    (transfer.prepare_transfer, "background", "transfer.caltech101.background"),
-    (transfer.prepare_transfer, "background", "transfer.caltech256.background"),
+    (prepare.prepare_transfer, "background", "transfer.caltech101.background"),
+    (prepare.prepare_transfer, "background", "transfer.caltech256.background"),
     (transfer_tables.table6, "layer", "transfer.voc.layer"),
 ]
 
@@ -125,7 +126,7 @@ def test_values_the_workflow_always_passes_have_no_python_default():
     for key in DATA_KEYS:
         with pytest.raises(ConfigError, match=rf"data\.{key}: missing"):
             data_params({k: v for k, v in full.items() if k != key})
-    batch_size = inspect.signature(transfer.extract_features).parameters["batch_size"]
+    batch_size = inspect.signature(features.extract_features).parameters["batch_size"]
     assert batch_size.default is inspect.Parameter.empty  # the workflow passes evaluation.batch_size
 
 
@@ -135,3 +136,36 @@ def test_base_networks_are_the_schemas_enum():
     assert sorted(arch["properties"]["base"]["enum"]) == sorted(network.BASE_NETWORKS)
     for name, build in network.BASE_NETWORKS.items():
         assert build(10, 224).name == name
+
+
+# (command, option, config key): the option's default stands for that setting of the config
+OPTION_DEFAULTS = [
+    ("train", "--device", "device"), ("evaluate", "--device", "device"), ("features", "--device", "device"),
+    ("scratch", "--device", "device"), ("occlusion", "--device", "device"), ("invariance", "--device", "device"),
+    ("table2", "--crops", "evaluation.table_crops"), ("table3", "--crops", "evaluation.table_crops"),
+    ("features", "--batch-size", "evaluation.batch_size"),
+    ("mine", "--k", "visualize.top_k"), ("mine", "--batch-size", "visualize.batch_size"),
+    ("project", "--norm", "visualize.norm"), ("top9-projections", "--norm", "visualize.norm"),
+    ("evolution", "--norm", "visualize.norm"), ("filters", "--norm", "visualize.norm"),
+    ("occlusion", "--norm", "visualize.norm"), ("top9-projections", "--seed", "visualize.sample_seed"),
+    ("evolution", "--seed", "visualize.sample_seed"), ("filters", "--seed", "visualize.sample_seed"),
+    ("evolution", "--display-size", "visualize.fig4_display_size"),
+    ("unpooling", "--layer", "visualize.fig1_layer"), ("unpooling", "--image", "visualize.fig1_image"),
+    ("unpooling", "--window", "visualize.fig1_window"), ("invariance", "--layers", "invariance.layers"),
+    ("occlusion", "--layer", "occlusion.layer"), ("occlusion", "--top-projections", "occlusion.top_projections"),
+    ("occlusion", "--batch-size", "occlusion.batch_size"), ("correspondence", "--images", "correspondence.images"),
+    ("correspondence", "--random-repeats", "correspondence.random_repeats"),
+    ("correspondence", "--layers", "correspondence.layers"), ("correspondence", "--seed", "correspondence.seed"),
+    ("correspondence", "--wnid", "correspondence.wnid"),
+    ("overlap", "--size", "transfer.overlap.size"), ("overlap", "--threshold", "transfer.overlap.threshold"),
+    ("overlap-table", "--threshold", "transfer.overlap.threshold"),
+    ("overlap-table", "--drop", "transfer.overlap.drop_from_pretraining"),
+    ("prepare-transfer", "--background", "transfer.caltech101.background"), ("table6", "--layer", "transfer.voc.layer"),
+]
+
+
+@pytest.mark.parametrize(("command", "option", "key"), OPTION_DEFAULTS,
+                         ids=[f"{c} {o}={k}" for c, o, k in OPTION_DEFAULTS])
+def test_command_line_defaults_are_the_schemas(command, option, key):
+    subcommands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    assert subcommands[command]._option_string_actions[option].default == schema_default(key)

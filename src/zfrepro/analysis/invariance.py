@@ -273,7 +273,7 @@ def configure_invariance_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rotations", type=json_list_of(float), required=True, help="JSON list: angles in degrees")
     p.add_argument("--layers", type=json_list_of(str), default=list(DEFAULT_LAYERS),
                    help="JSON list: layers whose feature distances to keep")
-    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--out", required=True, help="the .pt file with the curves")
     p.add_argument("--out-csv", help="also write the claim-6 summary as CSV")
     p.add_argument("--out-md", help="also write the claim-6 summary as Markdown")
