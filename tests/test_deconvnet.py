@@ -1,6 +1,7 @@
 """Tests for zfrepro.analysis.deconvnet: the fast batched projection against a slow reference written from the paper's
 words (python loops), hand-computed cases, Captum's NeuronDeconvolution (equal) and GuidedBackprop / plain
-gradients (different rules), and wrong variants of each step (they must fail the same comparisons)."""
+gradients (different rules), wrong variants of each step (they must fail the same comparisons), and the `project`
+command."""
 
 from __future__ import annotations
 

@@ -1,6 +1,10 @@
-"""Figures: every function writes a PNG and a PDF of the expected layout from the arrays it is given."""
+"""zfrepro.report.figures (style, deconvnet, architecture, occlusion, transfer): every function writes a PNG and a
+PDF of the expected layout from the data it is given. Figs 5, 7 and 8 are drawn from real analysis data in
+test_invariance.py, test_occlusion.py and test_correspondence.py."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -10,9 +14,14 @@ import torch.nn.functional as F
 from PIL import Image
 
 from zfrepro.model.network import krizhevsky_spec, output_shapes, rectified_shapes, spec_from_config, zf_spec
+from zfrepro.report import paper
 from zfrepro.report.figures.architecture import fig3_architecture
 from zfrepro.report.figures.deconvnet import fig1_deconvnet, fig2_top9, fig4_evolution, fig6_filters
+from zfrepro.report.figures.occlusion import label_colours
 from zfrepro.report.figures.style import new_figure, normalize_for_display, save_figure
+from zfrepro.report.figures.transfer import fig9
+
+from conftest import drawn_figure
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 
@@ -215,3 +224,35 @@ def test_fig6_filters(tmp_path):
     assert len(fig.axes) == 1 and fig.axes[0].get_title(loc="left") == "(c) ZF"
     with pytest.raises(ValueError, match="differ"):
         fig6_filters({"a": a}, {"a": projections["d"]}, tmp_path / "x.png")
+
+
+def test_label_colours_put_the_true_class_first_and_cap_the_legend():
+    top = np.array([[3, 3, 3], [1, 1, 2], [0, 4, 4]])
+    named, colours = label_colours(top, true_label=2, max_labels=3)
+    assert named == [2, 3, 1] and set(colours) == {1, 2, 3}
+
+
+def test_fig9_writes_png_and_pdf_with_the_reference_line(tmp_path):
+    accs = {n: [20.0 + n / 2, 22.0 + n / 2] for n in (1, 2, 4, 8, 15, 30, 45, 60)}
+    pretrained = tmp_path / "p.csv"  # the classify command's CSV: one row per size and split
+    pd.DataFrame([{"dataset": "caltech256", "classifier": "softmax", "layer": "fc7", "train_per_class": n,
+                   "split": s, "accuracy": a} for n, split_accs in accs.items() for s, a in enumerate(split_accs)]
+                 ).to_csv(pretrained, index=False)
+    scratch = []  # the scratch command's score.json files
+    for n, split_accs in {15: [5.0, 6.0], 60: [20.0, 25.0]}.items():
+        for s, a in enumerate(split_accs):
+            scratch.append(tmp_path / f"caltech256_n{n}_split{s}.json")
+            scratch[-1].write_text(json.dumps({"dataset": "caltech256", "train_per_class": n, "split": s,
+                                               "accuracy": a, "test_images": 100, "classes": 4}))
+    fig = fig9(pretrained, scratch, tmp_path / "fig9.png", "generated data")
+    _written(tmp_path / "fig9.png")
+    drawn_figure(tmp_path / "fig9.png")
+    ax = fig.axes[0]
+    assert "generated data" in ax.get_title()
+    labels = ax.get_legend_handles_labels()[1]
+    assert "Bo et al. 2013, 60 images" in labels and "paper, ImageNet-pretrained" in labels
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines["Bo et al. 2013, 60 images"].get_ydata()) == [paper.BO_2013_CALTECH256_60] * 2
+    assert list(lines["paper, non-pretrained"].get_ydata()) == [9.0, 22.5, 31.2, 38.8]
+    ours = [c for c in ax.containers if c.get_label() == "ours, ImageNet-pretrained"][0]
+    assert list(ours.lines[0].get_ydata()) == [21.0 + n / 2 for n in accs]  # mean over the two splits

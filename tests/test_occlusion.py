@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -28,7 +27,6 @@ from zfrepro.data.preprocess import center_crop, crop_offsets
 from zfrepro.data.splits import PreparedSplit, class_names, images_by_class
 from zfrepro.errors import ConfigError
 from zfrepro.model.network import ConvNet, init_weights_, spec_to_dict, zf_spec
-from zfrepro.report.figures.occlusion import label_colours
 
 
 def _model(classes: int = 5, size: int = 64, seed: int = 0) -> ConvNet:
@@ -156,12 +154,6 @@ def test_hand_made_model_gives_the_known_answer():
     assert torch.equal(top, expected)
     assert got["base_probs"][0] == pytest.approx(float(torch.sigmoid(torch.tensor(6.0))))
     assert strongest_map(torch.tensor([[[0.0, 1.0], [2.0, 0.0]], [[0.0, 0.0], [3.0, 3.0]]])) == (1, 1, 0)
-
-
-def test_label_colours_put_the_true_class_first_and_cap_the_legend():
-    top = np.array([[3, 3, 3], [1, 1, 2], [0, 4, 4]])
-    named, colours = label_colours(top, true_label=2, max_labels=3)
-    assert named == [2, 3, 1] and set(colours) == {1, 2, 3}
 
 
 # ---------------------------------------------------------------------------------------------- data

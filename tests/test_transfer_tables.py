@@ -1,4 +1,5 @@
-"""Tables 4-7 and Figure 9 from hand-made result files: paper numbers and our mean ± sd, checked by hand."""
+"""zfrepro.report.transfer_tables: Tables 4-7 from hand-made result files, paper numbers and our mean ± sd checked
+by hand, and the claim sentences."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import pytest
 from zfrepro.data.datasets import VOC_CLASSES
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.report import paper, transfer_tables
-from zfrepro.report.figures.transfer import fig9
 from zfrepro.report.transfer_tables import ours_cell, paper_cell, table4, table5, table6, table7
 
 PM = "\u00b1"
@@ -162,7 +162,13 @@ def test_table_commands_write_csv_and_markdown(tmp_path):
     args = parser.parse_args(["--pretrained", str(pretrained), "--data-note", "generated data",
                               "--out-csv", str(tmp_path / "t4.csv"), "--out-md", str(tmp_path / "t4.md")])
     transfer_tables.table4_command(args)
-    assert "# Table 4" in (tmp_path / "t4.md").read_text() and (tmp_path / "t4.csv").exists()
+    # The files hold the table and footnote that table4() computes from the same results file.
+    expected, footnote = table4(pretrained, [], "generated data")
+    assert (tmp_path / "t4.csv").read_text() == expected.to_csv(index=False)
+    md = (tmp_path / "t4.md").read_text()
+    assert md.startswith("# Table 4: Caltech-101 mean per-class accuracy (%)\n") and md.endswith(f"\n{footnote}\n")
+    assert pd.read_csv(tmp_path / "t4.csv").set_index("method").loc["ImageNet-pretrained convnet", "ours_15"] \
+        == f"81.0 {PM} 1.4"
     parser = argparse.ArgumentParser()
     transfer_tables.configure_table7_parser(parser)
     args = parser.parse_args(["--inputs", json.dumps([str(pretrained)]), "--sizes", '{"caltech101": 15}',
@@ -171,23 +177,6 @@ def test_table_commands_write_csv_and_markdown(tmp_path):
     transfer_tables.table7_command(args)
     assert pd.read_csv(tmp_path / "t7.csv").set_index(["classifier", "layer"]).loc[("softmax", 7), "ours_cal101"] \
         == f"81.0 {PM} 1.4"
-
-
-def test_fig9_writes_png_and_pdf_with_the_reference_line(tmp_path):
-    accs = {n: [20.0 + n / 2, 22.0 + n / 2] for n in (1, 2, 4, 8, 15, 30, 45, 60)}
-    pretrained = _csv(tmp_path / "p.csv", "caltech256", "softmax", "fc7", accs)
-    scratch = _scratch(tmp_path, "caltech256", {15: [5.0, 6.0], 60: [20.0, 25.0]})
-    fig = fig9(pretrained, scratch, tmp_path / "fig9.png", "generated data")
-    assert (tmp_path / "fig9.png").stat().st_size > 1000 and (tmp_path / "fig9.pdf").stat().st_size > 1000
-    ax = fig.axes[0]
-    assert "generated data" in ax.get_title()
-    labels = ax.get_legend_handles_labels()[1]
-    assert "Bo et al. 2013, 60 images" in labels and "paper, ImageNet-pretrained" in labels
-    lines = {line.get_label(): line for line in ax.get_lines()}
-    assert list(lines["Bo et al. 2013, 60 images"].get_ydata()) == [paper.BO_2013_CALTECH256_60] * 2
-    assert list(lines["paper, non-pretrained"].get_ydata()) == [9.0, 22.5, 31.2, 38.8]
-    ours = [c for c in ax.containers if c.get_label() == "ours, ImageNet-pretrained"][0]
-    assert list(ours.lines[0].get_ydata()) == [21.0 + n / 2 for n in accs]  # mean over the two splits
 
 
 def test_claim_sentences_are_computed_from_the_results():

@@ -1,32 +1,38 @@
-"""The whole DAG on the tiny config, partial reruns, the paper config's plan, lint and config errors."""
+"""The whole DAG on the tiny config, run once and checked result by result against the files it was computed from;
+partial reruns; the paper config's plan; lint and config errors."""
 
 from __future__ import annotations
 
 import json
-import os
+import re
 import subprocess
-import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
+import yaml
+from PIL import Image
 from scipy.stats import binomtest
 
-from conftest import REPO
+from zfrepro.model.checkpoint import load_model
+from zfrepro.report.figures.architecture import architecture_table
+from zfrepro.report.transfer_tables import ours_cell
 
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+from conftest import REPO, TINY_CONFIG, drawn_figure, run_python, workflow_copy
 
-
-def _workdir(tmp: Path) -> Path:
-    """A scratch copy of the workflow (links to the repository's files) so results land in `tmp`."""
-    for name in ("Snakefile", "workflow", "config", "tests"):
-        (tmp / name).symlink_to(REPO / name)
-    return tmp
+TINY = [*TINY_CONFIG, "--cores", "2"]
+CONFIG = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
+FIGURES = ("fig1_deconvnet", "fig2_top9", "fig3_architecture", "fig4_evolution", "fig5_invariance", "fig6_filters",
+           "fig7_occlusion", "fig8_correspondence", "fig9_caltech256")
+TABLES = {"table1_correspondence", "table2_imagenet", "table3_architectures", "table4_caltech101", "table5_caltech256",
+          "table6_voc2012", "table7_layers", "overlap", "fig3_architecture", "fig5_invariance", "fig6_filter_stats"}
+DPI = 150  # the PNGs' resolution; the PDFs are in points, 72 to the inch
 
 
 def _snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    res = subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
+    res = run_python(cwd, "-m", "snakemake", *args, timeout=600)
     if check and res.returncode != 0:
         pytest.fail(f"snakemake {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-5000:]}")
     return res
@@ -50,79 +56,260 @@ def _planned(res: subprocess.CompletedProcess) -> set[str]:
     return rules
 
 
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _table(path: Path) -> pd.DataFrame:
+    """A table's CSV as the strings it holds ('' for an empty cell): the cells are compared as printed."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The tiny study, run once: every slow test below reads its results (the run takes 3-4 minutes on 2 cores).
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory) -> Path:
+    """A workflow folder in which the whole tiny study has run (tests/config/tiny.yaml, --replace-workflow-config:
+    that file alone plus the schema's defaults, not merged over config/config.yaml)."""
+    cwd = workflow_copy(tmp_path_factory.mktemp("tiny_study"))
+    _snakemake(cwd, *TINY)
+    return cwd
+
+
 @pytest.mark.slow
-def test_tiny_study_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
-    cwd = _workdir(tmp_path)
-    # --replace-workflow-config: tiny.yaml alone (plus the schema's defaults), not merged over config.yaml.
-    tiny = ["--configfile", "tests/config/tiny.yaml", "--replace-workflow-config", "--cores", "2"]
-    _snakemake(cwd, *tiny)
-    table = pd.read_csv(cwd / "results/tables/table2_imagenet.csv")
+def test_table2_is_computed_from_the_evaluated_models(tiny_study):
+    table = pd.read_csv(tiny_study / "results/tables/table2_imagenet.csv")
     assert list(table["model"]) == ["our replication of Krizhevsky, 1 convnet", "1 convnet as per Fig 3",
                                     "(a) 5 convnets as per Fig 3"]
     assert list(table["paper_val_top1"]) == [40.5, 38.4, 36.7]
-    assert table["ours_val_top1"].between(0, 100).all()
     assert list(table["ours_convnets"]) == [1, 1, 2]
-    # The tiny ZF learns (a study of networks at chance would exercise nothing): its validation errors are
-    # fewer than guessing makes, at the 5% level of a one-sided binomial test (3 classes: 2/3 wrong by chance).
-    metrics = json.loads((cwd / "results/metrics/zf/seed0.json").read_text())
+    assert list(table["ours_members"]) == ["krizhevsky/seed0", "zf/seed0", "zf/seed0, zf/seed1"]
+    # A single model's row is the evaluate step's ten-crop error (evaluation.table_crops defaults to ten).
+    for row, arch in enumerate(("krizhevsky", "zf")):
+        val = _json(tiny_study / f"results/metrics/{arch}/seed0.json")["val"]["ten"]
+        assert table.loc[row, "ours_val_top1"] == round(val["top1_error"], 2), arch
+        assert table.loc[row, "ours_val_top5"] == round(val["top5_error"], 2), arch
+    # The ensemble averages its members' ten-crop softmax outputs (recomputed here from their predictions).
+    members = [torch.load(tiny_study / f"results/predictions/zf/seed{s}.pt", weights_only=True) for s in (0, 1)]
+    assert torch.equal(members[0]["labels"], members[1]["labels"])
+    probs, labels = torch.stack([m["ten"] for m in members]).mean(0), members[0]["labels"]
+    top1 = 100 * (probs.argmax(1) != labels).double().mean().item()
+    top5 = 100 * (probs.topk(min(5, probs.shape[1]), 1).indices != labels[:, None]).all(1).double().mean().item()
+    assert (table.loc[2, "ours_val_top1"], table.loc[2, "ours_val_top5"]) == (round(top1, 2), round(top5, 2))
+    md = (tiny_study / "results/tables/table2_imagenet.md").read_text()
+    assert "n/a (no test server)" in md and f"({len(labels)} images, 3 classes" in md
+
+
+@pytest.mark.slow
+def test_table3_is_computed_from_each_architectures_metrics(tiny_study):
+    table3 = pd.read_csv(tiny_study / "results/tables/table3_architectures.csv")
+    assert list(table3["arch"]) == ["krizhevsky", "zf", "zf_fc_2048"]
+    for _, row in table3.iterrows():
+        metrics = _json(tiny_study / f"results/metrics/{row['arch']}/seed0.json")
+        assert row["ours_train_top1"] == round(metrics["train"]["top1_error"], 2)
+        assert row["ours_val_top1"] == round(metrics["val"]["ten"]["top1_error"], 2)
+        assert row["ours_val_top5"] == round(metrics["val"]["ten"]["top5_error"], 2)
+        model, _ = load_model(tiny_study / f"results/models/{row['arch']}/seed0/final.pt")
+        assert row["ours_parameters"] == sum(p.numel() for p in model.parameters())
+    # The footnote's seed-to-seed spread: zf is trained with seeds 0 and 1 (Table 2's ensemble).
+    errors = [_json(tiny_study / f"results/metrics/zf/seed{s}.json")["val"]["ten"]["top1_error"] for s in (0, 1)]
+    spread = f"zf val top-1 {min(errors):.2f}-{max(errors):.2f} over seeds 0, 1"
+    assert spread in (tiny_study / "results/tables/table3_architectures.md").read_text()
+
+
+@pytest.mark.slow
+def test_the_tiny_zf_learns(tiny_study):
+    # A study of networks at chance would exercise nothing: the tiny ZF's validation errors are fewer than
+    # guessing makes, at the 5% level of a one-sided binomial test (3 classes: 2/3 wrong by chance).
+    metrics = _json(tiny_study / "results/metrics/zf/seed0.json")
     wrong = round(metrics["val"]["ten"]["top1_error"] * metrics["val_images"] / 100)
     chance = 1 - 1 / metrics["num_classes"]
     assert binomtest(wrong, metrics["val_images"], chance, alternative="less").pvalue < 0.05, metrics["val"]
-    table3 = pd.read_csv(cwd / "results/tables/table3_architectures.csv")
-    assert list(table3["arch"]) == ["krizhevsky", "zf", "zf_fc_2048"]
-    assert "zf val top-1" in (cwd / "results/tables/table3_architectures.md").read_text()  # seeds 0, 1 spread
-    table4 = pd.read_csv(cwd / "results/tables/table4_caltech101.csv")
-    assert list(table4.columns) == ["method", "paper_2", "ours_2"] and table4["ours_2"].notna().sum() == 2
-    table5 = pd.read_csv(cwd / "results/tables/table5_caltech256.csv")
-    assert {"ours_2", "ours_4"} <= set(table5.columns)
-    assert len(pd.read_csv(cwd / "results/tables/table6_voc2012.csv")) == 21  # 20 classes and the mean
-    table7 = pd.read_csv(cwd / "results/tables/table7_layers.csv")
-    assert set(table7["layer"]) == {1, 2, 3, 4, 5, 7}
-    overlap = pd.read_csv(cwd / "results/tables/overlap.csv")
-    assert list(overlap["planted_found"]) == list(overlap["planted"]) == [1, 1]
-    assert (cwd / "results/transfer/scratch/caltech256/n4_split0/score.json").exists()
-    assert not (cwd / "results/transfer/scratch/caltech256/n4_split0/.data").exists()  # the split's images: removed
-    md = (cwd / "results/tables/table2_imagenet.md").read_text()
-    assert "n/a (no test server)" in md
-    for name in ("fig1_deconvnet", "fig2_top9", "fig3_architecture", "fig4_evolution", "fig5_invariance",
-                 "fig6_filters", "fig7_occlusion", "fig8_correspondence", "fig9_caltech256"):
-        for ext in ("png", "pdf"):
-            assert (cwd / f"results/figures/{name}.{ext}").stat().st_size > 1000, name
-    sizes = pd.read_csv(cwd / "results/tables/fig3_architecture.csv")
-    assert "conv5" in set(sizes["layer"])
-    stats = pd.read_csv(cwd / "results/tables/fig6_filter_stats.csv")
-    assert len(stats) == 3 and stats["gini"].between(0, 1).all()
-    for arch in ("zf", "krizhevsky"):
-        assert (cwd / f"results/models/{arch}/seed0/epoch1.pt").exists()
-        assert (cwd / f"results/logs/train/{arch}_seed0.log").stat().st_size > 0
-        assert (cwd / f"results/benchmarks/train/{arch}_seed0.tsv").exists()
 
-    # Nothing left to do; a table-only setting reruns only the tables; one network's width only its chain.
-    assert _planned(_snakemake(cwd, *tiny, "-n")) == set()
-    crops = _planned(_snakemake(cwd, *tiny, "-n", "--config", "evaluation={table_crops: center}"))
-    assert crops == {"table2", "table3", "all"}
-    width = _planned(_snakemake(cwd, *tiny, "-n", "--config", "architectures={zf: {width: 0.25}}"))
-    assert width == {"train_zf", "evaluate", "table2", "table3", "mine_top9", "top9_projections", "evolution",
-                     "unpooling", "filters", "plot_fig3_architecture", "plot_fig1_deconvnet", "plot_fig2_top9",
-                     "plot_fig4_evolution", "plot_fig6_filters", "correspondence", "table1_correspondence",
-                     "plot_fig8_correspondence", "invariance", "plot_fig5_invariance", "occlusion",
-                     "plot_fig7_occlusion",
-                     # zf is transfer.arch: its features and classifiers, and the from-scratch baseline
-                     "features", "classify_frozen", "voc_ap", "train_scratch",
-                     "table4", "table5", "table6", "table7", "plot_fig9_caltech256", "all"}
-    assert "train_krizhevsky" not in width and "generate_synthetic" not in width
-    fig2 = _planned(_snakemake(cwd, *tiny, "-n", "--config", "visualize={fig2_maps_per_layer: 3}"))
-    assert fig2 == {"top9_projections", "plot_fig2_top9", "all"}
-    svm = _planned(_snakemake(cwd, *tiny, "-n", "--config", "transfer={svm: {C: 0.1}}"))
-    assert svm == {"classify_frozen", "table7", "all"}
 
-    _snakemake(cwd, *tiny, "--report", "results/report.html")
-    report = (cwd / "results/report.html").read_text(errors="ignore")
+@pytest.mark.slow
+def test_transfer_tables_4_and_5_are_our_classifier_and_scratch_results(tiny_study):
+    results = tiny_study / "results/transfer"
+    for name, dataset, rows in (("table4_caltech101", "caltech101", ("non-pretrained convnet",
+                                                                      "ImageNet-pretrained convnet")),
+                                ("table5_caltech256", "caltech256", ("non-pretrained", "ImageNet-pretrained"))):
+        sizes = CONFIG["transfer"][dataset]["train_sizes"]
+        table = _table(tiny_study / f"results/tables/{name}.csv").set_index("method")
+        assert list(table.columns) == [f"{kind}_{n}" for n in sizes for kind in ("paper", "ours")]
+        pretrained = pd.read_csv(results / f"pretrained/{dataset}/softmax_fc7.csv")  # Tables 4, 5: softmax on fc7
+        for n in sizes:
+            runs = sorted(results.glob(f"scratch/{dataset}/n{n}_split*/score.json"))
+            scores = [_json(path)["accuracy"] for path in runs]
+            assert len(scores) == CONFIG["transfer"]["splits"]
+            assert table.loc[rows[0], f"ours_{n}"] == ours_cell(scores)
+            accuracies = pretrained[pretrained["train_per_class"] == n].sort_values("split")["accuracy"]
+            assert table.loc[rows[1], f"ours_{n}"] == ours_cell(accuracies)
+            # Only our two rows have our numbers; the paper has none at these tiny sizes.
+            assert (table[f"ours_{n}"] != "").sum() == 2 and (table[f"paper_{n}"] == "").all()
+
+
+@pytest.mark.slow
+def test_scratch_baseline_scores_its_split_and_removes_its_images(tiny_study):
+    run = tiny_study / "results/transfer/scratch/caltech256/n4_split0"
+    score = _json(run / "score.json")
+    splits = _json(tiny_study / "results/transfer/splits/caltech256.json")
+    assert (score["dataset"], score["train_per_class"], score["split"]) == ("caltech256", 4, 0)
+    assert score["test_images"] == len(splits["splits"][0]["test"])
+    assert score["classes"] == len(splits["classes"])
+    assert not (run / ".data").exists()  # the split's images: removed
+
+
+@pytest.mark.slow
+def test_table6_is_the_voc_ap_per_class_and_their_mean(tiny_study):
+    table = pd.read_csv(tiny_study / "results/tables/table6_voc2012.csv").set_index("class")
+    ap = pd.read_csv(tiny_study / "results/transfer/voc/softmax_fc7.csv").set_index("class")
+    assert len(table) == 21 and list(table.index) == [*ap.index, "mean"]  # 20 classes and the mean
+    assert (table["ours"].iloc[:20].isna() == ap["ap"].isna()).all()  # AP is undefined without a positive
+    defined = ap["ap"].dropna()
+    assert np.allclose(table.loc[defined.index, "ours"], defined, rtol=0, atol=0.05 + 1e-9)  # 1 decimal
+    assert table.loc["mean", "ours"] == pytest.approx(defined.mean(), abs=0.05 + 1e-9)
+    assert table["val_positives"].iloc[:20].tolist() == ap["positives"].tolist()
+
+
+@pytest.mark.slow
+def test_table7_is_each_layers_classifier_at_the_largest_size(tiny_study):
+    table7 = _table(tiny_study / "results/tables/table7_layers.csv")
+    assert set(table7["layer"].astype(int)) == {1, 2, 3, 4, 5, 7}  # the paper's rows
+    names = {"1": "conv1", "2": "conv2", "3": "conv3", "4": "conv4", "5": "conv5", "7": "fc7"}
+    ours = 0
+    for _, row in table7.iterrows():
+        for dataset, column in (("caltech101", "ours_cal101"), ("caltech256", "ours_cal256")):
+            layer = names[row["layer"]]
+            path = tiny_study / f"results/transfer/pretrained/{dataset}/{row['classifier'].lower()}_{layer}.csv"
+            if not path.exists():  # a layer the tiny config leaves out (transfer.table7_layers)
+                assert row[column] == "", (row["classifier"], row["layer"])
+                continue
+            df = pd.read_csv(path)
+            size = max(CONFIG["transfer"][dataset]["train_sizes"])  # Table 7 uses each set's largest size
+            assert row[column] == ours_cell(df[df["train_per_class"] == size]["accuracy"]), (path, row[column])
+            ours += 1
+    # transfer.table7_layers: conv1, conv5, fc7 -> SVM on 1, 5, 7 and softmax on 5, 7, for both datasets.
+    assert ours == 2 * 5
+
+
+@pytest.mark.slow
+def test_overlap_finds_the_planted_duplicates(tiny_study):
+    overlap = pd.read_csv(tiny_study / "results/tables/overlap.csv")
+    assert list(overlap["dataset"]) == ["caltech101", "caltech256"]
+    planted = [CONFIG["synthetic"][d]["imagenet_duplicates"] for d in overlap["dataset"]]
+    assert list(overlap["planted_found"]) == list(overlap["planted"]) == planted == [1, 1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FIGURES)
+def test_figure_is_a_real_image_of_its_pdfs_shape(tiny_study, name):
+    png = tiny_study / f"results/figures/{name}.png"
+    for ext in ("png", "pdf"):
+        assert png.with_suffix(f".{ext}").stat().st_size > 1000, ext
+    drawn_figure(png)  # decodes, not one flat colour, its PDF beside it
+    with Image.open(png) as im:
+        width, height = im.size
+    # The PNG is the PDF's page at 150 dpi: same aspect ratio and size (within 2%: matplotlib's tight bounding
+    # box measures text slightly differently in the two backends).
+    page = re.search(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", png.with_suffix(".pdf").read_bytes())
+    points = float(page.group(1)), float(page.group(2))
+    assert width / height == pytest.approx(points[0] / points[1], rel=0.02)
+    assert (width, height) == pytest.approx((points[0] / 72 * DPI, points[1] / 72 * DPI), rel=0.02)
+
+
+@pytest.mark.slow
+def test_fig3_table_is_the_trained_models_architecture(tiny_study):
+    model, _ = load_model(tiny_study / "results/models/zf/seed0/final.pt")  # visualize.arch defaults to zf
+    sizes = tiny_study / "results/tables/fig3_architecture.csv"
+    assert sizes.read_text() == architecture_table(model.spec).to_csv(index=False)
+    assert "conv5" in set(pd.read_csv(sizes)["layer"])
+
+
+@pytest.mark.slow
+def test_fig6_filter_stats_are_those_of_each_models_layer1_filters(tiny_study):
+    stats = pd.read_csv(tiny_study / "results/tables/fig6_filter_stats.csv")
+    assert list(stats["model"]) == ["(a) zf_no_renorm", "(b) krizhevsky", "(c) zf"]
+    for _, row in stats.iterrows():
+        model, _ = load_model(tiny_study / f"results/models/{row['model'].split()[1]}/seed0/final.pt")
+        w = model.conv_layers()["conv1"].weight.detach().double().numpy()
+        assert (row["filters"], row["kernel"]) == (w.shape[0], w.shape[-1])
+        # RMS norm of each filter and their Gini coefficient, by the textbook formula (sorted ascending).
+        x = np.sort(np.sqrt((w.reshape(len(w), -1) ** 2).mean(1)))
+        n = len(x)
+        gini = ((2 * np.arange(1, n + 1) - n - 1) * x).sum() / (n * x.sum())
+        assert row["gini"] == pytest.approx(gini, rel=1e-9)
+        assert (row["norm_min"], row["norm_max"]) == pytest.approx((x[0], x[-1]), rel=1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["zf", "krizhevsky"])
+def test_models_logs_and_benchmarks_of_training(tiny_study, arch):
+    models = tiny_study / f"results/models/{arch}/seed0"
+    epochs = CONFIG["training"]["epochs"]
+    _, first = load_model(models / "epoch1.pt")  # training.checkpoint_epochs: [1]
+    _, final = load_model(models / "final.pt")
+    assert (first["arch"], first["epoch"], first["seed"], final["epoch"]) == (arch, 1, 0, epochs)
+    history = pd.read_csv(models / "metrics.csv")
+    assert list(history["epoch"]) == list(range(1, epochs + 1))
+    # The log prints each epoch's line with the loss metrics.csv records.
+    log = (tiny_study / f"results/logs/train/{arch}_seed0.log").read_text()
+    logged = [float(loss) for loss in re.findall(r"^epoch \d+: loss ([\d.]+)", log, re.MULTILINE)]
+    assert logged == [float(f"{loss:.4f}") for loss in history["train_loss"]]
+    benchmark = pd.read_csv(tiny_study / f"results/benchmarks/train/{arch}_seed0.tsv", sep="\t")
+    assert len(benchmark) == 1 and benchmark.loc[0, "s"] >= history["seconds"].sum()  # the job spans the epochs
+
+
+@pytest.mark.slow
+def test_report_holds_every_figure_and_table(tiny_study):
+    _snakemake(tiny_study, *TINY, "--report", "results/report.html")
+    report = (tiny_study / "results/report.html").read_text(errors="ignore")
     assert "table2_imagenet" in report and "fig2_top9" in report and "table7_layers" in report
+    tables = sorted((tiny_study / "results/tables").glob("*.csv"))
+    assert {t.stem for t in tables} == TABLES
+    files = [*(tiny_study / f"results/figures/{name}.png" for name in FIGURES), *tables]
+    assert [f.name for f in files if f.name not in report] == []
+
+
+# The plan after a change: nothing for no change; a table-only setting reruns only the tables; one network's
+# width only its chain; a figure's option only that figure; a classifier's option only its results.
+ZF_WIDTH_CHAIN = {
+    "train_zf", "evaluate", "table2", "table3", "mine_top9", "top9_projections", "evolution", "unpooling", "filters",
+    "plot_fig3_architecture", "plot_fig1_deconvnet", "plot_fig2_top9", "plot_fig4_evolution", "plot_fig6_filters",
+    "correspondence", "table1_correspondence", "plot_fig8_correspondence", "invariance", "plot_fig5_invariance",
+    "occlusion", "plot_fig7_occlusion",
+    # zf is transfer.arch: its features and classifiers, and the from-scratch baseline
+    "features", "classify_frozen", "voc_ap", "train_scratch", "table4", "table5", "table6", "table7",
+    "plot_fig9_caltech256", "all",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("change", "planned"),
+    [
+        (None, set()),
+        ("evaluation={table_crops: center}", {"table2", "table3", "all"}),
+        ("architectures={zf: {width: 0.25}}", ZF_WIDTH_CHAIN),
+        ("visualize={fig2_maps_per_layer: 3}", {"top9_projections", "plot_fig2_top9", "all"}),
+        ("transfer={svm: {C: 0.1}}", {"classify_frozen", "table7", "all"}),
+    ],
+    ids=["nothing", "table_crops", "zf_width", "fig2_maps", "svm_C"],
+)
+def test_a_change_reruns_only_what_depends_on_it(tiny_study, change, planned):
+    res = _snakemake(tiny_study, *TINY, "-n", *(["--config", change] if change else []))
+    plan = _planned(res)
+    assert plan == planned
+    assert "train_krizhevsky" not in plan and "generate_synthetic" not in plan
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Plans and config errors (dry runs, no results)
 
 
 def test_default_plan_and_lint(tmp_path):
-    cwd = _workdir(tmp_path)
+    cwd = workflow_copy(tmp_path)
     plan = _planned(_snakemake(cwd, "-n", "--cores", "2"))
     assert {"generate_synthetic", "prepare_imagenet", "train_zf", "train_krizhevsky", "evaluate",
             "table2", "table3", "features", "classify_frozen", "train_scratch", "overlap", "all"} <= plan
@@ -134,7 +321,7 @@ def test_default_plan_and_lint(tmp_path):
 
 
 def test_paper_config_needs_the_dataset_paths_and_plans_every_job(tmp_path):
-    cwd = _workdir(tmp_path)
+    cwd = workflow_copy(tmp_path)
     res = _snakemake(cwd, "-n", "--configfile", "config/paper.yaml", check=False)
     assert res.returncode != 0
     assert "data.imagenet_root" in res.stdout + res.stderr
@@ -164,7 +351,7 @@ def test_paper_config_needs_the_dataset_paths_and_plans_every_job(tmp_path):
      ("data={crop_size: 500}", "data.crop_size")],
 )
 def test_bad_config_is_rejected_naming_the_key(tmp_path, override, named):
-    cwd = _workdir(tmp_path)
+    cwd = workflow_copy(tmp_path)
     res = _snakemake(cwd, "-n", "--config", override, check=False)
     assert res.returncode != 0
     assert f"config {named}" in res.stdout + res.stderr
