@@ -16,7 +16,7 @@ ARGS ?=
 # nothing works in this folder any more (src/zfrepro/preflight.py). Dry runs and reports are not blocked by a lock.
 PREFLIGHT := $(VENV)/bin/python -m zfrepro.preflight
 
-.PHONY: help reproduce report test lint dry-run unlock clean venv
+.PHONY: help reproduce report test test-fast lint dry-run unlock clean venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -39,6 +39,9 @@ report: $(STAMP)  ## only (re)write results/report.html from finished results
 
 test: $(STAMP)  ## the test suite (unit tests and the whole workflow on tests/config/tiny.yaml)
 	$(VENV)/bin/pytest -q
+
+test-fast: $(STAMP)  ## the tests without the workflow runs and multi-process training (a few minutes)
+	$(VENV)/bin/pytest -q -m "not slow"
 
 lint: $(STAMP)  ## ruff on the package and tests, snakemake --lint on the workflow
 	$(VENV)/bin/ruff check .
