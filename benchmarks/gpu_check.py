@@ -2,9 +2,10 @@
 
 Run on a CUDA machine; it writes every number to a JSON file (and prints it):
 
-- **train**: one SGD step of ZF at full width (1000 classes, 224 crops, the paper's batch of 128), bf16 autocast
-  and channels-last as `zfrepro train` runs on CUDA: images/s, and the model FLOP utilisation (MFU) = model FLOPs
-  per image (forward + backward, counted by torch's FlopCounterMode) x images/s / the GPU's bf16 peak;
+- **train**: one SGD step of ZF (the trainer's own, zfrepro.model.train.sgd_step) at full width (1000 classes,
+  224 crops, the paper's batch of 128), bf16 autocast and channels-last as `zfrepro train` runs on CUDA:
+  images/s, and the model FLOP utilisation (MFU) = model FLOPs per image (forward + backward, counted by torch's
+  FlopCounterMode) x images/s / the GPU's bf16 peak;
 - **train_compiled**: the same step with torch.compile;
 - **evaluate**: the ten-crop forward pass of evaluation, images/s;
 - **data_path**: the data path alone, as training runs it: uint8 256 x 256 batches copied to the GPU from pinned
@@ -39,6 +40,7 @@ from timing import best_of  # noqa: E402
 
 from zfrepro.data.preprocess import center_crop, ten_crop_select, ten_crops  # noqa: E402
 from zfrepro.model.network import ConvNet, init_weights_, spec_from_config  # noqa: E402
+from zfrepro.model.train import sgd_step  # noqa: E402
 
 # Dense bf16 tensor-core peaks (TFLOP/s) of the data-centre GPUs this may run on; others need --peak-tflops.
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0}
@@ -52,16 +54,6 @@ def build(width: float, crop: int, classes: int, device: torch.device, dropout: 
     init_weights_(model, "gaussian", 0.01)
     model = model.to(device)
     return model.to(memory_format=torch.channels_last) if device.type == "cuda" else model
-
-
-def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               autocast: bool) -> None:
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
-        logits = model(x)
-    loss = F.cross_entropy(logits.float(), y)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
 
 
 def flops_per_image(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -106,10 +98,10 @@ def check(args: argparse.Namespace) -> dict:
     model = build(args.width, crop, args.classes, device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     flops = flops_per_image(model, x[:2].float(), y[:2])
-    runs = {"train": lambda: train_step(model, opt, x, y, autocast=cuda), "data_path": data_path}
+    runs = {"train": lambda: sgd_step(model, opt, x, y, autocast=cuda), "data_path": data_path}
     if not args.no_compile:
         compiled = torch.compile(model)
-        runs["train_compiled"] = lambda: train_step(compiled, opt, x, y, autocast=cuda)
+        runs["train_compiled"] = lambda: sgd_step(compiled, opt, x, y, autocast=cuda)
 
     eval_model = build(args.width, crop, args.classes, device).eval()
 
@@ -150,8 +142,8 @@ def ddp_worker(args: argparse.Namespace) -> None:
     ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index])
     opt = torch.optim.SGD(ddp.parameters(), lr=0.01, momentum=0.9)
     mine = slice(rank * len(x) // world, (rank + 1) * len(x) // world)
-    train_step(ddp, opt, x[mine], y[mine], autocast=False)  # fp32: the comparison is about DDP, not bf16
-    seconds = best_of({"step": lambda: train_step(ddp, opt, x[mine], y[mine], autocast=True)}, device,
+    sgd_step(ddp, opt, x[mine], y[mine], autocast=False)  # fp32: the comparison is about DDP, not bf16
+    seconds = best_of({"step": lambda: sgd_step(ddp, opt, x[mine], y[mine], autocast=True)}, device,
                       args.repeats)["step"]
     if rank == 0:
         torch.save({"weights": {k: v.cpu() for k, v in model.state_dict().items()},
@@ -177,7 +169,7 @@ def ddp_check(args: argparse.Namespace, gpus: int) -> dict:
     device = torch.device("cuda", 0)
     x, y = _global_batch(args, device)
     model = build(args.width, args.crop, args.classes, device, dropout=0.0)
-    train_step(model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9), x, y, autocast=False)
+    sgd_step(model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9), x, y, autocast=False)
     diff = max((ddp["weights"][k].float() - v.cpu().float()).abs().max().item() for k, v in model.state_dict().items())
     return {"gpus": gpus, "max_weight_difference_after_one_step": diff,
             "images_per_second_per_gpu": ddp["images_per_second_per_gpu"]}

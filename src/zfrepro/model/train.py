@@ -98,6 +98,18 @@ def renormalize_filters_(convs: dict[str, nn.Conv2d], radius: float) -> None:
             w.mul_((radius / rms.clamp_min(1e-12)).clamp(max=1.0).to(w.dtype))
 
 
+def sgd_step(net: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, labels: torch.Tensor,
+             autocast: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step: forward (bf16 autocast on CUDA), cross-entropy in float32, backward; (loss, logits)."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
+        logits = net(x)
+    loss = F.cross_entropy(logits.float(), labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss, logits
+
+
 def with_dropout(spec: ArchSpec, p: float) -> ArchSpec:
     """Set the dropout of the hidden fully connected layers (6 and 7 in the paper) to `p`."""
     fcs = tuple(dataclasses.replace(fc, dropout=p) if fc.dropout else fc for fc in spec.fcs)
@@ -337,12 +349,7 @@ def train(
             if cuda and cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             labels = labels.to(rt.device, non_blocking=True)
-            with torch.autocast(rt.device.type, dtype=torch.bfloat16, enabled=autocast):
-                logits = net(x)
-            loss = F.cross_entropy(logits.float(), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss, logits = sgd_step(net, optimizer, x, labels, autocast)
             if cfg.filter_radius is not None:
                 renormalize_filters_(convs, cfg.filter_radius)
 
