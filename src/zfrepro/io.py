@@ -110,22 +110,27 @@ def _rewrite_advice(path: Path) -> str:
             "and the steps after it rerun")
 
 
-def check_size(path: str | os.PathLike) -> str | None:
-    """Cheap check (no reading): a problem sentence if the file's size differs from the recorded one."""
-    path, record = Path(path), recorded_checksum(path)
-    if record is None or path.stat().st_size == record["bytes"]:
+def check_size(path: str | os.PathLike, record: dict | None = None) -> str | None:
+    """Cheap check (no reading): a problem sentence if the file's size differs from the recorded one
+    (`record`: the sidecar, when the caller has read it already)."""
+    path = Path(path)
+    record = record or recorded_checksum(path)
+    size = path.stat().st_size
+    if record is None or size == record["bytes"]:
         return None
-    return (f"{path} is damaged: it has {path.stat().st_size} bytes but its step wrote {record['bytes']} "
+    return (f"{path} is damaged: it has {size} bytes but its step wrote {record['bytes']} "
             f"(truncated or overwritten?); {_rewrite_advice(path)}")
 
 
 def verify(path: str | os.PathLike) -> None:
     """Raise a DataError if `path` differs from what its step wrote (size, then SHA-256)."""
-    problem = check_size(path)
-    record = recorded_checksum(path)
-    if problem is None and record is not None and sha256_of(path) != record["sha256"]:
+    path, record = Path(path), recorded_checksum(path)
+    if record is None:  # written before checksums existed, or by hand: nothing to compare with
+        return
+    problem = check_size(path, record)
+    if problem is None and sha256_of(path) != record["sha256"]:
         problem = (f"{path} is damaged: its SHA-256 differs from the one its step recorded in {sidecar(path)}; "
-                   f"{_rewrite_advice(Path(path))}")
+                   f"{_rewrite_advice(path)}")
     if problem:
         raise DataError(problem)
 
