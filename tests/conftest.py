@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_SYNTHETIC = {"image_size": 72, "classes": 3, "face_classes": 1, "train_per_class": 16,
                   "val_per_class": 4, "quirky_images": 2}
 TINY_DATA = {"image_size": 72, "crop_size": 64, "cache": "auto", "cache_max_gb": 1.0,
-             "max_bad_fraction": 0.001, "mean_max_images": None}
+             "max_bad_fraction": 0.001, "mean_max_images": None,
+             "shard_format": "jpeg", "jpeg_quality": 90, "shard_images": 8}
 TINY_ARCHS = {"zf": {"base": "zf", "width": 0.125}, "krizhevsky": {"base": "krizhevsky", "width": 0.125}}
 
 
@@ -98,7 +99,7 @@ def prepared_caltech101(transfer_roots, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def prepared_caltech256_stream(transfer_roots, tmp_path_factory) -> Path:
-    """`zfrepro prepare-transfer` output for the generated Caltech-256 in stream mode (file paths, no clutter)."""
+    """`zfrepro prepare-transfer` output for the generated Caltech-256 in stream mode (JPEG shards, no clutter)."""
     from zfrepro.transfer.prepare import prepare_transfer
 
     out = tmp_path_factory.mktemp("prepared") / "caltech256"

@@ -24,10 +24,13 @@ from zfrepro.analysis.mining import (
     receptive_fields,
     rf_box,
 )
+from zfrepro.data.prepare import prepare_image_list
 from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError
 from zfrepro.model.network import ConvNet, init_weights_, krizhevsky_spec, output_shapes, zf_spec
+
+from conftest import TINY_DATA
 
 SPECS = {"zf": zf_spec, "krizhevsky": krizhevsky_spec}
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -336,9 +339,10 @@ def test_load_images_stream_mode(tmp_path):
         path = tmp_path / f"im{i}.png"
         Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(path)
         paths.append(str(path))
-    torch.save({"classes": ["a"], "labels": torch.zeros(3, dtype=torch.int64), "image_size": 40, "paths": paths},
-               tmp_path / "stream.pt")
+    params = {**TINY_DATA, "image_size": 40, "crop_size": 32, "cache": "stream", "shard_format": "raw"}
+    prepare_image_list(paths, [0, 0, 0], ["a"], tmp_path / "stream.pt", params, threads=1)
     split = PreparedSplit(tmp_path / "stream.pt")
+    assert not split.in_memory
     got = load_images(split, [2, 0])
     expected = torch.stack([torch.from_numpy(np.array(Image.open(paths[i]))).permute(2, 0, 1) for i in (2, 0)])
     assert torch.equal(got, expected)

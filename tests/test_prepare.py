@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader
 
 from zfrepro.data.datasets import image_list, open_voc
 from zfrepro.data.prepare import choose_mode, data_params, mean_selection, prepare_image_list, prepare_imagenet
-from zfrepro.data.preprocess import StreamDataset, load_rgb, resize_center_crop
+from zfrepro.data.preprocess import load_rgb, resize_center_crop
+from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError, DataError
 
 from conftest_data import make_imagenet, make_voc, write_jpeg, write_truncated_jpeg
@@ -23,7 +23,8 @@ SIZE = 16
 
 def _params(**overrides):
     return {"image_size": SIZE, "crop_size": 12, "cache": "memory", "cache_max_gb": 8,
-            "max_bad_fraction": 0.2, "mean_max_images": None, **overrides}  # fmt: skip
+            "max_bad_fraction": 0.2, "mean_max_images": None, "shard_format": "raw", "jpeg_quality": 90,
+            "shard_images": 3, **overrides}  # fmt: skip
 
 
 @pytest.fixture
@@ -85,20 +86,26 @@ def test_prepare_imagenet_cache_mode(quirky_imagenet, tmp_path, capsys):
 
 
 def test_stream_mode_batches_equal_cache(quirky_imagenet, tmp_path):
+    """Raw shards hold exactly the memory cache's pixels, over several shards written by two workers."""
     prepare_imagenet(quirky_imagenet, tmp_path / "memory", _params(), threads=1)
     prepare_imagenet(quirky_imagenet, tmp_path / "stream", _params(cache="stream"), threads=2)
     for split in ("train", "val"):
         cached = torch.load(tmp_path / "memory" / f"{split}.pt", weights_only=True)
-        streamed = torch.load(tmp_path / "stream" / f"{split}.pt", weights_only=True)
-        assert "images" not in streamed and all(p.startswith("/") for p in streamed["paths"])
-        assert torch.equal(streamed["labels"], cached["labels"]) and streamed["skipped"] == cached["skipped"]
-        batches = list(DataLoader(StreamDataset(streamed), batch_size=4, num_workers=0))
-        assert torch.equal(torch.cat([b[0] for b in batches]), cached["images"])
-        assert torch.equal(torch.cat([b[1] for b in batches]), cached["labels"])
+        streamed = PreparedSplit(tmp_path / "stream" / f"{split}.pt")
+        assert not streamed.in_memory and all(p.startswith("/") for p in streamed.data["paths"])
+        total = len(streamed.data["paths"]) + len(streamed.data["skipped"])
+        assert len(streamed.data["shards"]["files"]) == -(-total // 3) > 1  # 3 images per shard
+        assert torch.equal(streamed.labels, cached["labels"]) and streamed.data["skipped"] == cached["skipped"]
+        for workers in (0, 2):
+            batches = list(streamed.batches(torch.arange(len(streamed)), 4, workers=workers))
+            assert torch.equal(torch.cat([b[0] for b in batches]), cached["images"])
+            assert torch.equal(torch.cat([b[1] for b in batches]), cached["labels"])
     assert torch.equal(
         torch.load(tmp_path / "memory" / "mean.pt", weights_only=True),
         torch.load(tmp_path / "stream" / "mean.pt", weights_only=True),
     )
+    manifest = json.loads((tmp_path / "stream" / "manifest.json").read_text())
+    assert manifest["encoding"] == {"train": "uint8", "val": "uint8"}
 
 
 def test_bad_fraction_above_threshold_fails(quirky_imagenet, tmp_path):
@@ -136,8 +143,8 @@ def test_multi_hot_labels_from_voc(tmp_path):
     prepare_image_list(paths, labels, classes, tmp_path / "voc.pt", _params(cache="stream"), threads=1)
     split = torch.load(tmp_path / "voc.pt", weights_only=True)
     assert split["labels"].shape == (2, 20) and split["labels"].sum().item() == 3
-    image, label = StreamDataset(split)[1]
-    assert image.shape == (3, SIZE, SIZE) and torch.equal(label, split["labels"][1])
+    image = PreparedSplit(tmp_path / "voc.pt").reader.image(1)
+    assert image.shape == (3, SIZE, SIZE) and torch.equal(image, resize_center_crop(load_rgb(paths[1]), SIZE))
 
 
 def test_mode_choice_and_param_errors():

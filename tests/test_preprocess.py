@@ -10,7 +10,6 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from zfrepro.data.preprocess import (
-    StreamDataset,
     center_crop,
     crop_offsets,
     load_rgb,
@@ -21,7 +20,7 @@ from zfrepro.data.preprocess import (
 )
 from zfrepro.errors import DataError
 
-from conftest_data import random_image, write_jpeg, write_truncated_jpeg
+from conftest_data import random_image, write_truncated_jpeg
 
 # ----------------------------------------------------------------------------------------------- crops
 
@@ -199,14 +198,3 @@ def test_resize_center_crop_matches_torchvision(tmp_path, size_wh):
     assert out.shape == (3, 16, 16) and out.dtype == torch.uint8
     reference = v2.Compose([v2.Resize(16, antialias=True), v2.CenterCrop(16), v2.PILToTensor()])(img)
     assert torch.equal(out, reference)
-
-
-def test_stream_dataset_decodes_like_resize_center_crop(tmp_path):
-    rng = np.random.default_rng(3)
-    paths = [str(write_jpeg(tmp_path / f"{i}.JPEG", rng)) for i in range(3)]
-    dataset = StreamDataset({"paths": paths, "labels": torch.tensor([2, 0, 1]), "image_size": 12})
-    assert len(dataset) == 3
-    image, label = dataset[1]
-    assert label.item() == 0 and torch.equal(image, resize_center_crop(load_rgb(paths[1]), 12))
-    with pytest.raises(DataError):
-        StreamDataset({"images": torch.zeros(1, 3, 2, 2), "labels": torch.zeros(1), "image_size": 2})

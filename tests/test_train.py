@@ -247,8 +247,8 @@ def test_stream_mode_trains_exactly_like_the_memory_cache(tiny_imagenet, tiny_pr
     from conftest import TINY_DATA
 
     streamed = tmp_path / "stream"
-    prepare_imagenet(tiny_imagenet, streamed, {**TINY_DATA, "cache": "stream"}, threads=1)
-    assert "paths" in torch.load(streamed / "train.pt", weights_only=True)
+    prepare_imagenet(tiny_imagenet, streamed, {**TINY_DATA, "cache": "stream", "shard_format": "raw"}, threads=1)
+    assert "shards" in torch.load(streamed / "train.pt", weights_only=True)
     cfg = TrainConfig.from_dict({**FAST, "epochs": 1, "checkpoint_epochs": []})
     a = train(tiny_prepared, "zf", TINY_ARCHS["zf"], cfg, seed=1, out_dir=tmp_path / "a", device="cpu", threads=1)
     b = train(streamed, "zf", TINY_ARCHS["zf"], cfg, seed=1, out_dir=tmp_path / "b", device="cpu", threads=1)

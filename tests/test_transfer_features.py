@@ -24,7 +24,7 @@ from zfrepro.transfer.prepare import prepare_transfer
 
 from conftest import TINY_DATA, run_command
 
-STREAM = dict(TINY_DATA, cache="stream")
+STREAM = dict(TINY_DATA, cache="stream", shard_format="raw")  # raw: the same pixels as memory
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -1,9 +1,11 @@
 """Decode a dataset once into the prepared-split format the trainer reads (`results/data/{dataset}/`).
 
-Every image is decoded, resized (shorter side to data.image_size) and centre-cropped in parallel worker
+Every image is decoded once, resized (shorter side to data.image_size) and centre-cropped in parallel worker
 processes; unreadable files are skipped and listed. A split is written either as a uint8 tensor cache
-(memory mode) or as the list of readable paths (stream mode, for splits too big for memory), together with
-the per-pixel mean image of the training split on the 0..255 scale (paper, section 3).
+(memory mode) or as shards of stored images beside the split file (stream mode, for splits too big for
+memory; see zfrepro.data.shards), together with the per-pixel mean image of the training split on the
+0..255 scale (paper, section 3). Peak memory in stream mode does not grow with the number of images beyond
+the split's index (labels, offsets): each worker holds one image at a time.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import shutil
 import sys
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,13 +27,15 @@ from tqdm import tqdm
 
 from zfrepro.data.datasets import image_list, imagenet_class_names, open_imagenet
 from zfrepro.data.preprocess import load_rgb, resize_center_crop_array
+from zfrepro.data.shards import FORMATS, encoding_name, index_of, remove_stale, shard_folder, shard_jobs, write_shard
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save, atomic_write_json
 from zfrepro.options import json_arg, json_list_of
 
 # The keys of the config `data` section that preparing reads. All are required: the workflow passes the whole
 # section, and their defaults live in workflow/schemas/config.schema.yaml only.
-DATA_KEYS = ("image_size", "crop_size", "cache", "cache_max_gb", "max_bad_fraction", "mean_max_images")
+DATA_KEYS = ("image_size", "crop_size", "cache", "cache_max_gb", "max_bad_fraction", "mean_max_images",
+             "shard_format", "jpeg_quality", "shard_images")
 CACHE_MODES = ("auto", "memory", "stream")
 _BYTES_PER_GB = 1e9
 
@@ -76,7 +81,20 @@ def data_params(params: dict[str, Any] | None) -> dict[str, Any]:
     most = merged["mean_max_images"]
     if most is not None and (isinstance(most, bool) or not isinstance(most, int) or most < 1):
         raise ConfigError(f"data.mean_max_images must be null or a positive integer, got {most!r}")
+    if merged["shard_format"] not in FORMATS:
+        raise ConfigError(f"data.shard_format must be one of {', '.join(FORMATS)}, got {merged['shard_format']!r}")
+    quality = merged["jpeg_quality"]
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise ConfigError(f"data.jpeg_quality must be an integer in 1..100, got {quality!r}")
+    per_shard = merged["shard_images"]
+    if isinstance(per_shard, bool) or not isinstance(per_shard, int) or per_shard < 1:
+        raise ConfigError(f"data.shard_images must be a positive integer, got {per_shard!r}")
     return merged
+
+
+def encoding(mode: str, params: dict[str, Any]) -> str:
+    """How a split's pixels are stored, in words: uint8 (memory, raw shards) or the JPEG quality."""
+    return "uint8" if mode == "memory" else encoding_name(params["shard_format"], params["jpeg_quality"])
 
 
 def choose_mode(count: int, image_size: int, params: dict[str, Any]) -> str:
@@ -108,19 +126,20 @@ def _decode(path: str, size: int) -> tuple[np.ndarray | None, str | None]:
         return None, str(exc)
 
 
-def map_in_workers(work: Callable[[str], Any], paths: Sequence[str], threads: int, desc: str) -> Iterator[Any]:
-    """`work(path)` for every path, in order, in `threads` worker processes, with progress on stderr."""
-    progress = partial(tqdm, total=len(paths), desc=desc, unit="img", file=sys.stderr, mininterval=2.0)
-    if threads <= 1 or len(paths) < 2:
-        yield from progress(map(work, paths))
+def map_in_workers(work: Callable[[Any], Any], items: Sequence[Any], threads: int, desc: str, unit: str = "img",
+                   chunk: int | None = None) -> Iterator[Any]:
+    """`work(item)` for every item, in order, in `threads` worker processes, with progress on stderr."""
+    progress = partial(tqdm, total=len(items), desc=desc, unit=unit, file=sys.stderr, mininterval=2.0)
+    if threads <= 1 or len(items) < 2:
+        yield from progress(map(work, items))
         return
-    chunk = max(1, min(64, len(paths) // (threads * 16)))
-    # fork: workers only run PIL and numpy (no torch ops), so forking a process that imported torch is safe,
-    # and they start without re-importing torch.
+    chunk = chunk or max(1, min(64, len(items) // (threads * 16)))
+    # fork: workers only run PIL, numpy and libjpeg (no torch ops that start thread pools), so forking a process
+    # that imported torch is safe, and they start without re-importing torch.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     with context.Pool(threads) as pool:
-        yield from progress(pool.imap(work, paths, chunksize=chunk))
+        yield from progress(pool.imap(work, items, chunksize=chunk))
 
 
 def _decoded(
@@ -153,24 +172,15 @@ def prepare_image_list(
     if len(labels) != count:
         raise DataError(f"{count} image paths but {len(labels)} labels for {out_path}")
     mode = choose_mode(count, size, p)
-    images = torch.empty((count, 3, size, size), dtype=torch.uint8) if mode == "memory" else None
     selected = mean_selection(count, p["mean_max_images"]) if compute_mean else np.zeros(count, dtype=bool)
-    mean_sum = np.zeros((3, size, size), dtype=np.float64)  # float64: exact sums of 0..255 over millions
-    mean_count = 0
-    keep: list[int] = []
-    skipped: list[str] = []
-    reasons: list[str] = []
-    for i, (array, reason) in enumerate(_decoded(paths, size, threads, desc or Path(out_path).stem)):
-        if array is None:
-            skipped.append(str(paths[i]))
-            reasons.append(reason or "")
-            continue
-        if images is not None:
-            images[len(keep)] = torch.from_numpy(array)
-        keep.append(i)
-        if selected[i]:
-            mean_sum += array
-            mean_count += 1
+    desc = desc or Path(out_path).stem
+    if mode == "memory":
+        stored, keep, skipped, reasons, mean_sum, mean_count = _decode_into_memory(paths, size, selected, threads,
+                                                                                   desc)
+        shutil.rmtree(shard_folder(out_path), ignore_errors=True)  # left by an earlier stream-mode run
+    else:
+        stored, keep, skipped, reasons, mean_sum, mean_count = _write_shards(paths, selected, out_path, p, threads,
+                                                                             desc)
     _check_bad_fraction(skipped, reasons, count, p["max_bad_fraction"], out_path)
     if compute_mean and mean_count == 0:
         raise DataError(f"no readable image to compute the mean image for {out_path}")
@@ -180,18 +190,73 @@ def prepare_image_list(
         "image_size": size,
         "skipped": skipped,
         "root": str(Path(root).resolve()) if str(root) else "",
+        **stored,
     }
-    if images is not None:
-        # Slicing keeps the whole storage alive and torch.save would write all of it, so copy when short.
-        split["images"] = images if len(keep) == count else images[: len(keep)].clone()
-    else:
-        split["paths"] = [os.path.abspath(paths[i]) for i in keep]
+    if mode != "memory":
+        split["paths"] = [os.path.abspath(paths[i]) for i in keep]  # where each stored image came from
     atomic_torch_save(out_path, split)
     mean = torch.from_numpy((mean_sum / mean_count).astype(np.float32)) if compute_mean else None
     return SplitSummary(
         path=str(out_path), count=len(keep), total=count, mode=mode, classes=list(split["classes"]),
         skipped=skipped, mean=mean, mean_images=mean_count,
     )  # fmt: skip
+
+
+def _decode_into_memory(
+    paths: Sequence[str], size: int, selected: np.ndarray, threads: int, desc: str
+) -> tuple[dict[str, Any], list[int], list[str], list[str], np.ndarray, int]:
+    """Memory mode: every readable image into one uint8 tensor. Returns ({"images": ...}, kept rows, skipped
+    files, their reasons, the mean image's float64 sum and count)."""
+    count = len(paths)
+    images = torch.empty((count, 3, size, size), dtype=torch.uint8)
+    mean_sum = np.zeros((3, size, size), dtype=np.float64)  # float64: exact sums of 0..255 over millions
+    mean_count = 0
+    keep: list[int] = []
+    skipped: list[str] = []
+    reasons: list[str] = []
+    for i, (array, reason) in enumerate(_decoded(paths, size, threads, desc)):
+        if array is None:
+            skipped.append(str(paths[i]))
+            reasons.append(reason or "")
+            continue
+        images[len(keep)] = torch.from_numpy(array)
+        keep.append(i)
+        if selected[i]:
+            mean_sum += array
+            mean_count += 1
+    # Slicing keeps the whole storage alive and torch.save would write all of it, so copy when short.
+    stored = images if len(keep) == count else images[: len(keep)].clone()
+    return {"images": stored}, keep, skipped, reasons, mean_sum, mean_count
+
+
+def _write_shards(
+    paths: Sequence[str], selected: np.ndarray, out_path: str | os.PathLike, p: dict[str, Any], threads: int,
+    desc: str,
+) -> tuple[dict[str, Any], list[int], list[str], list[str], np.ndarray, int]:
+    """Stream mode: the images into shards beside `out_path`, one shard per worker task; shards an earlier
+    (killed) run finished are kept. Same returns as _decode_into_memory, with {"shards": index}."""
+    size = p["image_size"]
+    folder = shard_folder(out_path)
+    jobs = shard_jobs(paths, selected, folder, size, p["shard_format"], p["jpeg_quality"], p["shard_images"])
+    remove_stale(folder, jobs)
+    mean_sum = np.zeros((3, size, size), dtype=np.float64)
+    mean_count = 0
+    keep: list[int] = []
+    skipped: list[str] = []
+    reasons: list[str] = []
+    metas = []
+    resumed = 0
+    for job, meta in zip(jobs, map_in_workers(write_shard, jobs, threads, desc, unit="shard", chunk=1), strict=True):
+        keep.extend(job.start + int(r) for r in meta["kept"])
+        skipped.extend(meta["skipped"])
+        reasons.extend(meta["reasons"])
+        mean_sum += meta["mean_sum"].numpy()
+        mean_count += meta["mean_count"]
+        resumed += meta["resumed"]
+        metas.append({k: v for k, v in meta.items() if k not in ("mean_sum", "skipped", "reasons")})
+    if resumed:
+        print(f"{out_path}: kept {resumed} of {len(jobs)} shards an earlier run finished", file=sys.stderr)
+    return {"shards": index_of(jobs, metas, Path(out_path))}, keep, skipped, reasons, mean_sum, mean_count
 
 
 def _check_bad_fraction(
@@ -315,6 +380,8 @@ def prepare_imagenet(
         "class_names": train.class_names,
         "counts": {"train": train.count, "val": val.count},
         "mode": {"train": train.mode, "val": val.mode},
+        # how the pixels are stored: JPEG shards change them slightly, so the training fingerprint records it
+        "encoding": {"train": encoding(train.mode, p), "val": encoding(val.mode, p)},
         "skipped": {"train": train.skipped, "val": val.skipped},
         "mean_images": train.mean_images,
         "excluded": train.excluded,

@@ -1,4 +1,4 @@
-"""Image decoding and the paper's crops (section 3), shared by the cache and stream modes of a split.
+"""Image decoding (prepare decodes each source file once) and the paper's crops (section 3).
 
 Images are stored as uint8 [3, S, S] (shorter side resized to S, centre-cropped); training and evaluation
 subtract the per-pixel mean image at full size and take one of the ten crops (4 corners + centre, each
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
 
 import numpy as np
 import torch
@@ -177,26 +176,3 @@ def ten_crops(images_u8: torch.Tensor, mean: torch.Tensor, crop_size: int) -> to
     """All ten mean-subtracted crops, in torchvision's ten_crop order: float32 [B, 10, 3, c, c]."""
     _check(images_u8, mean, crop_size)
     return torch.stack([_crop(images_u8, mean, crop_size, i) for i in range(10)], dim=1)
-
-
-class StreamDataset(torch.utils.data.Dataset):
-    """Items of a stream-mode split: (uint8 [3, S, S], label), decoded from the files on demand.
-
-    Gives the same tensors that cache mode stores, so batches feed the same crop functions.
-    """
-
-    def __init__(self, split: dict[str, Any]):
-        if "paths" not in split:
-            raise DataError("StreamDataset needs a stream-mode split (with 'paths'); this one holds 'images'")
-        self.paths: list[str] = list(split["paths"])
-        self.labels: torch.Tensor = torch.as_tensor(split["labels"], dtype=torch.int64)
-        self.image_size = int(split["image_size"])
-        if len(self.paths) != len(self.labels):
-            raise DataError(f"split has {len(self.paths)} paths but {len(self.labels)} labels")
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image = resize_center_crop(load_rgb(self.paths[index]), self.image_size)
-        return image, self.labels[index]

@@ -1,7 +1,10 @@
 """A prepared split (`results/data/{dataset}/{split}.pt`) read as batches of uint8 images.
 
-Cache mode holds the decoded images in memory; stream mode decodes files with DataLoader workers.
-Both yield the same uint8 [B, 3, S, S] batches, so training and evaluation never care which one it is.
+Memory mode holds the decoded images in the split file; stream mode reads them from its shards
+(zfrepro.data.shards) in DataLoader workers, which read and decode the next batches while the current one
+trains. Both yield the same uint8 [B, 3, S, S] batches, so training and evaluation never care which one it
+is. On CUDA, JPEG shards are decoded on the GPU a batch at a time (workers only read bytes); otherwise
+workers decode with libjpeg-turbo and the batch is copied from pinned memory.
 """
 
 from __future__ import annotations
@@ -12,15 +15,34 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
-from zfrepro.data.preprocess import StreamDataset
-from zfrepro.errors import ConfigError
+from zfrepro.data.shards import ShardReader, decode_batch
+from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import load_result
 
 
+class _ShardImages(Dataset):
+    """DataLoader items of a stream-mode split: (decoded uint8 [3, S, S], label), or (stored bytes, label)."""
+
+    def __init__(self, reader: ShardReader, labels: torch.Tensor, decode: bool):
+        self.reader, self.labels, self.decode = reader, labels, decode
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def __getitem__(self, row: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self.reader.image(row) if self.decode else self.reader.encoded(row)
+        return image, self.labels[row]
+
+
+def _encoded_batch(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Collate stored JPEGs of unequal lengths: a list of byte tensors and the stacked labels."""
+    return [image for image, _ in items], torch.stack([label for _, label in items])
+
+
 class PreparedSplit:
-    """One split written by `zfrepro prepare`: labels, class names and either images or file paths."""
+    """One split written by `zfrepro prepare`: labels, class names and the images (in memory or in shards)."""
 
     def __init__(self, path: str | Path):
         path = Path(path)
@@ -30,14 +52,32 @@ class PreparedSplit:
         self.labels: torch.Tensor = self.data["labels"]
         self.image_size: int = int(self.data["image_size"])
         self.in_memory = "images" in self.data
+        self.reader: ShardReader | None = None
+        if not self.in_memory:
+            if "shards" not in self.data:
+                raise DataError(f"{path} was written by an older version of prepare (a list of files, no shards); "
+                                f"delete it (rm {path}) and rerun the step that writes it (snakemake {path})")
+            self.reader = ShardReader(self.data["shards"], path, self.image_size)
+            if len(self.reader) != len(self.labels):
+                raise DataError(f"{path} indexes {len(self.reader)} stored images for {len(self.labels)} labels; "
+                                f"delete it (rm {path}) and rerun the step that writes it (snakemake {path})")
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def batches(
-        self, order: Sequence[int] | torch.Tensor, batch_size: int, workers: int = 0, pin_memory: bool = False
+        self,
+        order: Sequence[int] | torch.Tensor,
+        batch_size: int,
+        workers: int = 0,
+        pin_memory: bool = False,
+        device: torch.device | str | None = None,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield (uint8 images, int64 labels) over `order` in chunks of `batch_size`, keeping the order."""
+        """Yield (uint8 images, int64 labels) over `order` in chunks of `batch_size`, keeping the order.
+
+        With a CUDA `device`, stream-mode JPEG batches are decoded there (and returned there); every other
+        batch is returned on the CPU (pinned with `pin_memory`) for the caller to move.
+        """
         order = torch.as_tensor(order, dtype=torch.long)
         if self.in_memory:
             images = self.data["images"]
@@ -45,17 +85,24 @@ class PreparedSplit:
                 idx = order[start : start + batch_size]
                 yield images[idx], self.labels[idx]
             return
-        dataset = StreamDataset(self.data)
+        assert self.reader is not None
+        device = torch.device(device) if device is not None else None
+        on_gpu = device is not None and device.type == "cuda" and self.reader.format == "jpeg"
         chunks = [order[s : s + batch_size].tolist() for s in range(0, len(order), batch_size)]
         loader = DataLoader(
-            dataset,
+            _ShardImages(self.reader, self.labels, decode=not on_gpu),
             batch_sampler=chunks,
             num_workers=workers,
-            pin_memory=pin_memory,
+            pin_memory=pin_memory and not on_gpu,
+            collate_fn=_encoded_batch if on_gpu else None,
             # Its own generator: seeding workers from the global RNG would shift the dropout draws.
             generator=torch.Generator(),
+            persistent_workers=False,
         )
-        yield from loader
+        for images, labels in loader:
+            if on_gpu:
+                images = decode_batch(images, device, self.image_size)
+            yield images, labels
 
 
 def images_by_class(split: PreparedSplit, specs: Any, key: str) -> list[int]:

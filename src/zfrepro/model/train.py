@@ -342,7 +342,7 @@ def train(
         seen = 0
         bar = tqdm(total=steps_per_epoch, desc=f"{arch} epoch {epoch}/{cfg.epochs}", disable=not rt.main,
                    file=sys.stderr, mininterval=5.0)
-        batches = train_split.batches(mine, local_batch, workers=workers, pin_memory=cuda)
+        batches = train_split.batches(mine, local_batch, workers=workers, pin_memory=cuda, device=rt.device)
         for step, (images, labels) in enumerate(batches):
             idx = my_crops[step * local_batch : step * local_batch + len(labels)]
             x = ten_crop_select(images.to(rt.device, non_blocking=True), mean, crop, idx.to(rt.device))

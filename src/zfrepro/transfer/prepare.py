@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from zfrepro.data.datasets import image_list, open_caltech101, open_caltech256, open_voc
-from zfrepro.data.prepare import data_params, prepare_image_list
+from zfrepro.data.prepare import data_params, encoding, prepare_image_list
 from zfrepro.data.registry import CALTECH, TRANSFER
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save, atomic_write_json, load_result
@@ -78,6 +78,7 @@ def prepare_transfer(dataset: str, root: str | os.PathLike, out_dir: str | os.Pa
         "classes": first.classes,
         "counts": {name: s.count for name, s in summaries.items()},
         "mode": {name: s.mode for name, s in summaries.items()},
+        "encoding": {name: encoding(s.mode, p) for name, s in summaries.items()},
         "skipped": {name: s.skipped for name, s in summaries.items()},
     }
     if dataset in CALTECH:

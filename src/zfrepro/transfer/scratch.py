@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from zfrepro.data.shards import subset_index
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save, atomic_write_json, load_json_result, load_result
@@ -25,15 +26,17 @@ def _load_json(value: str | os.PathLike | Mapping) -> dict:
     return dict(value) if isinstance(value, Mapping) else load_json_result(value)
 
 
-def _subset(parent: Mapping[str, Any], rows: Sequence[int], source: str) -> dict[str, Any]:
-    """Rows of a prepared split, in the same format (images or paths, whichever the parent holds)."""
+def _subset(parent: Mapping[str, Any], rows: Sequence[int], parent_path: Path, out_path: Path) -> dict[str, Any]:
+    """Rows of a prepared split, in the same format: copied images (memory mode), or an index into the
+    parent's shards (stream mode; the shards themselves are shared, not copied)."""
     index = torch.as_tensor(rows, dtype=torch.long)
     out: dict[str, Any] = {"classes": list(parent["classes"]), "labels": parent["labels"][index].clone(),
                            "image_size": int(parent["image_size"]), "skipped": [], "root": parent.get("root", ""),
-                           "source": source, "indices": index}
+                           "source": str(parent_path), "indices": index}
     if "images" in parent:
         out["images"] = parent["images"][index].clone()
     else:
+        out["shards"] = subset_index(parent["shards"], index, parent_path, out_path)
         out["paths"] = [parent["paths"][i] for i in rows]
     return out
 
@@ -75,8 +78,8 @@ def write_scratch_data(split_path: str | os.PathLike, splits_json: str | os.Path
     if max(train_rows + test_rows, default=-1) >= len(parent["labels"]):
         raise DataError(f"the splits file indexes past the {len(parent['labels'])} images of {split_path}: "
                         "rerun transfer-splits")
-    atomic_torch_save(out / "train.pt", _subset(parent, train_rows, str(split_path)))
-    atomic_torch_save(out / "val.pt", _subset(parent, test_rows, str(split_path)))
+    atomic_torch_save(out / "train.pt", _subset(parent, train_rows, split_path, out / "train.pt"))
+    atomic_torch_save(out / "val.pt", _subset(parent, test_rows, split_path, out / "val.pt"))
     train = PreparedSplit(out / "train.pt")
     mean = split_mean(train, workers=0 if train.in_memory else threads)
     atomic_torch_save(out / "mean.pt", mean)
@@ -87,6 +90,7 @@ def write_scratch_data(split_path: str | os.PathLike, splits_json: str | os.Path
         "classes": list(parent["classes"]),
         "counts": {"train": len(train_rows), "val": len(test_rows)},
         "mode": dict.fromkeys(("train", "val"), "memory" if train.in_memory else "stream"),  # the parent's
+        "encoding": dict.fromkeys(("train", "val"), parent_manifest.get("encoding", {}).get("all", "uint8")),
         "train_per_class": int(n),
         "split": split_index,
         "source": str(split_path),
