@@ -17,7 +17,7 @@ from zfrepro.data.preprocess import load_rgb, resize_center_crop
 from zfrepro.data.shards import decode_batch, shard_folder
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import DataError
-from zfrepro.io import atomic_torch_save
+from zfrepro.io import atomic_torch_save, damaged_results
 
 from conftest_data import write_jpeg
 
@@ -132,6 +132,14 @@ def test_damaged_truncated_and_missing_shards_are_named(files, tmp_path):
     os.unlink(tmp_path / "s.pt")
     _prepare(files, tmp_path / "s.pt")
     assert len(list(PreparedSplit(tmp_path / "s.pt").batches(torch.arange(10), 10))) == 1
+
+
+def test_planning_names_a_truncated_shard_and_how_to_rewrite_it(files, tmp_path):
+    _prepare(files, tmp_path / "s.pt")
+    shard = shard_folder(tmp_path / "s.pt") / "00002.bin"
+    shard.write_bytes(shard.read_bytes()[:-1])
+    (problem,) = damaged_results(tmp_path)  # what the workflow checks before running any job
+    assert f"{shard} is damaged" in problem and f"rm {shard} {tmp_path / 's.pt'}" in problem
 
 
 def test_a_split_of_the_old_stream_format_is_refused(tmp_path):

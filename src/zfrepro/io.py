@@ -105,7 +105,13 @@ def recorded_checksum(path: str | os.PathLike) -> dict | None:
         return None
 
 
-def _rewrite_advice(path: Path) -> str:
+def rewrite_advice(path: Path) -> str:
+    """What to type to get a good copy of a damaged or missing result back."""
+    path = Path(path)
+    if path.parent.name.endswith(".shards"):  # a shard of a stream-mode split (zfrepro.data.shards)
+        split = path.parent.with_name(path.parent.name[: -len(".shards")] + ".pt")
+        return (f"delete it and its split (rm {path} {split}) and rerun: prepare rewrites the missing shard and "
+                "keeps the others")
     return (f"delete it (rm {path}) and rerun: the step that wrote it (snakemake {path}) writes it again, "
             "and the steps after it rerun")
 
@@ -119,7 +125,7 @@ def check_size(path: str | os.PathLike, record: dict | None = None) -> str | Non
     if record is None or size == record["bytes"]:
         return None
     return (f"{path} is damaged: it has {size} bytes but its step wrote {record['bytes']} "
-            f"(truncated or overwritten?); {_rewrite_advice(path)}")
+            f"(truncated or overwritten?); {rewrite_advice(path)}")
 
 
 def verify(path: str | os.PathLike) -> None:
@@ -130,7 +136,7 @@ def verify(path: str | os.PathLike) -> None:
     problem = check_size(path, record)
     if problem is None and sha256_of(path) != record["sha256"]:
         problem = (f"{path} is damaged: its SHA-256 differs from the one its step recorded in {sidecar(path)}; "
-                   f"{_rewrite_advice(path)}")
+                   f"{rewrite_advice(path)}")
     if problem:
         raise DataError(problem)
 
@@ -166,7 +172,7 @@ def load_result(path: str | os.PathLike, map_location: Any = None, mmap: bool = 
         return torch.load(path, weights_only=True, map_location=map_location, mmap=mmap)
     except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for damaged files
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"{path} cannot be read ({reason}); {_rewrite_advice(path)}") from None
+        raise DataError(f"{path} cannot be read ({reason}); {rewrite_advice(path)}") from None
 
 
 def load_json_result(path: str | os.PathLike) -> Any:
@@ -176,4 +182,4 @@ def load_json_result(path: str | os.PathLike) -> Any:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise DataError(f"{path}, line {err.lineno}, column {err.colno}: not valid JSON ({err.msg}); "
-                        f"{_rewrite_advice(path)}") from None
+                        f"{rewrite_advice(path)}") from None

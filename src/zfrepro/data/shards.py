@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from zfrepro.errors import DataError
-from zfrepro.io import SIDECAR_SUFFIX, atomic_torch_save, atomic_write_json, load_result, sidecar
+from zfrepro.io import SIDECAR_SUFFIX, atomic_torch_save, atomic_write_json, load_result, rewrite_advice, sidecar
 
 FORMATS = ("jpeg", "raw")
 # torchvision 0.29 (pinned) marks its JPEG codec deprecated in favour of TorchCodec, which is not a dependency;
@@ -243,8 +243,7 @@ class ShardReader:
                                 f"; {self._advice(path)}")
 
     def _advice(self, path: Path) -> str:
-        return (f"delete it and the split (rm {path} {self.split_path}) and rerun: prepare rewrites the missing "
-                "shard and keeps the others")
+        return rewrite_advice(path)
 
     def __len__(self) -> int:
         return len(self.shard)
