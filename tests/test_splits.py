@@ -1,14 +1,16 @@
-"""Prepared splits: choosing images by class, class names from the manifest."""
+"""Prepared splits: choosing images by class, class names from the manifest, the background prefetch of batches."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 import torch
 
-from zfrepro.data.splits import PreparedSplit, class_names, images_by_class
-from zfrepro.errors import ConfigError
+from zfrepro.data.splits import PreparedSplit, class_names, images_by_class, prefetched
+from zfrepro.errors import ConfigError, DataError
 
 
 def _split(tmp_path, labels: list[int]) -> PreparedSplit:
@@ -35,3 +37,33 @@ def test_class_names_come_from_the_manifest(tmp_path):
     assert class_names(tmp_path, ["a", "b"]) == ["a", "b"]  # no manifest: the ids
     (tmp_path / "manifest.json").write_text(json.dumps({"classes": ["b", "a"], "class_names": ["bee", "ant"]}))
     assert class_names(tmp_path, ["a", "b", "c"]) == ["ant", "bee", "c"]
+
+
+def test_prefetched_keeps_order_and_runs_ahead_of_the_consumer():
+    made = []
+
+    def batches():
+        for i in range(6):
+            made.append(i)
+            yield torch.full((2,), i), torch.tensor(i)
+
+    stream = prefetched(batches(), depth=2)
+    first = next(stream)
+    time.sleep(0.2)
+    assert torch.equal(first[0], torch.zeros(2)) and len(made) >= 3  # the next ones are ready meanwhile
+    assert [int(label) for _, label in stream] == [1, 2, 3, 4, 5]
+
+
+def test_prefetched_raises_the_producers_error_in_order_and_stops_early():
+    def failing():
+        yield 1
+        raise DataError("shard 7 is damaged")
+
+    stream = prefetched(failing())
+    assert next(stream) == 1
+    with pytest.raises(DataError, match="shard 7"):
+        next(stream)
+    endless = prefetched(iter(range(10**9)))
+    assert [next(endless) for _ in range(3)] == [0, 1, 2]
+    endless.close()  # the consumer stops: the producer thread ends instead of filling memory
+    assert not any(t.name == "zfrepro-prefetch" and t.is_alive() for t in threading.enumerate())

@@ -9,7 +9,10 @@ workers decode with libjpeg-turbo and the batch is copied from pinned memory.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -99,10 +102,64 @@ class PreparedSplit:
             generator=torch.Generator(),
             persistent_workers=False,
         )
-        for images, labels in loader:
-            if on_gpu:
-                images = decode_batch(images, device, self.image_size)
-            yield images, labels
+        if not on_gpu:
+            yield from loader
+            return
+        decoded = ((decode_batch(images, device, self.image_size), labels) for images, labels in loader)
+        yield from prefetched(decoded, device)
+
+
+def prefetched(batches: Iterator[Any], device: torch.device | None = None, depth: int = 2) -> Iterator[Any]:
+    """The items of `batches`, produced by a background thread up to `depth` ahead of the consumer.
+
+    On CUDA the thread works on its own stream (the GPU decode of the next batch overlaps the current step),
+    and the consumer's stream waits for each batch before using it. Exceptions reach the consumer in order.
+    """
+    cuda = device is not None and device.type == "cuda"
+    side = torch.cuda.Stream(device) if cuda else None
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def produce() -> None:
+        try:
+            with torch.cuda.stream(side) if cuda else contextlib.nullcontext():
+                for item in batches:
+                    ready = torch.cuda.Event() if cuda else None
+                    if ready is not None:
+                        ready.record(side)
+                    while not stop.is_set():
+                        try:
+                            items.put((item, ready, None), timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+        except BaseException as exc:  # handed to the consumer, which raises it
+            items.put((None, None, exc))
+            return
+        items.put((end, None, None))
+
+    thread = threading.Thread(target=produce, daemon=True, name="zfrepro-prefetch")
+    thread.start()
+    try:
+        while True:
+            item, ready, exc = items.get()
+            if exc is not None:
+                raise exc
+            if item is end:
+                return
+            if ready is not None:
+                stream = torch.cuda.current_stream(device)
+                stream.wait_event(ready)
+                for tensor in item if isinstance(item, tuple) else (item,):
+                    if isinstance(tensor, torch.Tensor) and tensor.is_cuda:
+                        tensor.record_stream(stream)  # the caching allocator must not reuse it under us
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def images_by_class(split: PreparedSplit, specs: Any, key: str) -> list[int]:
