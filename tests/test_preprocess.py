@@ -10,6 +10,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from zfrepro.data.preprocess import (
+    _gathered_crops,
     center_crop,
     crop_offsets,
     load_rgb,
@@ -99,6 +100,9 @@ def test_ten_crop_select_takes_the_given_crops():
     indices = torch.arange(20) % 10
     all_crops = ten_crops(images, mean, 7)
     assert torch.equal(ten_crop_select(images, mean, 7, indices), all_crops[torch.arange(20), indices])
+    # the GPU's gather, run here on the CPU, gives the same crops as the CPU's slices
+    shuffled = torch.randperm(20, generator=g) % 10
+    assert torch.equal(_gathered_crops(images, mean, 7, shuffled), ten_crop_select(images, mean, 7, shuffled))
     # random_ten_crop draws its indices with randint(0, 10) from the generator
     drawn = torch.randint(0, 10, (20,), generator=torch.Generator().manual_seed(3))
     assert torch.equal(

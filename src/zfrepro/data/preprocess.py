@@ -138,17 +138,34 @@ def ten_crop_select(
 ) -> torch.Tensor:
     """Crop `indices[b]` (0..9, ten_crops order) of each mean-subtracted image: float32 [B, 3, c, c].
 
-    One gather over the whole batch with per-sample row/column indices (flips are reversed column
-    indices), so there is no per-sample loop and no GPU sync. For callers that draw the crop indices
-    themselves (e.g. once per epoch, to split them across processes).
+    For callers that draw the crop indices themselves (e.g. once per epoch, to split them across processes).
     """
-    size = _check(images_u8, mean, crop_size)
+    _check(images_u8, mean, crop_size)
     choice = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
     if choice.numel() != images_u8.shape[0]:
         raise ValueError(f"{choice.numel()} crop indices for {images_u8.shape[0]} images")
     # Range check only on CPU: on a GPU it would force a device sync every training step.
     if choice.device.type == "cpu" and choice.numel() and (choice.min() < 0 or choice.max() > 9):
         raise ValueError("crop indices must lie in 0..9")
+    if images_u8.device.type == "cpu":
+        return _sliced_crops(images_u8, mean, crop_size, choice)
+    return _gathered_crops(images_u8, mean, crop_size, choice)
+
+
+def _sliced_crops(images_u8: torch.Tensor, mean: torch.Tensor, crop_size: int, choice: torch.Tensor) -> torch.Tensor:
+    """ten_crop_select on the CPU: one slice per crop position present (a few times faster than the gather)."""
+    out = torch.empty((images_u8.shape[0], 3, crop_size, crop_size), dtype=torch.float32)
+    for k in choice.unique().tolist():
+        chosen = (choice == k).nonzero().flatten()
+        out[chosen] = _crop(images_u8[chosen], mean, crop_size, k)
+    return out
+
+
+def _gathered_crops(images_u8: torch.Tensor, mean: torch.Tensor, crop_size: int,
+                    choice: torch.Tensor) -> torch.Tensor:
+    """ten_crop_select on a GPU: one gather over the whole batch with per-sample row/column indices (flips are
+    reversed column indices), so there is no per-sample loop and no device sync."""
+    size = images_u8.shape[-1]
     device = images_u8.device
     choice = choice.to(device)
     offsets = crop_offsets(size, crop_size)

@@ -230,11 +230,14 @@ def setup_runtime(device: str) -> Runtime:
 
 @torch.no_grad()
 def center_crop_error(model: nn.Module, split: PreparedSplit, mean: torch.Tensor, crop: int,
-                      rt: Runtime, batch_size: int, autocast: bool) -> float:
-    """Top-1 error (%) of the centre crop over the whole split."""
+                      rt: Runtime, batch_size: int, autocast: bool, workers: int = 0) -> float:
+    """Top-1 error (%) of the centre crop over the whole split (stream mode: read and decoded by `workers`
+    loader processes, or on the GPU, as the training batches are)."""
     model.eval()
     wrong = 0
-    for images, labels in split.batches(torch.arange(len(split)), batch_size):
+    batches = split.batches(torch.arange(len(split)), batch_size, workers=0 if split.in_memory else workers,
+                            pin_memory=rt.device.type == "cuda", device=rt.device)
+    for images, labels in batches:
         x = center_crop(images.to(rt.device), mean, crop)
         with torch.autocast(rt.device.type, dtype=torch.bfloat16, enabled=autocast):
             logits = model(x)
@@ -368,7 +371,8 @@ def train(
         if rt.world > 1:
             dist.all_reduce(totals)
         train_loss, train_err = (totals[0] / totals[2]).item(), (100 * totals[1] / totals[2]).item()
-        val_err = center_crop_error(model, val_split, mean, crop, rt, 256, autocast) if cfg.validate else math.nan
+        val_err = (center_crop_error(model, val_split, mean, crop, rt, 256, autocast, workers=threads)
+                   if cfg.validate else math.nan)
         lr = optimizer.param_groups[0]["lr"]
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(val_err)
