@@ -11,6 +11,12 @@ Run on a CUDA machine; it writes every number to a JSON file (and prints it):
 - **data_path**: the data path alone, as training runs it: uint8 256 x 256 batches copied to the GPU from pinned
   memory, a random one of the ten crops (flips included) and the mean subtracted on the GPU
   (zfrepro.data.preprocess.ten_crop_select), images/s: compare with `train`;
+- **data_path_jpeg**: the same from JPEG shards as `zfrepro train` reads them in stream mode (the default of
+  config/paper.yaml): DataLoader workers (--data-workers) read and CRC-check the stored bytes, the batch is decoded
+  on the GPU in one call (zfrepro.data.shards.decode_batch: nvJPEG), then cropped there; steady-state images/s
+  (a long pass less a one-batch pass, so the workers' start-up is left out), and the decode call alone
+  (`decode_images_per_second`). The shards are built in a temporary folder from generated ~500 x 375 photographs
+  (benchmarks/data_path.py, which measures the CPU side);
 - **ddp**: with several GPUs, one DDP step over all of them (NCCL) against one process on the same global
   batch (dropout off): the largest weight difference, and images/s per GPU.
 
@@ -29,6 +35,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -113,6 +120,8 @@ def check(args: argparse.Namespace) -> dict:
 
     runs["evaluate"] = evaluate
     seconds = best_of(runs, device, args.repeats)
+    if not args.no_jpeg:
+        out["data_path_jpeg"] = jpeg_data_path(args, device, mean_dev)
     peak = peak_tflops(device, args.peak_tflops)
     out["model_gflop_per_image"] = flops / 1e9
     out["peak_bf16_tflops"] = peak
@@ -124,6 +133,33 @@ def check(args: argparse.Namespace) -> dict:
     if cuda and torch.cuda.device_count() > 1 and not args.no_ddp:
         out["ddp"] = ddp_check(args, torch.cuda.device_count())
     return out
+
+
+def jpeg_data_path(args: argparse.Namespace, device: torch.device, mean: torch.Tensor) -> dict:
+    """The data path from JPEG shards: workers read bytes, the GPU decodes (nvJPEG) and crops; images/s."""
+    import data_path  # benchmarks/data_path.py: the generated images and the shards built as prepare builds them
+
+    from zfrepro.data.shards import decode_batch
+
+    batch, size = args.batch_size, args.image_size
+    with tempfile.TemporaryDirectory(prefix="zf_gpu_check_") as tmp:
+        sources = data_path.make_sources(Path(tmp) / "src", batch * args.jpeg_batches)
+        split, _ = data_path.build_split(sources, Path(tmp) / "jpeg" / "train.pt", "jpeg", image_size=size)
+        long, short = data_path.orders(len(split), batch, args.jpeg_batches)
+        encoded = [split.reader.encoded(row) for row in long[:batch].tolist()]
+        pin = device.type == "cuda"
+
+        def run(order: torch.Tensor) -> Callable[[], int]:
+            return lambda: data_path.loader_pass(split, order, batch, args.data_workers, mean, args.crop, device, pin)
+
+        runs = {"long": run(long), "short": run(short), "decode": lambda: decode_batch(encoded, device, size)}
+        seconds = best_of(runs, device, args.repeats)
+        stored = data_path.stored_bytes(split)
+    per_batch = max(seconds["long"] - seconds["short"], 1e-9) / (len(long) // batch - 1)
+    return {"seconds": per_batch, "images_per_second": batch / per_batch,
+            "decode_images_per_second": batch / seconds["decode"], "workers": args.data_workers,
+            "decoder": "nvJPEG (GPU)" if device.type == "cuda" else "libjpeg-turbo (CPU, DataLoader workers)",
+            "bytes_per_image": stored, "batches_per_pass": len(long) // batch}
 
 
 # ---------------------------------------------------------------------------------------------- DDP
@@ -187,6 +223,10 @@ def main() -> None:
     p.add_argument("--peak-tflops", type=float, help="the GPU's dense bf16 peak, if its name is not in the table")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurement")
     p.add_argument("--no-ddp", action="store_true")
+    p.add_argument("--no-jpeg", action="store_true", help="skip the data path from JPEG shards")
+    p.add_argument("--jpeg-batches", type=int, default=8, help="batches in a timed pass over the JPEG shards")
+    p.add_argument("--data-workers", type=int, default=min(8, os.cpu_count() or 1),
+                   help="DataLoader workers reading the JPEG shards")
     p.add_argument("--smoke", action="store_true", help="CPU, tiny sizes: only checks that the script runs")
     p.add_argument("--ddp-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--ddp-out", help=argparse.SUPPRESS)
@@ -196,6 +236,7 @@ def main() -> None:
         return
     if args.smoke:
         args.batch_size, args.width, args.classes, args.repeats, args.no_compile = 4, 0.125, 10, 1, True
+        args.jpeg_batches, args.data_workers = 3, min(args.data_workers, 2)
     result = check(args)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
