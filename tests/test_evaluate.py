@@ -9,8 +9,9 @@ from sklearn.metrics import top_k_accuracy_score
 from torchvision.datasets import ImageNet
 from torchvision.transforms import v2
 
+from zfrepro.data.splits import PreparedSplit
 from zfrepro.model.checkpoint import load_model
-from zfrepro.model.evaluate import errors_of, evaluate, topk_wrong
+from zfrepro.model.evaluate import errors_of, evaluate, split_probabilities, topk_wrong
 from zfrepro.model.train import TrainConfig, train
 
 from conftest import TINY_ARCHS, TINY_DATA
@@ -68,3 +69,22 @@ def test_evaluate_matches_a_per_image_torchvision_pipeline(tiny_imagenet, tiny_p
     assert predictions["ten"].shape == (n, 3) and torch.allclose(predictions["ten"].sum(1), torch.ones(n))
     assert errors_of({k: predictions[k] for k in ("center", "ten")}, predictions["labels"]) == metrics["val"]
     assert metrics["parameters"] == sum(p.numel() for p in model.parameters())
+
+
+def test_split_probabilities_batch_of_one_equal_one_batch(tiny_prepared, tiny_model):
+    """The softmax outputs are filled into preallocated [N, C] tensors batch by batch: batches of 1 give what
+    one batch of every asked-for image gives, in the order of `indices`, centre crop alone or with ten."""
+    model, ckpt = load_model(tiny_model)
+    split = PreparedSplit(tiny_prepared / "val.pt")
+    mean = torch.load(tiny_prepared / "mean.pt", weights_only=True)
+    crop, cpu = int(ckpt["crop_size"]), torch.device("cpu")
+    indices = torch.tensor([5, 0, 3, 1, 2])
+    whole = split_probabilities(model, split, mean, crop, indices, len(indices), cpu)
+    ones = split_probabilities(model, split, mean, crop, indices, 1, cpu)
+    center = split_probabilities(model, split, mean, crop, indices, 2, cpu, ten=False)
+    assert set(whole) == set(ones) == {"center", "ten"} and set(center) == {"center"}
+    for kind in whole:
+        assert whole[kind].shape == (len(indices), len(split.classes))
+        torch.testing.assert_close(ones[kind], whole[kind], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(center["center"], whole["center"], rtol=1e-5, atol=1e-6)
+    assert split_probabilities(model, split, mean, crop, indices[:0], 4, cpu) == {}

@@ -183,6 +183,20 @@ def test_mine_top9_equals_brute_force_on_a_tiny_model(tmp_path):
     assert mined["split_path"] == str(split.path)
 
 
+def test_mine_top9_batch_of_one_equals_one_batch(tmp_path):
+    """The streaming pass holds one batch: batches of 1 image and all images at once give the same top-k."""
+    split = _split(tmp_path, 19, seed=3)
+    mean = torch.full((3, 72, 72), 110.0)
+    model = _model("zf", 64, 1 / 32, seed=2)
+    one = mine_top9(model, split, mean, 64, batch_size=1, k=9)
+    whole = mine_top9(model, split, mean, 64, batch_size=len(split), k=9)
+    for name in LAYERS:
+        for key in ("image", "y", "x"):
+            assert torch.equal(one[name][key], whole[name][key]), (name, key)
+        # float sums of a batch of 1 and of 19 may differ in the last bits (different conv kernels)
+        torch.testing.assert_close(one[name]["value"], whole[name]["value"], rtol=1e-4, atol=1e-5)
+
+
 def test_mine_top9_subset_layers_and_k_beyond_images(tmp_path):
     split = _split(tmp_path, 30)
     mean = torch.zeros(3, 72, 72)

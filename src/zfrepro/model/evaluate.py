@@ -37,19 +37,33 @@ def topk_wrong(scores: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] =
 def split_probabilities(model: nn.Module, split: PreparedSplit, mean: torch.Tensor, crop: int,
                         indices: torch.Tensor, batch_size: int, device: torch.device, workers: int = 0,
                         ten: bool = True) -> dict[str, torch.Tensor]:
-    """Softmax outputs [N, C] over `indices` of a split: centre crop, and (optionally) the 10-crop average."""
-    out: dict[str, list[torch.Tensor]] = {"center": [], "ten": []}
-    for images, _ in split.batches(indices, batch_size, workers=workers):
+    """Softmax outputs [N, C] over `indices` of a split: centre crop, and (optionally) the 10-crop average.
+
+    Memory: the outputs themselves ([N, C] float32 per kind, filled in place; O(N) inherent) plus one batch.
+    """
+    count = len(indices)
+    out: dict[str, torch.Tensor] = {}
+    start = 0
+
+    def put(kind: str, probs: torch.Tensor) -> None:
+        if kind not in out:
+            out[kind] = torch.empty((count, probs.shape[1]), dtype=torch.float32)
+        out[kind][start : start + len(probs)] = probs
+
+    for images, _ in split.batches(indices, batch_size, workers=workers, device=device):
         images = images.to(device)
         if not ten:
-            out["center"].append(model(center_crop(images, mean, crop)).softmax(1).float().cpu())
-            continue
-        crops = ten_crops(images, mean, crop)  # [B, 10, 3, c, c]
-        b = crops.shape[0]
-        probs = model(crops.flatten(0, 1)).softmax(1).view(b, 10, -1).float().cpu()
-        out["center"].append(probs[:, CENTER_CROP])  # the centre crop is one of the ten: no second pass
-        out["ten"].append(probs.mean(1))
-    return {kind: torch.cat(chunks) for kind, chunks in out.items() if chunks}
+            put("center", model(center_crop(images, mean, crop)).softmax(1).float().cpu())
+        else:
+            crops = ten_crops(images, mean, crop)  # [B, 10, 3, c, c]
+            b = crops.shape[0]
+            probs = model(crops.flatten(0, 1)).softmax(1).view(b, 10, -1).float().cpu()
+            put("center", probs[:, CENTER_CROP])  # the centre crop is one of the ten: no second pass
+            put("ten", probs.mean(1))
+        start += len(images)
+    if start != count:
+        raise DataError(f"{split.path}: read {start} of the {count} images asked for")
+    return out
 
 
 def errors_of(probabilities: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, dict[str, float]]:

@@ -54,8 +54,6 @@ def _check_layers(layers: Any, names: Sequence[str], model_path: str | os.PathLi
 
 
 @torch.no_grad()
-
-
 def extract_features(model_path: str | os.PathLike, split_path: str | os.PathLike, mean_path: str | os.PathLike,
                      layers: Sequence[str], max_feature_dim: int, batch_size: int, device: str = "auto",
                      workers: int = 0) -> dict[str, dict[str, Any]]:
@@ -78,28 +76,39 @@ def extract_features(model_path: str | os.PathLike, split_path: str | os.PathLik
     if tuple(mean.shape) != (3, size, size) or not crop <= size:
         raise DataError(f"{split_path} holds {size}px images but the mean image {mean_path} is {list(mean.shape)} "
                         f"and the model crops {crop}px: prepare both with the same data.image_size")
-    chunks: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
+    # Memory: the output features themselves (N x D float16 per layer, filled in place; O(N) inherent) plus one
+    # batch of activations; nothing else grows with N.
+    count = len(split)
+    features: dict[str, torch.Tensor] = {}
     shapes: dict[str, list[int]] = {}
     grids: dict[str, int | None] = {}
-    batches = split.batches(torch.arange(len(split)), batch_size, workers=0 if split.in_memory else workers,
+    batches = split.batches(torch.arange(count), batch_size, workers=0 if split.in_memory else workers,
                             pin_memory=dev.type == "cuda")
-    for images, _ in tqdm(batches, desc=f"features {Path(split_path).stem}", total=math.ceil(len(split) / batch_size),
+    start = 0
+    for images, _ in tqdm(batches, desc=f"features {Path(split_path).stem}", total=math.ceil(count / batch_size),
                           unit="batch", file=sys.stderr, mininterval=2.0):
         _, record = model.forward_record(center_crop(images.to(dev, non_blocking=True), mean, crop))
+        stop = start + len(images)
         for layer in layers:
             output = record.outputs[layer]
             if layer not in shapes:
                 shapes[layer] = list(output.shape[1:])
                 grids[layer] = pool_grid(shapes[layer], max_feature_dim)
-            chunks[layer].append(layer_features(output, grids[layer]).to(torch.float16).cpu())
+            batch = layer_features(output, grids[layer]).to(torch.float16)
+            if not torch.isfinite(batch).all():
+                raise DataError(f"{layer} features of {split_path} overflow float16 (|value| > 65504); the model "
+                                f"{model_path} has diverged or its input is not mean-subtracted")
+            if layer not in features:
+                features[layer] = torch.empty((count, batch.shape[1]), dtype=torch.float16)
+            features[layer][start:stop].copy_(batch)  # also from the GPU
+        start = stop
         del record
+    if start != count:
+        raise DataError(f"{split_path}: read {start} of its {count} images")
     result = {}
     for layer in layers:
-        features = torch.cat(chunks[layer]) if chunks[layer] else torch.empty((0, 0), dtype=torch.float16)
-        if not torch.isfinite(features).all():
-            raise DataError(f"{layer} features of {split_path} overflow float16 (|value| > 65504); the model "
-                            f"{model_path} has diverged or its input is not mean-subtracted")
-        result[layer] = {"features": features, "labels": split.labels, "layer": layer,
+        result[layer] = {"features": features.get(layer, torch.empty((0, 0), dtype=torch.float16)),
+                         "labels": split.labels, "layer": layer,
                          "map_shape": shapes.get(layer, []), "grid": grids.get(layer), "model": str(model_path),
                          "split": Path(split_path).stem, "classes": split.classes}
         if "difficult_only" in split.data:
