@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import sys
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,12 +28,12 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from tqdm import tqdm
 
 from zfrepro.data.preprocess import load_rgb
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_write_json, atomic_write_text
 from zfrepro.options import json_arg, json_list_of
+from zfrepro.parallel import map_in_workers
 
 PAPER_DUPLICATES = {"caltech101": 44, "caltech256": 243}  # paper, section 5
 DATASETS = tuple(PAPER_DUPLICATES)
@@ -46,8 +44,6 @@ COLUMNS = ["caltech_path", "imagenet_path", "correlation"]
 DEFAULT_SIZE = 32
 DEFAULT_THRESHOLD = 0.99
 DEFAULT_BATCH = 2048
-WORKER_CHUNK = 64  # thumbnails per worker task
-TASKS_PER_WORKER = 4  # worker tasks in flight (queued, running or done but unread) per worker process
 
 
 def check_settings(size: int, threshold: float, batch: int = DEFAULT_BATCH) -> None:
@@ -80,56 +76,11 @@ def _thumb(path: str, size: int) -> tuple[np.ndarray | None, str | None]:
         return None, str(exc)
 
 
-def _run_chunk(work: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-    """Worker: `work` over one chunk of items."""
-    return [work(item) for item in items]
-
-
-def bounded_map(work: Callable[[Any], Any], items: Sequence[Any], threads: int, chunk: int | None = None,
-                in_flight: int | None = None) -> Iterator[Any]:
-    """`work(item)` for every item, in order, in `threads` worker processes, holding at most `in_flight`
-    chunks of `chunk` items (defaults: TASKS_PER_WORKER per worker; up to WORKER_CHUNK items, fewer for short
-    lists so every worker gets some) submitted but not yet read.
-
-    Pool.imap keeps every finished result until the caller reads it, so a caller slower than its workers
-    (the matrix products of the search) would let the decoded thumbnails of the whole reference set pile up;
-    here the next chunk is submitted only when the oldest one has been read, so memory stays at about
-    in_flight x chunk results whatever len(items).
-    """
-    if threads <= 1 or len(items) < 2:
-        yield from map(work, items)
-        return
-    chunk = max(1, min(WORKER_CHUNK, len(items) // (threads * 16))) if chunk is None else chunk
-    in_flight = TASKS_PER_WORKER * threads if in_flight is None else in_flight
-    if chunk < 1 or in_flight < 1:
-        raise ValueError(f"chunk and in_flight must be positive, got {chunk} and {in_flight}")
-    starts = iter(range(0, len(items), chunk))
-    # fork: workers only run PIL and numpy (no torch ops), so forking a process that imported torch is safe,
-    # and they start without re-importing torch.
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with context.Pool(threads) as pool:
-        pending: deque = deque()
-
-        def submit() -> None:
-            start = next(starts, None)
-            if start is not None:
-                pending.append(pool.apply_async(_run_chunk, (work, items[start : start + chunk])))
-
-        for _ in range(in_flight):
-            submit()
-        while pending:
-            results = pending.popleft().get()
-            submit()
-            yield from results
-
-
 def _thumbnails(
     paths: Sequence[str], size: int, threads: int, desc: str
 ) -> Iterator[tuple[np.ndarray | None, str | None]]:
-    """Thumbnails of `paths` in order, decoded in `threads` worker processes (bounded_map), with progress."""
-    return tqdm(bounded_map(partial(_thumb, size=size), paths, threads), total=len(paths), desc=desc, unit="img",
-                file=sys.stderr, mininterval=2.0)
+    """Thumbnails of `paths` in order, decoded in `threads` worker processes (a bounded window), with progress."""
+    return map_in_workers(partial(_thumb, size=size), paths, threads, desc)
 
 
 def _warn_unreadable(what: str, reasons: list[str], total: int) -> None:
@@ -150,7 +101,7 @@ def find_duplicates(
     that correlation is >= threshold, in query order. Paths are written as absolute paths.
 
     The query thumbnails Q [Nq, D] (D = size^2) stay in memory; the references are decoded as a stream (at
-    most TASKS_PER_WORKER x WORKER_CHUNK thumbnails per worker waiting, bounded_map) and scored `batch` at a
+    most a few chunks of thumbnails per worker waiting: zfrepro.parallel) and scored `batch` at a
     time (Q @ R_chunk^T), keeping a running maximum and argmax per query, so memory is
     4 * Nq * (D + batch) bytes whatever the number of references: for the paper's case (Caltech-256's 30.6k
     images against ImageNet's 1.28M, size 32, batch 2048) about 0.4 GB. Measured on 2 CPU cores: one chunk

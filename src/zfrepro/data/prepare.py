@@ -11,11 +11,10 @@ the split's index (labels, offsets): each worker holds one image at a time.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import shutil
 import sys
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
@@ -23,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from zfrepro.data.datasets import image_list, imagenet_class_names, open_imagenet
 from zfrepro.data.preprocess import load_rgb, resize_center_crop_array
@@ -31,6 +29,7 @@ from zfrepro.data.shards import FORMATS, encoding_name, index_of, remove_stale, 
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save, atomic_write_json
 from zfrepro.options import json_arg, json_list_of
+from zfrepro.parallel import map_in_workers
 
 # The keys of the config `data` section that preparing reads. All are required: the workflow passes the whole
 # section, and their defaults live in workflow/schemas/config.schema.yaml only.
@@ -124,22 +123,6 @@ def _decode(path: str, size: int) -> tuple[np.ndarray | None, str | None]:
         return resize_center_crop_array(load_rgb(path), size), None
     except DataError as exc:
         return None, str(exc)
-
-
-def map_in_workers(work: Callable[[Any], Any], items: Sequence[Any], threads: int, desc: str, unit: str = "img",
-                   chunk: int | None = None) -> Iterator[Any]:
-    """`work(item)` for every item, in order, in `threads` worker processes, with progress on stderr."""
-    progress = partial(tqdm, total=len(items), desc=desc, unit=unit, file=sys.stderr, mininterval=2.0)
-    if threads <= 1 or len(items) < 2:
-        yield from progress(map(work, items))
-        return
-    chunk = chunk or max(1, min(64, len(items) // (threads * 16)))
-    # fork: workers only run PIL, numpy and libjpeg (no torch ops that start thread pools), so forking a process
-    # that imported torch is safe, and they start without re-importing torch.
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with context.Pool(threads) as pool:
-        yield from progress(pool.imap(work, items, chunksize=chunk))
 
 
 def _decoded(
