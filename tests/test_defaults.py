@@ -142,6 +142,7 @@ def test_base_networks_are_the_schemas_enum():
 OPTION_DEFAULTS = [
     ("train", "--device", "device"), ("evaluate", "--device", "device"), ("features", "--device", "device"),
     ("scratch", "--device", "device"), ("occlusion", "--device", "device"), ("invariance", "--device", "device"),
+    ("mine", "--device", "device"), ("evolution", "--device", "device"),
     ("table2", "--crops", "evaluation.table_crops"), ("table3", "--crops", "evaluation.table_crops"),
     ("features", "--batch-size", "evaluation.batch_size"),
     ("mine", "--k", "visualize.top_k"), ("mine", "--batch-size", "visualize.batch_size"),

@@ -16,6 +16,7 @@ rule mine_top9:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),
         k=config["visualize"]["top_k"],
         batch_size=config["visualize"]["batch_size"],
+        device=config["device"],
     log:
         "results/logs/mine_top9/{arch}_seed{seed}.log",
     benchmark:
@@ -30,7 +31,8 @@ rule mine_top9:
         "../envs/zfrepro.yaml"
     shell:
         "zfrepro mine --model {input.model:q} --data-dir {params.data_dir:q} --split val --k {params.k}"
-        " --batch-size {params.batch_size} --out {output:q} --threads {threads} > {log:q} 2>&1"
+        " --batch-size {params.batch_size} --device {params.device} --out {output:q} --threads {threads}"
+        " > {log:q} 2>&1"
 
 
 rule top9_projections:
@@ -72,17 +74,21 @@ rule evolution:
         size=VIS["fig4_display_size"],
         seed=VIS["sample_seed"],
         norm=VIS["norm"],
+        device=config["device"],
     log:
         "results/logs/evolution/evolution.log",
     benchmark:
         "results/benchmarks/evolution/evolution.tsv"
     threads: config["threads"]["evaluate"]
+    resources:
+        **gpu_resources(),
     conda:
         "../envs/zfrepro.yaml"
     shell:
         "zfrepro evolution --checkpoints {params.checkpoints:q} --data-dir {params.data_dir:q}"
         " --maps {params.maps} --train-images {params.train_images:q} --display-size {params.size}"
-        " --seed {params.seed} --norm {params.norm} --out {output:q} --threads {threads} > {log:q} 2>&1"
+        " --seed {params.seed} --norm {params.norm} --device {params.device} --out {output:q} --threads {threads}"
+        " > {log:q} 2>&1"
 
 
 rule unpooling:

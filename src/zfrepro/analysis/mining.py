@@ -21,6 +21,7 @@ from zfrepro.data.preprocess import center_crop, crop_offsets
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.model.network import ArchSpec, ConvNet, _out_len
+from zfrepro.options import resolve_device
 
 DEFAULT_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 EMPTY = -1  # image / y / x of a top-k slot that no image filled (fewer images than k)
@@ -292,7 +293,8 @@ def mine_top9(model: ConvNet, split: PreparedSplit, mean: torch.Tensor, crop: in
     top = TopK(maps, k)
     try:
         start = 0
-        for images, _ in split.batches(indices, batch_size, workers=workers):
+        for images, _ in split.batches(indices, batch_size, workers=0 if split.in_memory else workers,
+                                       pin_memory=dev.type == "cuda", device=dev):
             ids = indices[start : start + len(images)]
             start += len(images)
             x = center_crop(images.to(dev, non_blocking=True), mean, crop)
@@ -334,6 +336,7 @@ def configure_mine_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="val", choices=["train", "val"])
     p.add_argument("--k", type=int, default=9)
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--out", required=True)
 
 
@@ -343,5 +346,6 @@ def mine_command(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(max(1, args.threads))
     model, ckpt, split, mean = open_inputs(args.model, args.data_dir, args.split)
-    result = mine_top9(model, split, mean, ckpt["crop_size"], k=args.k, batch_size=args.batch_size)
+    result = mine_top9(model, split, mean, ckpt["crop_size"], k=args.k, batch_size=args.batch_size,
+                       device=resolve_device(args.device), workers=max(1, args.threads))
     atomic_torch_save(args.out, {**result, "split": args.split, "model": str(args.model)})

@@ -20,7 +20,7 @@ from zfrepro.errors import ConfigError
 from zfrepro.io import atomic_torch_save, load_result
 from zfrepro.model.checkpoint import load_model, open_inputs
 from zfrepro.model.network import ConvNet
-from zfrepro.options import json_arg
+from zfrepro.options import json_arg, resolve_device
 
 CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 
@@ -87,9 +87,10 @@ def top9_figure_data(model_path: str | Path, data_dir: str | Path, top9: dict, m
 
 def evolution_data(checkpoints: dict[int, str | Path], data_dir: str | Path, maps_per_layer: int,
                    train_images: int | None, seed: int, display_size: int, norm: str = "identity",
-                   batch_size: int = 256) -> dict:
+                   batch_size: int = 256, device: str | torch.device = "cpu", workers: int = 0) -> dict:
     """Figure 4: for the same random maps at every epoch, the strongest activation over (part of) the
-    training set, projected with that epoch's weights, resized to a common display size."""
+    training set, projected with that epoch's weights, resized to a common display size. The search runs
+    on `device` (the paper searched the whole training set: a GPU's work), the few projections on the CPU."""
     split = PreparedSplit(Path(data_dir) / "train.pt")
     mean = load_result(Path(data_dir) / "mean.pt")
     gen = torch.Generator().manual_seed(seed)
@@ -103,7 +104,8 @@ def evolution_data(checkpoints: dict[int, str | Path], data_dir: str | Path, map
     for epoch in epochs:
         model, ckpt = load_model(checkpoints[epoch])
         mined = mine_top9(model, split, mean, ckpt["crop_size"], layers=tuple(chosen), k=1,
-                          batch_size=batch_size, indices=subset)
+                          batch_size=batch_size, indices=subset, device=device, workers=workers)
+        model.to("cpu")
         for layer, maps in chosen.items():
             m = mined[layer]
             proj, _ = project_entries(model, split, mean, layer, maps, m["image"][maps, 0], m["y"][maps, 0],
@@ -185,6 +187,7 @@ def configure_evolution_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-images", type=json_arg(int, type(None)), default=None,
                    help="JSON: training images searched (an integer, or null for all)")
     p.add_argument("--display-size", type=int, default=48)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the search runs")
     _projection_options(p)
 
 
@@ -192,7 +195,7 @@ def evolution_command(args: argparse.Namespace) -> None:
     torch.set_num_threads(max(1, args.threads))
     checkpoints = {int(epoch): path for epoch, path in args.checkpoints.items()}
     data = evolution_data(checkpoints, args.data_dir, args.maps, args.train_images, args.seed, args.display_size,
-                          args.norm)
+                          args.norm, device=resolve_device(args.device), workers=max(1, args.threads))
     atomic_torch_save(args.out, data)
 
 

@@ -83,7 +83,7 @@ def extract_features(model_path: str | os.PathLike, split_path: str | os.PathLik
     shapes: dict[str, list[int]] = {}
     grids: dict[str, int | None] = {}
     batches = split.batches(torch.arange(count), batch_size, workers=0 if split.in_memory else workers,
-                            pin_memory=dev.type == "cuda")
+                            pin_memory=dev.type == "cuda", device=dev)
     start = 0
     for images, _ in tqdm(batches, desc=f"features {Path(split_path).stem}", total=math.ceil(count / batch_size),
                           unit="batch", file=sys.stderr, mininterval=2.0):
