@@ -37,7 +37,7 @@ report: $(STAMP)  ## only (re)write results/report.html from finished results
 	@$(PREFLIGHT) --if-running note -- $(ARGS)
 	$(SNAKEMAKE) --profile $(PROFILE) $(ARGS) --report results/report.html
 
-test: $(STAMP)  ## the test suite (unit tests and the whole workflow on tests/config/tiny.yaml)
+test: $(STAMP)  ## the test suite (unit tests, the whole workflow on tests/config/tiny.yaml and paper_shape.yaml)
 	$(VENV)/bin/pytest -q
 
 test-fast: $(STAMP)  ## the tests without the workflow runs and multi-process training (a few minutes)

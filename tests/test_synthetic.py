@@ -220,6 +220,22 @@ def test_parts_csv_lists_every_face_val_image_inside_the_image(generated: dict[s
         assert parts["left_eye"][0] < parts["right_eye"][0]  # tilt is at most 20 degrees
 
 
+def test_face_val_per_class_sets_the_face_classes_validation_images_only(generated: dict[str, Path],
+                                                                      tmp_path: Path) -> None:
+    # null (as the workflow passes it when unset) changes nothing: same bytes, same synthetic.json.
+    synthetic.generate("imagenet", tmp_path / "null", _params("imagenet", face_val_per_class=None), seed=0,
+                       workers=1)
+    assert _digest(tmp_path / "null") == _digest(generated["imagenet"])
+    root = tmp_path / "five"
+    synthetic.generate("imagenet", root, _params("imagenet", face_val_per_class=5), seed=0, workers=1)
+    counts = {d.name: len(list(d.iterdir())) for d in (root / "val").iterdir()}
+    assert counts == {"n90000001": 2, "n90000002": 2, "n91000001": 5}
+    assert {str(Path(image).parent.name) for image in _parts_csv(root)} == {"n91000001"}
+    assert len(_parts_csv(root)) == 5
+    with pytest.raises(ConfigError, match=r"synthetic\.imagenet\.face_val_per_class"):
+        synthetic.generate("imagenet", tmp_path / "x", _params("imagenet", face_val_per_class=0), seed=0)
+
+
 def test_part_boxes_mark_exactly_the_drawn_eyes_and_nose(generated: dict[str, Path]) -> None:
     root = generated["imagenet"]
     rows = _parts_csv(root)

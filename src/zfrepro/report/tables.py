@@ -78,9 +78,10 @@ def table2_footnote(rows: dict[str, list[str | Path]], crops: str) -> str:
     first = _load_predictions(next(iter(rows.values()))[0])
     classes = len(first["classes"])
     chance = 100.0 * (1 - 1 / classes)
+    epochs = f"{first['epochs']} epoch{'s' * (first['epochs'] != 1)}"
     return (
         f"Errors in %. Ours: validation split of the prepared data ({len(first['labels'])} images, {classes} "
-        f"classes, chance top-1 error {chance:.1f}%), {CROP_NAMES[crops]}, {first['epochs']} epochs per "
+        f"classes, chance top-1 error {chance:.1f}%), {CROP_NAMES[crops]}, {epochs} per "
         "network; an ensemble row averages the softmax outputs of its convnets (ours_members names them: "
         "architecture/seed, and the default config uses fewer seeds than the paper's 5). Paper: ImageNet 2012, "
         "1000 classes; its test column came from the evaluation server, which has no counterpart here."
@@ -127,7 +128,7 @@ def table3_footnote(rows: dict[str, str | Path], crops: str, seed_metrics: list[
     metrics = load_json_result(next(iter(rows.values())))
     text = (
         f"Errors in %. Every variant trained from scratch with the same protocol (seed {metrics['seed']}, "
-        f"{metrics['epochs']} epochs). Train top-1: centre crop of a fixed subset of "
+        f"{metrics['epochs']} epoch{'s' * (metrics['epochs'] != 1)}). Train top-1: centre crop of a fixed subset of "
         f"{metrics['train_subset_images']} training images; val: {metrics['val_images']} images, "
         f"{metrics['num_classes']} classes (chance top-1 {metrics['chance_top1_error']:.1f}%), {CROP_NAMES[crops]}. "
         "Unit and map counts are the paper's, scaled by each network's width. Paper: ImageNet 2012."

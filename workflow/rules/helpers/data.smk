@@ -8,9 +8,12 @@ PREPARED = "results/data/imagenet"
 
 
 def synthetic_params_json(dataset):
-    """The generator's parameters: synthetic.<dataset> plus the shared image size."""
+    """The generator's parameters: synthetic.<dataset> plus the shared image size. Keys left null are left out
+    (null = the generator's behaviour without the key), so adding such a key to the schema changes no job's
+    params and reruns nothing."""
     section = config["synthetic"]
-    return to_json({"image_size": section["image_size"], **section[dataset]})
+    given = {key: value for key, value in section[dataset].items() if value is not None}
+    return to_json({"image_size": section["image_size"], **given})
 
 
 def data_params_json():

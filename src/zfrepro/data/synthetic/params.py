@@ -16,6 +16,12 @@ OPTIONAL_KEYS: dict[str, dict[str, int]] = {
     "caltech101": {"imagenet_duplicates": 0},
     "caltech256": {"imagenet_duplicates": 0},
 }
+# Optional keys for which null (or leaving them out) means "as the generator did before the key existed";
+# recorded only when set. imagenet.face_val_per_class: validation images of each face class (Table 1 compares
+# images of one of them), instead of val_per_class; the paper-shape test has 1 per class elsewhere.
+NULLABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "imagenet": ("face_val_per_class",),
+}
 MAX_CLASSES = 256
 
 
@@ -38,7 +44,8 @@ def check_params(dataset: str, params: dict) -> dict[str, int]:
     if dataset not in DATASETS:
         raise ConfigError(f"synthetic dataset {dataset!r} is unknown; use one of {', '.join(DATASETS)}")
     optional = OPTIONAL_KEYS.get(dataset, {})
-    known = set(PARAM_KEYS[dataset]) | set(optional) | {"image_size"}
+    nullable = NULLABLE_KEYS.get(dataset, ())
+    known = set(PARAM_KEYS[dataset]) | set(optional) | set(nullable) | {"image_size"}
     for key in params:
         if key not in known:
             raise ConfigError(f"synthetic.{dataset}.{key} is not a known key; use {', '.join(sorted(known))}")
@@ -50,6 +57,9 @@ def check_params(dataset: str, params: dict) -> dict[str, int]:
         value = _int({key: default, **params}, dataset, key, 0)
         if value != default:  # recorded only when set, so the default run's synthetic.json stays as it was
             p[key] = value
+    for key in nullable:
+        if params.get(key) is not None:
+            p[key] = _int(params, dataset, key, 1)
     if dataset == "imagenet":
         if p["face_classes"] > p["classes"]:
             raise ConfigError("synthetic.imagenet.face_classes must not exceed synthetic.imagenet.classes")

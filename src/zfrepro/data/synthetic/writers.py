@@ -75,7 +75,8 @@ def imagenet_plan(p: dict[str, int], seed: int) -> ImagenetPlan:
     train = [Job(f"train/{wn}/{wn}_{k + 1}.JPEG", (seed, code, 0, c, k), short, scene[c], (classes[c],),
                  fmt.get(c * n_train + k, "jpeg"))
              for c, wn in enumerate(wnids) for k in range(n_train)]
-    labels = np.repeat(np.arange(len(classes)), p["val_per_class"])
+    per_class = [p["val_per_class"]] * n_obj + [p.get("face_val_per_class", p["val_per_class"])] * p["face_classes"]
+    labels = np.repeat(np.arange(len(classes)), per_class)
     labels = labels[rng.permutation(len(labels))]  # the numbering interleaves the classes, as in ILSVRC 2012
     val = [Job(f"val/{wnids[c]}/ILSVRC2012_val_{i + 1:08d}.JPEG", (seed, code, 1, int(c), i), short, scene[c],
                (classes[c],)) for i, c in enumerate(labels)]
