@@ -42,6 +42,7 @@ include: "workflow/rules/invariance.smk"
 include: "workflow/rules/occlusion.smk"
 include: "workflow/rules/transfer.smk"
 include: "workflow/rules/overlap.smk"
+include: "workflow/rules/claims.smk"
 include: "workflow/rules/figures.smk"
 
 

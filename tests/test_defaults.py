@@ -16,13 +16,13 @@ import torch
 import yaml
 from test_config_defaults import ROOT, _resolve
 
-from zfrepro.analysis import correspondence, deconvnet, invariance, mining, occlusion, overlap, projections
+from zfrepro.analysis import correspondence, deconvnet, filters, invariance, mining, occlusion, overlap, projections
 from zfrepro.cli import build_parser
 from zfrepro.data.prepare import DATA_KEYS, data_params
 from zfrepro.errors import ConfigError
 from zfrepro.model import evaluate, network
 from zfrepro.model.train import LR_SCHEDULE_DEFAULTS, TrainConfig, make_scheduler
-from zfrepro.report import tables, transfer_tables
+from zfrepro.report import claims, tables, transfer_tables
 from zfrepro.transfer import features, prepare
 from zfrepro.transfer.classifiers import CLASSIFIER_PARAMS
 
@@ -111,6 +111,8 @@ KEYWORD_DEFAULTS = [
     (prepare.prepare_transfer, "background", "transfer.caltech101.background"),
     (prepare.prepare_transfer, "background", "transfer.caltech256.background"),
     (transfer_tables.table6, "layer", "transfer.voc.layer"),
+    (filters.filter_stats, "mid_band", "visualize.fig6_mid_band"),
+    (filters.band_shares, "band", "visualize.fig6_mid_band"),
 ]
 
 
@@ -162,6 +164,8 @@ OPTION_DEFAULTS = [
     ("overlap-table", "--threshold", "transfer.overlap.threshold"),
     ("overlap-table", "--drop", "transfer.overlap.drop_from_pretraining"),
     ("prepare-transfer", "--background", "transfer.caltech101.background"), ("table6", "--layer", "transfer.voc.layer"),
+    ("filters", "--mid-band", "visualize.fig6_mid_band"), ("convergence", "--images", "visualize.fig4_cka_images"),
+    ("convergence", "--seed", "visualize.sample_seed"), ("convergence", "--device", "device"),
 ]
 
 
@@ -170,3 +174,8 @@ OPTION_DEFAULTS = [
 def test_command_line_defaults_are_the_schemas(command, option, key):
     subcommands = next(a for a in build_parser()._actions if a.dest == "command").choices
     assert subcommands[command]._option_string_actions[option].default == schema_default(key)
+
+
+def test_claims_criteria_are_the_schemas():
+    """The scorecard's fallback criteria (a key the command line leaves out) are the config's `claims` defaults."""
+    assert claims.CRITERIA == schema_default("claims")

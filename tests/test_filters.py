@@ -11,9 +11,15 @@ import pytest
 import torch
 
 from zfrepro.analysis.filters import (
+    alias_share,
+    band_shares,
     filter_stats,
     filter_stats_table,
     gini,
+    max_median,
+    near_dead_mask,
+    peak_dominance,
+    radial_shares,
     rms_norms,
     structure_fraction,
     top_share,
@@ -125,3 +131,66 @@ def test_torch_input_table_and_errors():
         filter_stats(np.zeros((4, 3, 7)), "bad")
     with pytest.raises(ValueError):
         filter_stats_table([])
+
+
+# ---------------------------------------------------------------------------------------------- spectra (claim 2)
+
+
+def _wave(k: int, cy: int, cx: int, channels: int = 3) -> np.ndarray:
+    """[1, channels, k, k]: cos(2 pi (cy y + cx x) / k), an integer number of cycles over the k x k filter, so its
+    k x k DFT has all its power at frequency (cy / k, cx / k) and its mirror."""
+    y, x = np.mgrid[0:k, 0:k]
+    return np.broadcast_to(np.cos(2 * np.pi * (cy * y + cx * x) / k), (1, channels, k, k)).copy()
+
+
+def test_a_pure_sinusoid_puts_all_its_power_in_its_radial_bin():
+    edges = np.arange(0, 0.8, 0.05)
+    for cy, cx in ((0, 2), (1, 1), (3, 0), (2, 3)):
+        f = np.hypot(cy, cx) / 8  # cycles per pixel
+        shares = radial_shares(_wave(8, cy, cx), edges)[0]
+        expected = np.zeros(len(edges) - 1)
+        expected[np.searchsorted(edges, f, side="right") - 1] = 1.0
+        assert shares == pytest.approx(expected, abs=1e-12), (cy, cx)
+
+
+def test_band_shares_split_the_power_at_the_band_edges():
+    low, mid, high = _wave(8, 0, 0), _wave(8, 0, 2), _wave(8, 4, 4)  # 0, 0.25 and 0.71 cycles per pixel
+    assert band_shares(np.concatenate([low, mid, high]), (0.125, 0.375)) == pytest.approx(np.eye(3), abs=1e-12)
+    # Power adds: a constant 1 has twice the power of a cosine of amplitude 1 (mean square 1 vs 1/2); shares sum to 1.
+    assert band_shares(low + mid, (0.125, 0.375))[0] == pytest.approx([2 / 3, 1 / 3, 0.0])
+    rng = np.random.default_rng(0).normal(size=(5, 3, 7, 7))
+    assert band_shares(rng).sum(axis=1) == pytest.approx(np.ones(5))
+    with pytest.raises(ValueError, match="fig6_mid_band"):
+        band_shares(rng, (0.3, 0.2))
+
+
+def test_alias_share_is_the_power_beyond_the_strides_nyquist_frequency():
+    checkerboard = _wave(8, 4, 4)  # (-1)^(x + y): 0.5 cycles per pixel on both axes
+    assert alias_share(checkerboard, 2) == pytest.approx([1.0])  # only energy above 1/4: share 1
+    assert alias_share(checkerboard, 1) == pytest.approx([0.0])  # stride 1 aliases nothing
+    quarter = _wave(8, 0, 2)  # 0.25 cycles per pixel along x
+    assert alias_share(quarter, 2) == pytest.approx([0.0])  # exactly at Nyquist (1/4): representable
+    assert alias_share(quarter, 4) == pytest.approx([1.0])  # above 1/8
+    # The alias-free region of separable sampling is a square: (3/16, 3/16) is 0.27 cycles per pixel
+    # radially but within |f| <= 1/4 on each axis, so stride 2 aliases none of it.
+    assert alias_share(_wave(16, 3, 3), 2) == pytest.approx([0.0])
+    # A constant offset is power at DC: half the power of offset 1 + a checkerboard of amplitude 1 is DC...
+    assert alias_share(1.0 + checkerboard, 2) == pytest.approx([0.5])
+    # ...and removing each channel's mean leaves the checkerboard alone.
+    assert alias_share(1.0 + checkerboard, 2, remove_mean=True) == pytest.approx([1.0])
+    assert alias_share(np.zeros((2, 3, 5, 5)), 2) == pytest.approx([0.0, 0.0])  # no power: share 0
+
+
+def test_filter_stats_report_the_spectra_and_the_peak_over_epochs():
+    bank = np.concatenate([_wave(7, 0, 0)] * 2 + [_wave(7, 0, 2)] * 2)  # 2 flat, 2 at 2/7 cycles per pixel
+    stats = filter_stats(bank, "m", stride=4)
+    assert (stats["low_share"], stats["mid_share"], stats["high_share"]) == pytest.approx((0.5, 0.5, 0.0))
+    assert stats["mid"] == pytest.approx([0, 0, 1, 1])
+    assert stats["alias"] == pytest.approx([0, 0, 1, 1]) and stats["alias_share"] == pytest.approx(0.5)
+    assert filter_stats(bank, "m")["alias_share"] is None  # no stride given
+    assert max_median([1.0, 1.0, 3.0]) == 3.0 and max_median([0.0, 0.0, 1.0]) == math.inf
+    history = {1: _bank([1.0] * 9 + [4.0]), 5: _bank([1.0] * 10), 10: _bank([1.0] * 9 + [2.0])}
+    assert peak_dominance(history) == (pytest.approx(4.0), 1)
+    w = _bank([1.0] * 8 + [0.05, 1.0])
+    w[9] = 0.3  # flat
+    assert near_dead_mask(w).tolist() == [False] * 8 + [True, True]

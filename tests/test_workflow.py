@@ -27,7 +27,8 @@ CONFIG = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
 FIGURES = ("fig1_deconvnet", "fig2_top9", "fig3_architecture", "fig4_evolution", "fig5_invariance", "fig6_filters",
            "fig7_occlusion", "fig8_correspondence", "fig9_caltech256")
 TABLES = {"table1_correspondence", "table2_imagenet", "table3_architectures", "table4_caltech101", "table5_caltech256",
-          "table6_voc2012", "table7_layers", "overlap", "fig3_architecture", "fig5_invariance", "fig6_filter_stats"}
+          "table6_voc2012", "table7_layers", "overlap", "fig3_architecture", "fig4_convergence", "fig5_invariance",
+          "fig6_filter_stats", "claims"}
 DPI = 150  # the PNGs' resolution; the PDFs are in points, 72 to the inch
 
 
@@ -244,6 +245,54 @@ def test_fig6_filter_stats_are_those_of_each_models_layer1_filters(tiny_study):
 
 
 @pytest.mark.slow
+def test_fig6_spectra_and_dominance_over_training_are_those_of_the_checkpoints(tiny_study):
+    stats = pd.read_csv(tiny_study / "results/tables/fig6_filter_stats.csv").set_index("model")
+    ratios = {}
+    for name in ("final", "epoch1"):  # training.checkpoint_epochs: [1]
+        model, _ = load_model(tiny_study / f"results/models/zf_no_renorm/seed0/{name}.pt")
+        norms = model.conv_layers()["conv1"].weight.detach().double().pow(2).mean(dim=(1, 2, 3)).sqrt()
+        ratios[name] = float(norms.max() / np.median(norms.numpy()))  # an even count: the mean of the middle two
+    assert stats.loc["(a) zf_no_renorm", "max_median_peak"] == pytest.approx(max(ratios.values()), rel=1e-9)
+    model, _ = load_model(tiny_study / "results/models/krizhevsky/seed0/final.pt")
+    w = model.conv_layers()["conv1"].weight.detach().double()
+    power = torch.fft.fft2(w).abs().pow(2).sum(1)  # [n, 11, 11]: each filter's own DFT
+    f = torch.fft.fftfreq(w.shape[-1], dtype=torch.float64)
+    radius = (f[:, None] ** 2 + f[None, :] ** 2).sqrt()
+    mid = ((radius >= 0.125) & (radius < 0.375)).double()  # visualize.fig6_mid_band's default
+    assert stats.loc["(b) krizhevsky", "mid_share"] == pytest.approx(float(((power * mid).sum((1, 2)) /
+                                                                           power.sum((1, 2))).mean()), rel=1e-9)
+    assert list(stats["stride"]) == [2, 4, 2] and pd.isna(stats.loc["(a) zf_no_renorm", "l2_alias_share"])
+    assert 0 <= stats.loc["(b) krizhevsky", "l2_alias_share"] <= 1
+
+
+@pytest.mark.slow
+def test_claims_scorecard_has_every_claim_with_a_computed_value(tiny_study):
+    claims = _table(tiny_study / "results/tables/claims.csv")
+    assert list(claims["claim"]) == [str(n) for n in range(1, 12)]
+    assert set(claims["verdict"]) <= {"holds", "does not hold", "inconclusive", "not run"}
+    for _, row in claims.iterrows():
+        if row["value"] != "not run":
+            float(row["value"])  # a number
+        if row["verdict"] != "holds":
+            assert row["cause"], row["claim"]
+    # Claims 4 and 5 compare Table 3 rows the tiny config leaves out: not run, naming the key.
+    assert list(claims.loc[claims["claim"].isin(["4", "5"]), "verdict"]) == ["not run", "not run"]
+    assert "tables.table3" in claims.loc[3, "cause"]
+    # Claim 3 is Krizhevsky's mean error minus ZF's over their seeds (zf: seeds 0 and 1, Table 2's ensemble).
+    errors = {arch: [_json(path)["val"]["ten"]["top1_error"]
+                     for path in sorted((tiny_study / f"results/metrics/{arch}").glob("seed*.json"))]
+              for arch in ("krizhevsky", "zf")}
+    assert float(claims.loc[2, "value"]) == pytest.approx(np.mean(errors["krizhevsky"]) - np.mean(errors["zf"]),
+                                                          abs=1e-4)
+    # Claim 9 reads Fig 4's CKA table: conv1 minus conv5 at the kept epoch, averaged over the two zf seeds.
+    convergence = pd.read_csv(tiny_study / "results/tables/fig4_convergence.csv").set_index("layer")
+    assert list(convergence.index) == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    assert float(claims.loc[8, "value"]) == pytest.approx(
+        convergence.loc["conv1", "epoch 1"] - convergence.loc["conv5", "epoch 1"], abs=2e-4)
+    assert "claims" in (tiny_study / "results/tables/claims.md").read_text().lower()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["zf", "krizhevsky"])
 def test_models_logs_and_benchmarks_of_training(tiny_study, arch):
     models = tiny_study / f"results/models/{arch}/seed0"
@@ -278,7 +327,7 @@ ZF_WIDTH_CHAIN = {
     "train_zf", "evaluate", "table2", "table3", "mine_top9", "top9_projections", "evolution", "unpooling", "filters",
     "plot_fig3_architecture", "plot_fig1_deconvnet", "plot_fig2_top9", "plot_fig4_evolution", "plot_fig6_filters",
     "correspondence", "table1_correspondence", "plot_fig8_correspondence", "invariance", "plot_fig5_invariance",
-    "occlusion", "plot_fig7_occlusion",
+    "occlusion", "plot_fig7_occlusion", "convergence", "claims",
     # zf is transfer.arch: its features and classifiers, and the from-scratch baseline
     "features", "classify_frozen", "voc_ap", "train_scratch", "table4", "table5", "table6", "table7",
     "plot_fig9_caltech256", "all",
@@ -290,12 +339,13 @@ ZF_WIDTH_CHAIN = {
     ("change", "planned"),
     [
         (None, set()),
-        ("evaluation={table_crops: center}", {"table2", "table3", "all"}),
+        ("evaluation={table_crops: center}", {"table2", "table3", "claims", "all"}),
         ("architectures={zf: {width: 0.25}}", ZF_WIDTH_CHAIN),
         ("visualize={fig2_maps_per_layer: 3}", {"top9_projections", "plot_fig2_top9", "all"}),
-        ("transfer={svm: {C: 0.1}}", {"classify_frozen", "table7", "all"}),
+        ("transfer={svm: {C: 0.1}}", {"classify_frozen", "table7", "claims", "all"}),
+        ("claims={transfer_margin: 30.0}", {"claims", "all"}),
     ],
-    ids=["nothing", "table_crops", "zf_width", "fig2_maps", "svm_C"],
+    ids=["nothing", "table_crops", "zf_width", "fig2_maps", "svm_C", "claims_margin"],
 )
 def test_a_change_reruns_only_what_depends_on_it(tiny_study, change, planned):
     res = _snakemake(tiny_study, *TINY, "-n", *(["--config", change] if change else []))
@@ -314,7 +364,7 @@ def test_default_plan_and_lint(tmp_path):
     assert {"generate_synthetic", "prepare_imagenet", "train_zf", "train_krizhevsky", "evaluate",
             "table2", "table3", "features", "classify_frozen", "train_scratch", "overlap", "all"} <= plan
     without = _planned(_snakemake(cwd, "-n", "--cores", "2", "--config", "transfer={enabled: false}"))
-    assert {"train_zf", "table3"} <= without
+    assert {"train_zf", "table3", "claims"} <= without
     assert not without & {"features", "classify_frozen", "train_scratch", "overlap", "table7", "prepare_caltech"}
     lint = _snakemake(cwd, "--lint", check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr

@@ -29,6 +29,8 @@ COMMANDS = [
     ("mine", "analysis.mining", "one pass over a split: the top-k activations of every feature map of layers 1-5"),
     ("top9-projections", "analysis.projections", "Fig 2 data: mined activations projected, with patches"),
     ("evolution", "analysis.projections", "Fig 4 data: the strongest activation of chosen maps at every epoch"),
+    ("convergence", "analysis.convergence",
+     "Fig 4 numbers: CKA of each layer's features at the kept epochs with the final epoch's, per seed (claim 9)"),
     ("unpooling", "analysis.projections", "Fig 1 data: one real map, its pooling switches and the unpooled map"),
     ("filters", "analysis.filters", "Fig 6 data: layer-1 filters, their statistics, layer-2 projections"),
     ("invariance", "analysis.invariance",
@@ -56,6 +58,7 @@ COMMANDS = [
     ("table5", "report.transfer_tables", "Table 5: Caltech-256 accuracy beside the paper's"),
     ("table6", "report.transfer_tables", "Table 6: PASCAL VOC 2012 per-class AP beside the paper's"),
     ("table7", "report.transfer_tables", "Table 7: accuracy per layer (SVM, softmax) beside the paper's"),
+    ("claims", "report.claims", "the scorecard: each of the paper's 11 claims measured, with its noise and verdict"),
     ("plot", "report.plot", "draw a figure (PNG and PDF) from its computed data"),
 ]
 

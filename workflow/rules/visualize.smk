@@ -91,6 +91,38 @@ rule evolution:
         " > {log:q} 2>&1"
 
 
+rule convergence:
+    input:
+        checkpoints=[path for kept in convergence_checkpoints().values() for path in kept.values()],
+        val=f"{PREPARED}/val.pt",
+        mean=f"{PREPARED}/mean.pt",
+    output:
+        data="results/analysis/fig4/convergence.pt",
+        csv=report("results/tables/fig4_convergence.csv", caption="../report/fig4_convergence.rst",
+                   category="Figures", subcategory="Fig 4"),
+        md="results/tables/fig4_convergence.md",
+    params:
+        data_dir=lambda wildcards, input: os.path.dirname(input.mean),
+        checkpoints=to_json(convergence_checkpoints(), keep_order=True),
+        images=to_json(VIS["fig4_cka_images"]),
+        seed=VIS["sample_seed"],
+        arch=VIS["arch"],
+        device=config["device"],
+    log:
+        "results/logs/convergence/convergence.log",
+    benchmark:
+        "results/benchmarks/convergence/convergence.tsv"
+    threads: config["threads"]["evaluate"]
+    resources:
+        **gpu_resources(),
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro convergence --checkpoints {params.checkpoints:q} --data-dir {params.data_dir:q}"
+        " --images {params.images:q} --seed {params.seed} --arch {params.arch} --device {params.device}"
+        " --out {output.data:q} --out-csv {output.csv:q} --out-md {output.md:q} --threads {threads} > {log:q} 2>&1"
+
+
 rule unpooling:
     input:
         model=model_path(VIS["arch"]),
@@ -115,6 +147,7 @@ rule unpooling:
 rule filters:
     input:
         models=[model_path(arch) for arch in fig6_models().values()],
+        checkpoints=[path for kept in fig6_checkpoints().values() for path in kept.values()],
         top9=[top9_path(arch) for arch in fig6_projected().values()],
         val=f"{PREPARED}/val.pt",
         mean=f"{PREPARED}/mean.pt",
@@ -128,6 +161,8 @@ rule filters:
         filters=to_json({panel: model_path(arch) for panel, arch in fig6_models().items()}, keep_order=True),
         projections=to_json({panel: model_path(arch) for panel, arch in fig6_projected().items()}, keep_order=True),
         top9=to_json({panel: top9_path(arch) for panel, arch in fig6_projected().items()}, keep_order=True),
+        checkpoints=to_json(fig6_checkpoints(), keep_order=True),
+        mid_band=to_json(VIS["fig6_mid_band"]),
         maps=VIS["fig6_layer2_maps"],
         seed=VIS["sample_seed"],
         norm=VIS["norm"],
@@ -138,7 +173,7 @@ rule filters:
         "../envs/zfrepro.yaml"
     shell:
         "zfrepro filters --filters {params.filters:q} --projections {params.projections:q} --top9 {params.top9:q}"
-        " --data-dir {params.data_dir:q}"
+        " --checkpoints {params.checkpoints:q} --mid-band {params.mid_band:q} --data-dir {params.data_dir:q}"
         " --maps {params.maps} --seed {params.seed} --norm {params.norm} --out {output.data:q}"
         " --out-csv {output.csv:q} --out-md {output.md:q} --threads {threads} > {log:q} 2>&1"
 
@@ -148,4 +183,4 @@ figure("fig2_top9", {"data": "results/analysis/fig2/top9_projections.pt"})
 figure("fig3_architecture", {"model": model_path(VIS["arch"])}, also={"table": "results/tables/fig3_architecture.csv"})
 figure("fig4_evolution", {"data": "results/analysis/fig4/evolution.pt"})
 figure("fig6_filters", {"data": "results/analysis/fig6/filters.pt"})
-TARGETS.extend(table_files("fig6_filter_stats"))
+TARGETS.extend(table_files("fig6_filter_stats") + (table_files("fig4_convergence") if convergence_checkpoints() else []))

@@ -20,6 +20,24 @@ Definitions (filter i = the weights W_i of output map i, shape [3, k, k], n filt
                 i.e. no distinctive spatial pattern.
   near_dead     weak or flat (the union; includes the dead ones).
   at_radius     norm_i >= 0.99 * radius (filters held at the renormalization radius; only if radius given).
+  max_median_peak, peak_epoch
+                the largest max_median over the kept epoch checkpoints and the final model, and its epoch
+                (claim 1 is about training: a filter may dominate early and be overtaken later).
+
+Spectra (claim 2: "a mix of extremely high and low frequency information, with little coverage of the mid
+frequencies", and "aliasing artifacts caused by the large stride"). Each filter's (or image's) power is that
+of its own k x k DFT summed over the colour channels, so the shares are exact fractions of its energy
+(Parseval); a DFT bin (fy, fx) has radial frequency sqrt(fy^2 + fx^2) in cycles per input pixel (0.5 =
+the pixel Nyquist). The frequency grid is 1/k: 7x7 and 11x11 filters are compared on their own grids.
+  low/mid/high_share   mean over filters of the share of power at radial frequency below, inside and at or
+                above the middle band [lo, hi) (visualize.fig6_mid_band).
+  alias_share   mean over filters of the share of power that layer 1's stride s aliases: bins with
+                max(|fy|, |fx|) > 1 / (2 s), the Nyquist frequency of sampling every s pixels (separable
+                sampling: the alias-free region is a square, not a disc).
+  l2_alias_share
+                the same share for the network's layer-2 projections (Fig 6 d, e; each image's mean colour
+                removed first), with s = its layer-1 stride: the grid pattern that a stride-s layer 1
+                leaves in what layer 2 sees. Only for networks whose layer 2 is projected.
 """
 
 from __future__ import annotations
@@ -35,7 +53,8 @@ import pandas as pd
 from zfrepro.options import json_arg
 
 # The per-filter arrays of filter_stats; filter_stats_table leaves them out (one row of scalars per model).
-ARRAY_KEYS = ("norms", "structure")
+ARRAY_KEYS = ("norms", "structure", "mid", "alias")
+MID_BAND = (0.125, 0.375)  # cycles per pixel: the middle half of 0..0.5 (visualize.fig6_mid_band)
 
 
 def _weights(conv1_weight: Any) -> np.ndarray:
@@ -91,14 +110,89 @@ def structure_fraction(conv1_weight: Any) -> np.ndarray:
     return out
 
 
+def near_dead_mask(conv1_weight: Any, weak_fraction: float = 0.1, flat_threshold: float = 0.2) -> np.ndarray:
+    """bool [n]: the near-dead filters (weak or flat, module docstring)."""
+    w = _weights(conv1_weight)
+    norms = rms_norms(w)
+    return (norms < weak_fraction * float(np.median(norms))) | (structure_fraction(w) < flat_threshold)
+
+
+def max_median(values: Any) -> float:
+    """Largest over median of non-negative values (inf when the median is 0): how far one filter stands out."""
+    x = np.asarray(values, dtype=np.float64)
+    median = float(np.median(x))
+    return float(x.max() / median) if median > 0 else math.inf
+
+
+# ---------------------------------------------------------------------------------------------- spectra
+
+
+def _images(images: Any, name: str = "images") -> np.ndarray:
+    """float64 numpy [n, c, h, w] from a torch tensor or an array."""
+    a = images.detach().cpu().numpy() if hasattr(images, "detach") else images
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim != 4:
+        raise ValueError(f"{name}: expected [n, channels, h, w], got shape {list(a.shape)}")
+    return a
+
+
+def power_spectrum(images: Any, remove_mean: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(power [n, h, w], fy [h, 1], fx [1, w]): each image's h x w DFT power summed over channels, and the
+    frequency of each bin in cycles per pixel. remove_mean: subtract each channel's mean first (no DC)."""
+    a = _images(images)
+    if remove_mean:
+        a = a - a.mean(axis=(2, 3), keepdims=True)
+    power = (np.abs(np.fft.fft2(a)) ** 2).sum(axis=1)
+    h, w = a.shape[-2:]
+    return power, np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
+
+
+def _shares(power: np.ndarray, masks: list[np.ndarray]) -> np.ndarray:
+    """[n, len(masks)]: each image's share of its power in each mask of bins (0 for an image without power)."""
+    total = power.sum(axis=(1, 2))
+    parts = np.stack([(power * m).sum(axis=(1, 2)) for m in masks], axis=1)
+    out = np.zeros_like(parts)
+    np.divide(parts, total[:, None], out=out, where=total[:, None] > 0)
+    return out
+
+
+def radial_shares(images: Any, edges: Any, remove_mean: bool = False) -> np.ndarray:
+    """[n, len(edges) - 1]: share of each image's power at radial frequency in [edges[i], edges[i+1])."""
+    power, fy, fx = power_spectrum(images, remove_mean)
+    r = np.sqrt(fy ** 2 + fx ** 2)
+    edges = np.asarray(edges, dtype=np.float64)
+    return _shares(power, [(r >= lo) & (r < hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)])
+
+
+def band_shares(images: Any, band: tuple[float, float] = MID_BAND, remove_mean: bool = False) -> np.ndarray:
+    """[n, 3]: share of each image's power below, inside and at or above the radial band [lo, hi)."""
+    lo, hi = band
+    if not 0 <= lo < hi:
+        raise ValueError(f"visualize.fig6_mid_band: expected 0 <= low < high cycles per pixel, got {list(band)}")
+    return radial_shares(images, [0.0, lo, hi, math.inf], remove_mean)
+
+
+def alias_share(images: Any, stride: int, remove_mean: bool = False) -> np.ndarray:
+    """[n]: share of each image's power that sampling every `stride` pixels aliases: max(|fy|, |fx|) > 1/(2 s)."""
+    if not isinstance(stride, int) or stride < 1:
+        raise ValueError(f"stride: expected a positive integer, got {stride!r}")
+    power, fy, fx = power_spectrum(images, remove_mean)
+    return _shares(power, [np.maximum(np.abs(fy), np.abs(fx)) > 1 / (2 * stride) + 1e-12])[:, 0]
+
+
+# ---------------------------------------------------------------------------------------------- statistics
+
+
 def filter_stats(conv1_weight: Any, model_name: str, *, top_fraction: float = 0.05,
                  dead_fraction: float = 0.01, weak_fraction: float = 0.1, flat_threshold: float = 0.2,
-                 radius: float | None = 0.1) -> dict[str, Any]:
+                 radius: float | None = 0.1, stride: int | None = None,
+                 mid_band: tuple[float, float] = MID_BAND) -> dict[str, Any]:
     """The statistics of the module docstring for one model's layer-1 filters [n, 3, k, k].
 
     Returns scalars (model, filters, kernel, norm_min/median/mean/max, gini, max_median, top_share,
-    top_fraction, dead, weak, flat, near_dead, at_radius, radius) plus the per-filter arrays "norms" and
-    "structure" (numpy [n]).
+    top_fraction, dead, weak, flat, near_dead, at_radius, radius, stride, low/mid/high_share, alias_share)
+    plus the per-filter arrays "norms", "structure", "mid" (mid-band share) and "alias" (numpy [n]; alias
+    and alias_share only with a stride).
     """
     w = _weights(conv1_weight)
     norms = rms_norms(w)
@@ -107,6 +201,8 @@ def filter_stats(conv1_weight: Any, model_name: str, *, top_fraction: float = 0.
     dead = norms < dead_fraction * median
     weak = norms < weak_fraction * median
     flat = structure < flat_threshold
+    bands = band_shares(w, mid_band)
+    alias = None if stride is None else alias_share(w, stride)
     return {
         "model": model_name,
         "filters": int(len(w)),
@@ -116,7 +212,7 @@ def filter_stats(conv1_weight: Any, model_name: str, *, top_fraction: float = 0.
         "norm_mean": float(norms.mean()),
         "norm_max": float(norms.max()),
         "gini": gini(norms),
-        "max_median": float(norms.max() / median) if median > 0 else math.inf,
+        "max_median": max_median(norms),
         "top_share": top_share(norms, top_fraction),
         "top_fraction": float(top_fraction),
         "dead": int(dead.sum()),
@@ -125,9 +221,25 @@ def filter_stats(conv1_weight: Any, model_name: str, *, top_fraction: float = 0.
         "near_dead": int((weak | flat).sum()),
         "at_radius": None if radius is None else int((norms >= 0.99 * radius).sum()),
         "radius": radius,
+        "stride": stride,
+        "low_share": float(bands[:, 0].mean()),
+        "mid_share": float(bands[:, 1].mean()),
+        "high_share": float(bands[:, 2].mean()),
+        "alias_share": None if alias is None else float(alias.mean()),
         "norms": norms,
         "structure": structure,
+        "mid": bands[:, 1],
+        "alias": alias,
     }
+
+
+def peak_dominance(history: Mapping[int, Any]) -> tuple[float, int]:
+    """(largest max_median, its epoch) over {epoch: conv1 weight} (the kept checkpoints and the final model)."""
+    if not history:
+        raise ValueError("peak_dominance: no epochs")
+    values = {int(epoch): max_median(rms_norms(w)) for epoch, w in history.items()}
+    epoch = max(sorted(values), key=lambda e: values[e])  # the earliest epoch on ties
+    return values[epoch], epoch
 
 
 def filter_stats_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -142,8 +254,12 @@ def filter_stats_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 FOOTNOTE = ("Claims 1 and 2 of the paper: with filter renormalisation no layer-1 filter dominates; the 7x7 "
-            "stride-2 first layer has fewer dead filters than 11x11 stride 4. Norms are RMS values of each "
-            "filter; definitions of every column in src/zfrepro/analysis/filters.py.")
+            "stride-2 first layer has fewer dead filters than 11x11 stride 4, covers the middle spatial frequencies "
+            "and removes the aliasing of layer 2. Norms are RMS values of each filter; max_median_peak: the largest "
+            "max_median over the kept epochs and the final model (peak_epoch). Spectra: power of each filter's own "
+            "DFT; low/mid/high_share: below, inside, above the middle band {band} cycles per pixel; alias_share: "
+            "above the Nyquist frequency 1/(2 stride) of layer 1's stride; l2_alias_share: the same for the "
+            "layer-2 projections of Fig 6 (d, e). Definitions of every column in src/zfrepro/analysis/filters.py.")
 
 
 def configure_filters_parser(p: argparse.ArgumentParser) -> None:
@@ -154,6 +270,10 @@ def configure_filters_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--projections", required=True, type=json_arg(dict),
                    help="JSON: {panel: final.pt} whose layer-2 maps to project")
     p.add_argument("--top9", required=True, type=json_arg(dict), help="JSON: {panel: top9.pt}, the mined activations")
+    p.add_argument("--checkpoints", type=json_arg(dict), default={},
+                   help="JSON: {panel: {epoch: epochE.pt}}, the kept epochs of a filters panel's network (claim 1)")
+    p.add_argument("--mid-band", type=json_arg(list), default=list(MID_BAND),
+                   help="JSON [low, high]: the middle spatial frequencies, cycles per pixel")
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-md", required=True)
     _projection_options(p)
@@ -168,14 +288,32 @@ def filters_command(args: argparse.Namespace) -> None:
     from zfrepro.report.write import write_table
 
     torch.set_num_threads(max(1, args.threads))
-    weights, stats = {}, []
+    band = tuple(float(v) for v in args.mid_band)
+    weights, arches, strides, radii, history, stats = {}, {}, {}, {}, {}, {}
     for panel, path in args.filters.items():  # Fig 6 (a), (b), (c): layer-1 filters
         model, ckpt = load_model(path)
         weights[panel] = model.conv_layers()["conv1"].weight.detach().clone()
+        arches[panel], strides[panel] = str(ckpt["arch"]), int(model.spec.convs[0].stride)
         radius = ckpt.get("training", {}).get("filter_radius")  # the radius this network was trained with
-        stats.append(filter_stats(weights[panel], f"({panel}) {ckpt['arch']}", radius=radius))
+        radii[panel] = radius
+        stats[panel] = filter_stats(weights[panel], f"({panel}) {ckpt['arch']}", radius=radius,
+                                    stride=strides[panel], mid_band=band)
+        stats[panel]["l2_alias_share"] = math.nan  # filled in below for a network whose layer 2 is projected
+        history[panel] = {int(epoch): load_model(kept)[0].conv_layers()["conv1"].weight.detach().clone()
+                          for epoch, kept in args.checkpoints.get(panel, {}).items()}
+        history[panel][int(ckpt["epoch"])] = weights[panel]
+        stats[panel]["max_median_peak"], stats[panel]["peak_epoch"] = peak_dominance(history[panel])
     projections = {panel: layer2_projections(path, args.data_dir, load_result(args.top9[panel]), args.maps,
                                              args.seed, args.norm)
                    for panel, path in args.projections.items()}  # Fig 6 (d), (e)
-    atomic_torch_save(args.out, {"filters": weights, "projections": projections})
-    write_table(filter_stats_table(stats), args.out_csv, args.out_md, "Fig 6: layer-1 filter statistics", FOOTNOTE)
+    for panel, path in args.projections.items():  # each network's layer-2 aliasing, also in its filters row
+        model, ckpt = load_model(path)
+        arches[panel], strides[panel] = str(ckpt["arch"]), int(model.spec.convs[0].stride)
+        share = float(alias_share(projections[panel], strides[panel], remove_mean=True).mean())
+        for row, filters_path in args.filters.items():
+            if filters_path == path:
+                stats[row]["l2_alias_share"] = share
+    atomic_torch_save(args.out, {"filters": weights, "projections": projections, "history": history,
+                                 "arches": arches, "strides": strides, "radii": radii, "mid_band": list(band)})
+    write_table(filter_stats_table(stats.values()), args.out_csv, args.out_md, "Fig 6: layer-1 filter statistics",
+                FOOTNOTE.format(band=list(band)))

@@ -112,3 +112,24 @@ BO_2013_CALTECH256_60 = 55.2
 
 # Fig 3 layer output sizes at 224 input (conv1, pool1, conv2, pool2, conv3, conv4, conv5, pool5).
 FIG3_SIZES = (110, 55, 26, 13, 13, 13, 13, 6)
+
+# The paper's claims, as the last section of the paper summary (shared/paper/zeiler_fergus_2014.md) lists them;
+# src/zfrepro/report/claims.py tests each on a run's results.
+CLAIMS = (
+    "Layer-1 filters with feature scale clipping have no single dominating filter; without it a few dominate.",
+    "The 7x7 stride-2 first layer gives more distinctive layer-1 features and fewer \"dead\" filters than 11x11 "
+    "stride 4, and removes the aliasing of layer 2 (Fig 6).",
+    "The ZF model beats the Krizhevsky replication by ~2 points top-1 on validation (Table 2).",
+    "Removing layers 6,7 or layers 3,4 each costs a few points; removing 3,4,6,7 collapses (Table 3). Depth "
+    "matters more than any single layer.",
+    "Bigger middle conv layers help; bigger fully connected layers overfit (Table 3).",
+    "Small transformations change layer-1 features a lot and layer-7 features little; the output is robust to "
+    "translation and scale but not rotation (Fig 5).",
+    "Occluding the object drops the correct-class probability sharply; the strongest layer-5 map responds to the "
+    "object (Fig 7).",
+    "Eyes and nose give lower correspondence Delta than random regions at layer 5 (Table 1).",
+    "Lower layers converge within a few epochs; upper ones only after many (Fig 4).",
+    "Pretrained features + retrained softmax beat training from scratch by a wide margin on small data "
+    "(Tables 4, 5) and need few images per class (Fig 9).",
+    "Higher layers give more discriminative features; accuracy grows with layer depth (Table 7).",
+)

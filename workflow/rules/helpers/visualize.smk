@@ -22,9 +22,30 @@ def evolution_checkpoints():
     return [path for _, path in evolution_checkpoint_pairs()]
 
 
+def convergence_checkpoints():
+    """{seed: {epoch: checkpoint}} of every trained seed of the Fig 4 network, its kept epochs then the final
+    model (claim 9 compares each kept epoch with the last); empty when it keeps no epoch before the last."""
+    arch = VIS["arch"]
+    kept = [epoch for epoch in checkpoint_epochs(arch) if epoch < train_params(arch)["epochs"]]
+    if not kept:
+        return {}
+    last = train_params(arch)["epochs"]
+    return {seed: {**{epoch: f"results/models/{arch}/seed{seed}/epoch{epoch}.pt" for epoch in kept},
+                   last: model_path(arch, seed)}
+            for a, seed in trained_models() if a == arch}
+
+
 def fig6_models():
     """Fig 6 panel -> architecture whose layer-1 filters it shows: (a) no renormalisation, (b), (c)."""
     return {"a": VIS["no_renorm_arch"], "b": VIS["krizhevsky_arch"], "c": VIS["arch"]}
+
+
+def fig6_checkpoints():
+    """Fig 6 filters panel -> {epoch: epochE.pt} of its network's kept epochs (claim 1 follows the filters over
+    training; the final model is the panel's own)."""
+    return {panel: {epoch: f"results/models/{arch}/seed{seeds()[0]}/epoch{epoch}.pt"
+                    for epoch in checkpoint_epochs(arch)}
+            for panel, arch in fig6_models().items()}
 
 
 def fig6_projected():
