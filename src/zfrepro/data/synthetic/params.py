@@ -22,7 +22,7 @@ OPTIONAL_KEYS: dict[str, dict[str, int]] = {
 NULLABLE_KEYS: dict[str, tuple[str, ...]] = {
     "imagenet": ("face_val_per_class",),
 }
-MAX_CLASSES = 256
+MAX_CLASSES = 1000  # ImageNet's class count; the part catalogue holds 1000 distinct classes per dataset
 
 
 # ------------------------------------------------------------------------------------------------------------
