@@ -22,9 +22,9 @@ Caltech-101 9,144 with 467 background images; Caltech-256 30,607 with 827 clutte
   architectures' CPU seconds are scaled from ZF or Krizhevsky by their FLOPs (not measured).
 - **Projected** (NOT measured: nothing here ran on a GPU): a GPU job takes its FLOPs / (989 TFLOP/s bf16 x --mfu)
   on an H100, unless the CPU cannot decode its images fast enough at the measured per-core feed rate: where the
-  code decodes on the CPU (DataLoader workers: features, mining, Fig 4) the job takes at least images x feed
-  cost / its decoding cores, and the table says "decode". Training steps, the per-epoch validation, evaluation
-  and the scratch runs decode on the GPU (nvJPEG,
+  code decodes on the CPU the job takes at least images x feed cost / its decoding cores, and the table says
+  "decode". Every GPU stage (training steps, the per-epoch validation, evaluation, the scratch runs, features,
+  mining, the Fig 4 search) decodes on the GPU (nvJPEG,
   zfrepro.data.shards.decode_batch), assumed here to keep up: benchmarks/gpu_check.py measures it (data_path_jpeg);
   the JSON also gives those stages' hours with CPU decoding. Jobs run longest first on the free GPUs (ImageNet
   trainings with --gpus-per-training GPUs each under DDP, assumed to scale without loss). CPU stages (prepare,
@@ -342,9 +342,9 @@ def _job(flops: float, decoded: float, cpu_seconds: float) -> dict[str, float]:
 def stages(config: dict, p: dict, flops: dict, m: dict, gpt: int = 1) -> list[dict[str, Any]]:
     """The stages as lists of jobs (as the workflow runs them): each job's FLOPs, images decoded from the shards
     and this machine's CPU seconds (measured per image x images). `decoder` says where a stage decodes its images
-    as the code stands: "gpu" (nvJPEG, PreparedSplit.batches with a CUDA device: training steps, the per-epoch
-    validation, evaluation), "workers" (DataLoader workers, `threads` per job: features, mining, Fig 4) or "main"
-    (a job's main process, one core). CPU stages list core-seconds.
+    as the code stands: "gpu" (nvJPEG, PreparedSplit.batches with a CUDA device: every GPU stage), "workers"
+    (DataLoader workers, `threads` per job) or "main" (a job's main process, one core). CPU stages list
+    core-seconds.
     `gpt`: GPUs per ImageNet training (gpus_per_training; DDP above 1)."""
     cpu = m["all_cores_seconds_per_image"]
     core = m["one_core_seconds_per_image"]
@@ -395,18 +395,18 @@ def stages(config: dict, p: dict, flops: dict, m: dict, gpt: int = 1) -> list[di
     if p["features"]:
         rows.append({"stage": f"transfer features: {len(p['features'])} splits (Caltech-101, Caltech-256, VOC "
                               "train and val), one forward pass", "images": sum(f["images"] for f in p["features"]),
-                     "decoder": "workers", "threads": threads["evaluate"], "gpus_per_job": 1,
+                     "decoder": "gpu", "threads": threads["evaluate"], "gpus_per_job": 1,
                      "jobs": [_job(f["images"] * im[zf]["forward"], f["images"],
                                    f["images"] * cpu_s(zf, "forward", im)) for f in p["features"]]})
     rows.append({"stage": f"top-9 mining (Figs 2, 6, 7): {len(p['mining'])} networks over the validation set, "
                           "conv layers", "images": sum(x["images"] for x in p["mining"]),
-                 "decoder": "workers", "threads": threads["evaluate"], "gpus_per_job": 1,
+                 "decoder": "gpu", "threads": threads["evaluate"], "gpus_per_job": 1,
                  "jobs": [_job(x["images"] * im[x["arch"]]["conv"], x["images"],
                                x["images"] * cpu_s(x["arch"], "conv", im)) for x in p["mining"]]})
     ev = p["evolution"]
     n = len(ev["checkpoints"]) * ev["images"]
     rows.append({"stage": f"Fig 4 evolution: {len(ev['checkpoints'])} checkpoints x {ev['images']:,} training "
-                          "images, conv layers (one job)", "images": n, "decoder": "workers",
+                          "images, conv layers (one job)", "images": n, "decoder": "gpu",
                  "threads": threads["evaluate"], "gpus_per_job": 1,
                  "jobs": [_job(n * im[ev["arch"]]["conv"], n, n * cpu_s(ev["arch"], "conv", im))]})
     vis = config["visualize"]["arch"]
