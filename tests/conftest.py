@@ -167,3 +167,19 @@ def run_python(cwd: Path, *args: str, env: dict | None = None, timeout: float = 
     """`python *args` in `cwd`, with this interpreter's bin/ on PATH so the workflow's rules find `zfrepro`."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **(env or {})}
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def planned_rules(res: subprocess.CompletedProcess) -> set[str]:
+    """Names of the rules a Snakemake dry run would run (from its job-stats table)."""
+    rules, in_table = set(), False
+    for line in (res.stdout + res.stderr).splitlines():
+        if line.startswith("job ") and "count" in line:
+            in_table = True
+            continue
+        if in_table:
+            parts = line.split()
+            if not parts or parts[0] == "total":
+                break
+            if not set(parts[0]) <= {"-"}:
+                rules.add(parts[0])
+    return rules

@@ -25,7 +25,7 @@ from snakemake.utils import update_config, validate
 from zfrepro.model.checkpoint import load_model
 from zfrepro.model.network import LRN
 
-from conftest import REPO, run_python, workflow_copy
+from conftest import REPO, planned_rules, run_python, workflow_copy
 
 PAPER_SHAPE = ["--configfile", "tests/config/paper_shape.yaml", "--replace-workflow-config", "--cores", "2"]
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
@@ -166,22 +166,6 @@ def _snakemake(cwd: Path, *args: str, timeout: float = 600) -> subprocess.Comple
     return res
 
 
-def _planned(res: subprocess.CompletedProcess) -> set[str]:
-    """Names of the rules a dry run would run (from its job-stats table)."""
-    rules, in_table = set(), False
-    for line in (res.stdout + res.stderr).splitlines():
-        if line.startswith("job ") and "count" in line:
-            in_table = True
-            continue
-        if in_table:
-            parts = line.split()
-            if not parts or parts[0] == "total":
-                break
-            if not set(parts[0]) <= {"-"}:
-                rules.add(parts[0])
-    return rules
-
-
 def _ran(res: subprocess.CompletedProcess) -> set[str]:
     """Names of the rules whose jobs a run started (Snakemake's `rule <name>:` / `localrule <name>:` lines)."""
     return set(re.findall(r"^(?:local)?rule (\w+):$", res.stdout + res.stderr, re.MULTILINE))
@@ -201,7 +185,7 @@ def paper_plan(tmp_path_factory) -> set[str]:
     data = "data={" + ", ".join(f"{k}: {v}" for k, v in roots.items()) + "}"
     res = _snakemake(cwd, "-n", "--cores", "2", "--configfile", "config/paper.yaml", "--config", data,
                      f"correspondence={{parts_csv: {tmp / 'parts.csv'}}}")
-    return _planned(res)
+    return planned_rules(res)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from zfrepro.model.checkpoint import load_model
 from zfrepro.report.figures.architecture import architecture_table
 from zfrepro.report.transfer_tables import ours_cell
 
-from conftest import REPO, TINY_CONFIG, drawn_figure, run_python, workflow_copy
+from conftest import REPO, TINY_CONFIG, drawn_figure, planned_rules, run_python, workflow_copy
 
 TINY = [*TINY_CONFIG, "--cores", "2"]
 CONFIG = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
@@ -37,24 +37,6 @@ def _snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.Complete
     if check and res.returncode != 0:
         pytest.fail(f"snakemake {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-5000:]}")
     return res
-
-
-def _planned(res: subprocess.CompletedProcess) -> set[str]:
-    """Names of the rules a dry-run would run (from its job-stats table)."""
-    text = res.stdout + res.stderr
-    rules = set()
-    in_table = False
-    for line in text.splitlines():
-        if line.startswith("job ") and "count" in line:
-            in_table = True
-            continue
-        if in_table:
-            parts = line.split()
-            if not parts or parts[0] == "total":
-                break
-            if not set(parts[0]) <= {"-"}:
-                rules.add(parts[0])
-    return rules
 
 
 def _json(path: Path) -> dict:
@@ -349,7 +331,7 @@ ZF_WIDTH_CHAIN = {
 )
 def test_a_change_reruns_only_what_depends_on_it(tiny_study, change, planned):
     res = _snakemake(tiny_study, *TINY, "-n", *(["--config", change] if change else []))
-    plan = _planned(res)
+    plan = planned_rules(res)
     assert plan == planned
     assert "train_krizhevsky" not in plan and "generate_synthetic" not in plan
 
@@ -360,10 +342,10 @@ def test_a_change_reruns_only_what_depends_on_it(tiny_study, change, planned):
 
 def test_default_plan_and_lint(tmp_path):
     cwd = workflow_copy(tmp_path)
-    plan = _planned(_snakemake(cwd, "-n", "--cores", "2"))
+    plan = planned_rules(_snakemake(cwd, "-n", "--cores", "2"))
     assert {"generate_synthetic", "prepare_imagenet", "train_zf", "train_krizhevsky", "evaluate",
             "table2", "table3", "features", "classify_frozen", "train_scratch", "overlap", "all"} <= plan
-    without = _planned(_snakemake(cwd, "-n", "--cores", "2", "--config", "transfer={enabled: false}"))
+    without = planned_rules(_snakemake(cwd, "-n", "--cores", "2", "--config", "transfer={enabled: false}"))
     assert {"train_zf", "table3", "claims"} <= without
     assert not without & {"features", "classify_frozen", "train_scratch", "overlap", "table7", "prepare_caltech"}
     lint = _snakemake(cwd, "--lint", check=False)
@@ -384,7 +366,7 @@ def test_paper_config_needs_the_dataset_paths_and_plans_every_job(tmp_path):
     assert only_imagenet.returncode != 0 and "data.caltech101_root" in only_imagenet.stdout + only_imagenet.stderr
     data = "data={" + ", ".join(f"{k}: {v}" for k, v in roots.items()) + "}"
     res = _snakemake(cwd, "-n", "--configfile", "config/paper.yaml", "--config", data)
-    plan = _planned(res)
+    plan = planned_rules(res)
     assert "generate_synthetic" not in plan
     assert {"prepare_imagenet", "train_zf", "train_krizhevsky", "train_zf_fc_8192_conv_512_1024_512", "evaluate",
             "table2", "table3", "overlap", "features", "classify_frozen", "train_scratch", "voc_ap", "table4",
