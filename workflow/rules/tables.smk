@@ -1,9 +1,6 @@
 # Tables: the paper's published values beside the reproduced ones, as CSV and Markdown.
 
 
-include: "helpers/tables.smk"
-
-
 localrules:
     table2,
     table3,
@@ -11,7 +8,7 @@ localrules:
 
 rule table2:
     input:
-        [predictions_path(*member) for _, members in table2_rows() for member in members],
+        [predictions_path(*member) for _, _, members in table2_rows() for member in members],
     output:
         csv=report(
             "results/tables/table2_imagenet.csv",
@@ -24,7 +21,7 @@ rule table2:
             category="Tables",
         ),
     params:
-        rows=to_json({label: [predictions_path(*m) for m in members] for label, members in table2_rows()},
+        rows=to_json({label: {kind: [predictions_path(*m) for m in members]} for label, kind, members in table2_rows()},
                      keep_order=True),
         crops=config["evaluation"]["table_crops"],
     log:
@@ -38,8 +35,7 @@ rule table2:
 
 rule table3:
     input:
-        rows=[metrics_path(arch, seeds()[0]) for _, arch in table3_rows()],
-        other_seeds=table3_other_seeds(),
+        [metrics_path(arch, seed) for _, arch in table3_rows() for seed in arch_seeds(arch)],
     output:
         csv=report(
             "results/tables/table3_architectures.csv",
@@ -52,15 +48,15 @@ rule table3:
             category="Tables",
         ),
     params:
-        metrics=to_json({label: metrics_path(arch, seeds()[0]) for label, arch in table3_rows()}, keep_order=True),
-        other_seeds=lambda wildcards, input: to_json(list(input.other_seeds)),
+        metrics=to_json({label: [metrics_path(arch, seed) for seed in arch_seeds(arch)] for label, arch in table3_rows()},
+                        keep_order=True),
         crops=config["evaluation"]["table_crops"],
     log:
         "results/logs/table3/table3.log",
     conda:
         "../envs/zfrepro.yaml"
     shell:
-        "zfrepro table3 --metrics {params.metrics:q} --seed-metrics {params.other_seeds:q} --crops {params.crops}"
+        "zfrepro table3 --metrics {params.metrics:q} --crops {params.crops}"
         " --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
 
 

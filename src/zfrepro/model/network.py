@@ -21,7 +21,7 @@ from torch import nn
 from zfrepro.errors import ConfigError
 
 CLASSIFIER = "fc8"
-CONFIG_KEYS = ("base", "width", "remove", "fc_units", "conv_maps", "training")
+CONFIG_KEYS = ("base", "width", "remove", "fc_units", "conv_maps", "seeds", "training")
 REMOVABLE = (3, 4, 6, 7)  # layers 1, 2 and 5 carry the pooling that sizes the net; 8 is the classifier
 SPEC_FORMAT = 1
 # Krizhevsky's local response normalization (size, alpha, beta, k), used for "contrast normalization".

@@ -11,7 +11,7 @@ import torch
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import load_json_result, load_result
 from zfrepro.model.evaluate import errors_of
-from zfrepro.options import json_arg, json_list_of
+from zfrepro.options import json_arg
 from zfrepro.report import paper
 from zfrepro.report.write import write_table
 
@@ -50,94 +50,110 @@ def _ensemble_errors(members: list[dict], prediction_files: list[str | Path], cr
     return errors_of({crops: probs}, labels)[crops]
 
 
-def table2(rows: dict[str, list[str | Path]], crops: str = "ten") -> pd.DataFrame:
-    """Table 2 rows (paper row name -> prediction files of its convnets), paper values beside ours.
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and sample sd (n-1; NaN for one value), rounded for the table."""
+    series = pd.Series(values, dtype=float)
+    return round(float(series.mean()), 2), round(float(series.std(ddof=1)), 2)
 
-    A row with several files is an ensemble: the average of their softmax outputs, as in the paper.
+
+def _row_files(name: str, spec: dict[str, list[str | Path]]) -> tuple[str, list[str | Path]]:
+    """("seeds" | "ensemble", files) of one Table 2 row given as {kind: [predictions.pt, ...]}."""
+    if len(spec) != 1 or next(iter(spec)) not in ("seeds", "ensemble"):
+        raise ConfigError(f"Table 2 row {name!r}: give {{'seeds': [...]}} or {{'ensemble': [...]}}, not {spec!r}")
+    kind, files = next(iter(spec.items()))
+    return kind, files
+
+
+def table2(rows: dict[str, dict[str, list[str | Path]]], crops: str = "ten") -> pd.DataFrame:
+    """Table 2 rows (paper row name -> {"seeds" | "ensemble": prediction files}), paper values beside ours.
+
+    A "seeds" row is one convnet trained with several seeds: its error is the mean over them, with the
+    seed-to-seed sd beside it. An "ensemble" row averages its convnets' softmax outputs, as in the paper.
     """
     published = _published(paper.TABLE2, "table2", rows, crops)
     records = []
-    for name, files in rows.items():
+    for name, spec in rows.items():
+        kind, files = _row_files(name, spec)
         members = [_load_predictions(path) for path in files]  # read once: errors and member names
-        errors = _ensemble_errors(members, files, crops)
+        if kind == "ensemble":
+            errors = [_ensemble_errors(members, files, crops)]
+        else:
+            errors = [_ensemble_errors([member], [path], crops) for member, path in zip(members, files, strict=True)]
+        top1, top1_sd = _mean_sd([e["top1_error"] for e in errors])
+        top5, top5_sd = _mean_sd([e["top5_error"] for e in errors])
         records.append({
             "model": name,
             "paper_val_top1": published.loc[name, "val_top1"],
-            "ours_val_top1": round(errors["top1_error"], 2),
+            "ours_val_top1": top1,
+            "ours_val_top1_sd": top1_sd,
             "paper_val_top5": published.loc[name, "val_top5"],
-            "ours_val_top5": round(errors["top5_error"], 2),
+            "ours_val_top5": top5,
+            "ours_val_top5_sd": top5_sd,
             "paper_test_top5": published.loc[name, "test_top5"],
             "ours_test_top5": "n/a (no test server)",
-            "ours_convnets": len(files),
+            "ours_seeds": len(files) if kind == "seeds" else 1,
+            "ours_convnets": 1 if kind == "seeds" else len(files),
             "ours_members": ", ".join(f"{m['arch']}/seed{m['seed']}" for m in members),
         })
     return pd.DataFrame.from_records(records)
 
 
-def table2_footnote(rows: dict[str, list[str | Path]], crops: str) -> str:
-    first = _load_predictions(next(iter(rows.values()))[0])
+def table2_footnote(rows: dict[str, dict[str, list[str | Path]]], crops: str) -> str:
+    first = _load_predictions(_row_files(*next(iter(rows.items())))[1][0])
     classes = len(first["classes"])
     chance = 100.0 * (1 - 1 / classes)
     epochs = f"{first['epochs']} epoch{'s' * (first['epochs'] != 1)}"
     return (
         f"Errors in %. Ours: validation split of the prepared data ({len(first['labels'])} images, {classes} "
-        f"classes, chance top-1 error {chance:.1f}%), {CROP_NAMES[crops]}, {epochs} per "
-        "network; an ensemble row averages the softmax outputs of its convnets (ours_members names them: "
-        "architecture/seed, and the default config uses fewer seeds than the paper's 5). Paper: ImageNet 2012, "
-        "1000 classes; its test column came from the evaluation server, which has no counterpart here."
+        f"classes, chance top-1 error {chance:.1f}%), {CROP_NAMES[crops]}, {epochs} per network. A row of one "
+        "convnet gives the mean over the seeds it was trained with (ours_seeds) and their standard deviation "
+        "(_sd; empty for one seed): differences smaller than a few sd are training noise. An ensemble row "
+        "averages the softmax outputs of its convnets (ours_members names them: architecture/seed; the default "
+        "config uses fewer than the paper's 5). Paper: ImageNet 2012, 1000 classes; its test column came from "
+        "the evaluation server, which has no counterpart here."
     )
 
 
-def table3(rows: dict[str, str | Path], crops: str = "ten") -> pd.DataFrame:
-    """Table 3 (architecture changes): paper row name -> metrics JSON of the variant trained from scratch.
-
-    Columns as the paper's: train top-1 (centre crop, fixed training subset), val top-1 and val top-5.
-    """
+def table3(rows: dict[str, list[str | Path]], crops: str = "ten") -> pd.DataFrame:
+    """Table 3 (architecture changes): paper row name -> metrics JSON of the variant at each seed it was
+    trained with (each from scratch). Columns as the paper's, each the mean over seeds with the sd beside the
+    validation errors: train top-1 (centre crop, fixed training subset), val top-1 and val top-5."""
     published = _published(paper.TABLE3, "table3", rows, crops)
     records = []
-    for name, path in rows.items():
-        metrics = load_json_result(path)
-        val = metrics["val"][crops]
+    for name, paths in rows.items():
+        runs = [load_json_result(path) for path in ([paths] if isinstance(paths, (str, Path)) else paths)]
+        top1, top1_sd = _mean_sd([m["val"][crops]["top1_error"] for m in runs])
+        top5, top5_sd = _mean_sd([m["val"][crops]["top5_error"] for m in runs])
         records.append({
             "model": name,
             "paper_train_top1": published.loc[name, "train_top1"],
-            "ours_train_top1": round(metrics["train"]["top1_error"], 2),
+            "ours_train_top1": _mean_sd([m["train"]["top1_error"] for m in runs])[0],
             "paper_val_top1": published.loc[name, "val_top1"],
-            "ours_val_top1": round(val["top1_error"], 2),
+            "ours_val_top1": top1,
+            "ours_val_top1_sd": top1_sd,
             "paper_val_top5": published.loc[name, "val_top5"],
-            "ours_val_top5": round(val["top5_error"], 2),
-            "ours_parameters": metrics.get("parameters"),
-            "arch": metrics["arch"],
+            "ours_val_top5": top5,
+            "ours_val_top5_sd": top5_sd,
+            "ours_seeds": len(runs),
+            "ours_parameters": runs[0].get("parameters"),
+            "arch": runs[0]["arch"],
         })
     return pd.DataFrame.from_records(records)
 
 
-def seed_spread(metrics_files: list[str | Path], crops: str) -> str:
-    """'arch: val top-1 a-b over seeds ...' for each architecture trained with several seeds (noise scale)."""
-    by_arch: dict[str, dict[int, float]] = {}
-    for path in metrics_files:
-        metrics = load_json_result(path)
-        by_arch.setdefault(metrics["arch"], {})[metrics["seed"]] = metrics["val"][crops]["top1_error"]
-    parts = [f"{arch} val top-1 {min(errs.values()):.2f}-{max(errs.values()):.2f} over seeds "
-             f"{', '.join(str(s) for s in sorted(errs))}" for arch, errs in by_arch.items() if len(errs) > 1]
-    return "; ".join(parts)
-
-
-def table3_footnote(rows: dict[str, str | Path], crops: str, seed_metrics: list[str | Path] = ()) -> str:
-    """The protocol, and (given other seeds' metrics) how much the same network varies between seeds."""
-    metrics = load_json_result(next(iter(rows.values())))
-    text = (
-        f"Errors in %. Every variant trained from scratch with the same protocol (seed {metrics['seed']}, "
-        f"{metrics['epochs']} epoch{'s' * (metrics['epochs'] != 1)}). Train top-1: centre crop of a fixed subset of "
+def table3_footnote(rows: dict[str, list[str | Path]], crops: str) -> str:
+    """The protocol and what the seed columns mean."""
+    first = next(iter(rows.values()))
+    metrics = load_json_result(first if isinstance(first, (str, Path)) else first[0])
+    return (
+        f"Errors in %. Every variant trained from scratch with the same protocol ({metrics['epochs']} "
+        f"epoch{'s' * (metrics['epochs'] != 1)}), once per seed (ours_seeds); ours_* is the mean over seeds and "
+        f"_sd the seed-to-seed standard deviation (empty for one seed): differences between rows smaller than a "
+        f"few sd are training noise. Train top-1: centre crop of a fixed subset of "
         f"{metrics['train_subset_images']} training images; val: {metrics['val_images']} images, "
         f"{metrics['num_classes']} classes (chance top-1 {metrics['chance_top1_error']:.1f}%), {CROP_NAMES[crops]}. "
         "Unit and map counts are the paper's, scaled by each network's width. Paper: ImageNet 2012."
     )
-    spread = seed_spread([*rows.values(), *seed_metrics], crops)
-    if spread:
-        text += (f" Seed-to-seed spread of the same network ({spread}): differences between rows smaller than "
-                 "this are within training noise.")
-    return text
 
 
 # ---------------------------------------------------------------------------------------------- command line
@@ -145,7 +161,8 @@ def table3_footnote(rows: dict[str, str | Path], crops: str, seed_metrics: list[
 
 def configure_table2_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rows", required=True, type=json_arg(dict),
-                   help="JSON: {row label: [predictions.pt, ...]}; several files make an ensemble")
+                   help='JSON: {row label: {"seeds": [predictions.pt, ...]} (one convnet, mean over seeds) or '
+                        '{"ensemble": [predictions.pt, ...]} (softmax outputs averaged)}')
     p.add_argument("--crops", default="ten", choices=["center", "ten"])
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-md", required=True)
@@ -159,9 +176,8 @@ def table2_command(args: argparse.Namespace) -> None:
 
 
 def configure_table3_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--metrics", required=True, type=json_arg(dict), help="JSON: {row label: metrics.json}")
-    p.add_argument("--seed-metrics", type=json_list_of(str), default=[],
-                   help="JSON list: metrics of the same architectures at other seeds (the footnote's spread)")
+    p.add_argument("--metrics", required=True, type=json_arg(dict),
+                   help="JSON: {row label: [metrics.json of each seed, ...]}")
     p.add_argument("--crops", default="ten", choices=["center", "ten"])
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-md", required=True)
@@ -170,5 +186,5 @@ def configure_table3_parser(p: argparse.ArgumentParser) -> None:
 def table3_command(args: argparse.Namespace) -> None:
     df = table3(args.metrics, args.crops)
     write_table(df, args.out_csv, args.out_md, "Table 3: ImageNet error (%) of architecture changes",
-                table3_footnote(args.metrics, args.crops, args.seed_metrics))
+                table3_footnote(args.metrics, args.crops))
     print(df.to_string(index=False))

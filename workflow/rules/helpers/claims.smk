@@ -19,7 +19,7 @@ def claims_inputs():
     return {
         "crops": config["evaluation"]["table_crops"],
         "metrics": metrics,
-        "table2": {label: members[0][0] for label, members in table2_rows() if len(members) == 1},
+        "table2": {label: members[0][0] for label, kind, members in table2_rows() if kind == "seeds"},
         "table3": dict(table3_rows()),
         "fig6": "results/analysis/fig6/filters.pt",
         "convergence": "results/analysis/fig4/convergence.pt" if convergence_checkpoints() else None,

@@ -14,9 +14,19 @@ def seeds():
     return list(config["seeds"])
 
 
+def arch_seeds(arch):
+    """The seeds `arch` is trained with: architectures.<arch>.seeds, else the top-level `seeds`."""
+    return list(config["architectures"][arch].get("seeds", config["seeds"]))
+
+
+def first_seed(arch):
+    """The seed of `arch` that stands for it where one model is used (figures, transfer)."""
+    return arch_seeds(arch)[0]
+
+
 def arch_params(arch):
-    """architectures.<arch> without its training overrides (those go into --train-params)."""
-    return {key: value for key, value in config["architectures"][arch].items() if key != "training"}
+    """architectures.<arch> without its training overrides (those go into --train-params) and seeds."""
+    return {key: value for key, value in config["architectures"][arch].items() if key not in ("training", "seeds")}
 
 
 def train_params(arch):
@@ -44,28 +54,36 @@ def train_launcher():
 
 
 def model_ref(ref):
-    """(arch, seed) of a table entry: `arch` (the first seed of `seeds`) or `arch/seedN`."""
+    """[(arch, seed)] of a table entry: `arch` (every seed it is trained with) or `arch/seedN` (that one)."""
     arch, _, seed = ref.partition("/")  # the schema has checked the form
-    return arch, int(seed.removeprefix("seed")) if seed else seeds()[0]
+    return [(arch, int(seed.removeprefix("seed")))] if seed else [(arch, s) for s in arch_seeds(arch)]
 
 
 def table2_rows():
-    """(row label, [(arch, seed), ...]) for every Table 2 row; several convnets make an ensemble."""
-    return [(label, [model_ref(ref) for ref in ([refs] if isinstance(refs, str) else refs)])
-            for label, refs in config["tables"]["table2"].items()]
+    """(row label, kind, [(arch, seed), ...]) for every Table 2 row. kind "seeds": one convnet (a bare
+    architecture name), its error the mean over the seeds it is trained with; "ensemble": a list of convnets
+    whose softmax outputs are averaged."""
+    rows = []
+    for label, refs in config["tables"]["table2"].items():
+        if isinstance(refs, str) and "/" not in refs:
+            rows.append((label, "seeds", model_ref(refs)))
+        else:
+            refs = [refs] if isinstance(refs, str) else refs
+            rows.append((label, "ensemble", [m for ref in refs for m in model_ref(ref)]))
+    return rows
 
 
 def table3_rows():
-    """(row label, architecture) for every Table 3 row; each is evaluated at the first seed."""
+    """(row label, architecture) for every Table 3 row; each is evaluated at every seed it is trained with."""
     return list(config["tables"]["table3"].items())
 
 
 def trained_models():
-    """Every (arch, seed) the study trains: all architectures at all `seeds`, plus ensemble members."""
-    models = {(arch, seed) for arch in arch_names() for seed in seeds()}
-    models |= {member for _, members in table2_rows() for member in members}
+    """Every (arch, seed) the study trains: each architecture at its seeds, plus Table 2's ensemble members."""
+    models = {(arch, seed) for arch in arch_names() for seed in arch_seeds(arch)}
+    models |= {member for _, _, members in table2_rows() for member in members}
     return sorted(models)
 
 
 def model_path(arch, seed=None):
-    return f"results/models/{arch}/seed{seeds()[0] if seed is None else seed}/final.pt"
+    return f"results/models/{arch}/seed{first_seed(arch) if seed is None else seed}/final.pt"

@@ -43,7 +43,7 @@ def feature_layers():
 
 
 def features_path(dataset, split, layer):
-    arch, seed = TR["arch"], seeds()[0]
+    arch, seed = TR["arch"], first_seed(TR["arch"])
     return f"results/features/{arch}/seed{seed}/{dataset}/{split}/{layer}.pt"
 
 
