@@ -13,7 +13,6 @@ import warnings
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.transforms.v2 import functional as F
 
 from zfrepro.errors import DataError
 
@@ -70,6 +69,10 @@ def resize_center_crop_array(img: Image.Image, size: int) -> np.ndarray:
 
     Pure PIL/numpy so that it is safe in forked worker processes.
     """
+    # Imported here: torchvision's import costs ~1 s (it loads torch._dynamo), which every training and
+    # evaluation job would pay for a function only the prepare steps call.
+    from torchvision.transforms.v2 import functional as F
+
     img = F.resize(img, size, interpolation=F.InterpolationMode.BILINEAR, antialias=True)
     img = F.center_crop(img, [size, size])
     array = np.asarray(img, dtype=np.uint8)

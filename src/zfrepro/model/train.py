@@ -279,7 +279,7 @@ def train(
     init_weights_(model, **cfg.init)
     cuda = rt.device.type == "cuda"
     model.to(rt.device)
-    if cuda and cfg.channels_last:
+    if cfg.channels_last:  # oneDNN's and cuDNN's preferred layout: 1.26x per CPU step (benchmarks/cpu_training.py)
         model.to(memory_format=torch.channels_last)
     autocast = cuda and cfg.amp
     convs = model.conv_layers()
@@ -349,7 +349,7 @@ def train(
         for step, (images, labels) in enumerate(batches):
             idx = my_crops[step * local_batch : step * local_batch + len(labels)]
             x = ten_crop_select(images.to(rt.device, non_blocking=True), mean, crop, idx.to(rt.device))
-            if cuda and cfg.channels_last:
+            if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             labels = labels.to(rt.device, non_blocking=True)
             loss, logits = sgd_step(net, optimizer, x, labels, autocast)
