@@ -262,6 +262,15 @@ def test_claim6_compares_layers_and_transformations_per_image(tmp_path):
                                         "r": [1.3 / 3, 2.4 / 3]}.items()}
     assert f"{min(means['t'], means['s']) - means['r']:.4g}" in row["details"]
     assert claims.claim6({}, CRIT)["verdict"] == NOT_RUN
+    # The rule's extra sample joins the Fig 5 images: a third image equal to image 0 gives rel 0.1 again.
+    data = _invariance()
+    data["sample"] = {"labels": torch.tensor([0]),
+                      "kinds": {k: {"distance": {layer: v["distance"][layer][:1] for layer in ("conv1", "fc7")},
+                                    "p_true": v["p_true"][:1]} for k, v in data["kinds"].items()},
+                      "norm": {layer: n[:1] for layer, n in data["norm"].items()}}
+    row = claims.claim6({"invariance": _save(tmp_path, "inv.pt", data)}, CRIT)
+    assert row["value"] == pytest.approx(np.mean(rel + [rel[0]]), abs=1e-4)
+    assert "3 images (the 2 of Fig 5 and 1 more)" in row["noise"]
 
 
 def test_claim7_measures_the_occlusion_drop_and_the_map_correlation(tmp_path):
@@ -275,6 +284,13 @@ def test_claim7_measures_the_occlusion_drop_and_the_map_correlation(tmp_path):
     assert row["value"] == pytest.approx(np.mean([0.9, 0.4]), abs=1e-4)
     corr2 = np.corrcoef(p2.flatten().numpy(), m2.flatten().numpy())[0, 1]
     assert f"per image: 1.00, {corr2:.2f}" in row["details"]
+    # The rule's extra images join the figure's in the statistic: drops 0.9, 0.4 and 0.2 (hand-computed).
+    p3 = torch.ones(4, 4) * 0.5
+    p3[3, 3] = 0.3
+    sampled = {**data, "sample": [{"p_true": p3, "map_total": p3 * 2}]}
+    row = claims.claim7({"occlusion": _save(tmp_path, "occ.pt", sampled)}, CRIT)
+    assert row["value"] == pytest.approx(np.mean([0.9, 0.4, 0.2]), abs=1e-4)
+    assert "3 images (the 2 of Fig 7 and 1 more)" in row["noise"]
     data["layer"] = "conv4"
     assert "occlusion.layer" in claims.claim7({"occlusion": _save(tmp_path, "occ.pt", data)}, CRIT)["details"]
 

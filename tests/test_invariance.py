@@ -28,7 +28,7 @@ from zfrepro.analysis.invariance import (
 )
 from zfrepro.cli import main as cli_main
 from zfrepro.data.preprocess import center_crop
-from zfrepro.data.splits import PreparedSplit, images_by_class
+from zfrepro.data.splits import PreparedSplit, images_by_class, sample_by_class
 from zfrepro.errors import ConfigError
 from zfrepro.model.network import ConvNet, spec_to_dict, zf_spec
 
@@ -153,6 +153,30 @@ def test_images_are_the_nth_of_their_class(setup):
     with pytest.raises(ConfigError, match=r"invariance.images\[1\].nth.*0\.\.3"):
         images_by_class(split, [{"wnid": wnid, "nth": 0}, {"wnid": wnid, "nth": len(members)}],
                         "invariance.images")
+
+
+def test_the_sample_is_measured_as_the_figures_images_are(setup):
+    # The extra images' numbers equal those of the same images given as figure images (an independent path).
+    split = setup["split"]
+    figure = [{"wnid": split.classes[0], "nth": 0}]
+    args = ([0, 40], [1.0, 1.5], [0, 90], ["conv1", "fc7"])
+    d = invariance_data(setup["path"], setup["data_dir"], figure, *args, sample=3)
+    extra = d["sample"]["indices"].tolist()
+    assert extra == sample_by_class(split, 3, exclude=d["indices"].tolist())
+    assert d["indices"].tolist()[0] not in extra
+    specs = []
+    for index in extra:  # the same images as {wnid, nth}
+        label = int(split.labels[index])
+        nth = (split.labels == label).nonzero().flatten().tolist().index(index)
+        specs.append({"wnid": split.classes[label], "nth": nth})
+    direct = invariance_data(setup["path"], setup["data_dir"], specs, *args)
+    for kind in ("translation", "scale", "rotation"):
+        assert torch.allclose(d["sample"]["kinds"][kind]["p_true"], direct["kinds"][kind]["p_true"])
+        for layer in ("conv1", "fc7"):
+            assert torch.allclose(d["sample"]["kinds"][kind]["distance"][layer],
+                                  direct["kinds"][kind]["distance"][layer])
+    assert torch.allclose(d["sample"]["norm"]["fc7"], direct["norm"]["fc7"])
+    assert len(invariance_data(setup["path"], setup["data_dir"], figure, *args)["sample"]["labels"]) == 0
 
 
 def test_bad_settings_name_their_key(setup):

@@ -24,7 +24,7 @@ from zfrepro.analysis.occlusion import (
 )
 from zfrepro.cli import main as cli_main
 from zfrepro.data.preprocess import center_crop, crop_offsets
-from zfrepro.data.splits import PreparedSplit, class_names, images_by_class
+from zfrepro.data.splits import PreparedSplit, class_names, images_by_class, sample_by_class
 from zfrepro.errors import ConfigError
 from zfrepro.model.network import ConvNet, init_weights_, spec_to_dict, zf_spec
 
@@ -174,9 +174,16 @@ def test_command_and_figure_end_to_end(tiny_prepared, tmp_path):
     out = tmp_path / "occlusion.pt"
     args = parser.parse_args(["--model", str(ckpt), "--data-dir", str(tiny_prepared), "--top9", str(top9),
                               "--images", json.dumps(images), "--size", "14", "--stride", "5", "--top-projections",
-                              "2", "--batch-size", "16", "--device", "cpu", "--out", str(out)])
+                              "2", "--batch-size", "16", "--sample", "2", "--device", "cpu", "--out", str(out)])
     occlusion_command(args)
     data = torch.load(out, weights_only=True)
+    # The sample: two more images, none of the figure's, each measured as occlude() measures it directly.
+    figure = images_by_class(split, images, "occlusion.images")
+    assert [r["index"] for r in data["sample"]] == sample_by_class(split, 2, exclude=figure)
+    for r in data["sample"]:
+        direct = occlude(model, center_crop(split.data["images"][r["index"]:r["index"] + 1], mean, 64)[0], 14, 5)
+        assert torch.allclose(r["p_true"], direct["probs"][..., int(split.labels[r["index"]])], atol=1e-6)
+        assert torch.allclose(r["map_total"], direct["totals"][..., strongest_map(direct["base_maps"])[0]], atol=1e-5)
     assert [r["wnid"] for r in data["rows"]] == [images[0]["wnid"], images[1]["wnid"]]
     row = data["rows"][0]
     index = images_by_class(split, images, "occlusion.images")[0]

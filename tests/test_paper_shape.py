@@ -72,6 +72,7 @@ VOLUME = (
     "transfer.scratch.training.epochs",
     "visualize.fig4_train_images",
     "invariance.images", "occlusion.images",  # generated classes instead of the paper's ImageNet classes
+    "invariance.sample", "occlusion.sample",  # the claims' extra images
 )
 SUBSETS = ("architectures", "tables.table2", "tables.table3")
 

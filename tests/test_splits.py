@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from zfrepro.data.splits import PreparedSplit, class_names, images_by_class, prefetched
+from zfrepro.data.splits import PreparedSplit, class_names, images_by_class, prefetched, sample_by_class
 from zfrepro.errors import ConfigError, DataError
 
 
@@ -31,6 +31,16 @@ def test_images_are_counted_within_their_class(tmp_path):
         images_by_class(split, [{"wnid": "n1"}], "occlusion.images")
     with pytest.raises(ConfigError, match="occlusion.images"):
         images_by_class(split, [], "occlusion.images")
+
+
+def test_the_sample_takes_each_class_in_turn_and_skips_the_figures_images(tmp_path):
+    split = _split(tmp_path, [0, 0, 1, 2, 1, 1])  # class 0: 0, 1; class 1: 2, 4, 5; class 2: 3
+    assert sample_by_class(split, 4) == [0, 2, 3, 1]  # the first of every class, then the second
+    assert sample_by_class(split, 4, exclude=[2, 3]) == [0, 1, 4, 5]
+    assert sample_by_class(split, 99) == [0, 2, 3, 1, 4, 5]  # at most every image
+    assert sample_by_class(split, 0) == []
+    with pytest.raises(ConfigError, match="sample"):
+        sample_by_class(split, -1)
 
 
 def test_class_names_come_from_the_manifest(tmp_path):

@@ -23,6 +23,7 @@ rule invariance:
         scales=to_json(INV["scales"]),
         rotations=to_json(INV["rotations"]),
         layers=to_json(INV["layers"]),
+        sample=INV["sample"],
         device=config["device"],
     log:
         "results/logs/invariance/invariance.log",
@@ -36,7 +37,7 @@ rule invariance:
     shell:
         "zfrepro invariance --model {input.model:q} --data-dir {params.data_dir:q} --images {params.images:q}"
         " --translations {params.translations:q} --scales {params.scales:q} --rotations {params.rotations:q}"
-        " --layers {params.layers:q} --device {params.device} --out {output.data:q}"
+        " --layers {params.layers:q} --sample {params.sample} --device {params.device} --out {output.data:q}"
         " --out-csv {output.csv:q} --out-md {output.md:q} --threads {threads} > {log:q} 2>&1"
 
 

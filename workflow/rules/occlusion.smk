@@ -23,6 +23,7 @@ rule occlusion:
         top_projections=OCC["top_projections"],
         batch_size=OCC["batch_size"],
         norm=VIS["norm"],
+        sample=OCC["sample"],
         device=config["device"],
     log:
         "results/logs/occlusion/occlusion.log",
@@ -37,7 +38,7 @@ rule occlusion:
         "zfrepro occlusion --model {input.model:q} --data-dir {params.data_dir:q} --top9 {input.top9:q}"
         " --images {params.images:q} --size {params.size} --stride {params.stride} --layer {params.layer}"
         " --top-projections {params.top_projections} --batch-size {params.batch_size} --norm {params.norm}"
-        " --device {params.device} --out {output:q} --threads {threads} > {log:q} 2>&1"
+        " --sample {params.sample} --device {params.device} --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 figure("fig7_occlusion", {"data": "results/analysis/fig7/occlusion.pt"})

@@ -26,7 +26,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from zfrepro.analysis.mining import load_images
 from zfrepro.data.preprocess import center_crop
-from zfrepro.data.splits import class_names, images_by_class
+from zfrepro.data.splits import class_names, images_by_class, sample_by_class
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.model.checkpoint import open_inputs
 from zfrepro.model.network import ConvNet
@@ -158,8 +158,13 @@ def measure(model: ConvNet, image: torch.Tensor, label: int, mean: torch.Tensor,
 
 
 def invariance_data(model_path: str | Path, data_dir: str | Path, images: Any, translations: Any, scales: Any,
-                    rotations: Any, layers: Any = DEFAULT_LAYERS, device: str = "cpu") -> dict[str, Any]:
-    """Figure 5's numbers for the configured images (see the module docstring); a dict of tensors and lists."""
+                    rotations: Any, layers: Any = DEFAULT_LAYERS, device: str = "cpu", sample: int = 0) -> dict[str, Any]:
+    """Figure 5's numbers for the configured images (see the module docstring); a dict of tensors and lists.
+
+    `sample` more validation images (sample_by_class, none of the figure's) are measured the same way and kept
+    under "sample" (distances, p(true), feature norms; no example crops): claim 6's statistics use them with
+    the figure's images, so its interval is not that of five images.
+    """
     model, ckpt, split, mean = open_inputs(model_path, data_dir, "val")
     if list(split.classes) != list(ckpt["classes"]):
         raise DataError(f"{model_path} was trained on other classes than {split.path}: retrain the model or "
@@ -192,13 +197,30 @@ def invariance_data(model_path: str | Path, data_dir: str | Path, images: Any, t
             "examples": torch.stack([p["examples"] for p in parts]),  # uint8 [N, k, 3, c, c]
         }
     wnids = [split.classes[int(label)] for label in labels]
-    return {"kinds": kinds, "layers": layers, "indices": torch.tensor(indices), "labels": labels.clone(),
+    extra = sample_by_class(split, sample, exclude=indices)
+    extra_pixels, extra_labels = load_images(split, extra), split.labels[extra]
+    measured = [measure(model, extra_pixels[i], int(extra_labels[i]), mean, applied, layers, fill)
+                for i in range(len(extra))]
+    sampled = {
+        "indices": torch.tensor(extra, dtype=torch.int64), "labels": extra_labels.clone(),
+        "kinds": {kind: {"distance": {layer: _stack([m["kinds"][kind]["distance"][layer] for m in measured],
+                                                    len(applied[kind])) for layer in layers},
+                         "p_true": _stack([m["kinds"][kind]["p_true"] for m in measured], len(applied[kind]))}
+                  for kind in KINDS},
+        "norm": {layer: torch.tensor([m["norm"][layer] for m in measured], dtype=torch.float32) for layer in layers},
+    }
+    return {"kinds": kinds, "layers": layers, "sample": sampled, "indices": torch.tensor(indices), "labels": labels.clone(),
             "wnids": wnids, "class_names": class_names(data_dir, wnids), "images": [dict(s) for s in images],
             "p_original": torch.tensor([m["p_original"] for m in per_image]),
             "top1_original": torch.tensor([m["top1_original"] for m in per_image]),
             "norm": {layer: torch.tensor([m["norm"][layer] for m in per_image]) for layer in layers},
             "fill": fill, "crop": crop, "image_size": int(split.image_size), "model": str(model_path),
             "arch": str(ckpt.get("arch", model.spec.name))}
+
+
+def _stack(rows: list[torch.Tensor], width: int) -> torch.Tensor:
+    """Rows stacked to [N, width] (an empty [0, width] for no rows)."""
+    return torch.stack(rows) if rows else torch.zeros((0, width))
 
 
 # ---------------------------------------------------------------------------------------------- summary
@@ -273,6 +295,8 @@ def configure_invariance_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rotations", type=json_list_of(float), required=True, help="JSON list: angles in degrees")
     p.add_argument("--layers", type=json_list_of(str), default=list(DEFAULT_LAYERS),
                    help="JSON list: layers whose feature distances to keep")
+    p.add_argument("--sample", type=int, default=0,
+                   help="more validation images measured for claim 6's statistics (not drawn)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--out", required=True, help="the .pt file with the curves")
     p.add_argument("--out-csv", help="also write the claim-6 summary as CSV")
@@ -286,7 +310,7 @@ def invariance_command(args: argparse.Namespace) -> None:
     torch.set_num_threads(max(1, getattr(args, "threads", 1)))
     images = parse_json(args.images, list, "--images")
     data = invariance_data(args.model, args.data_dir, images, args.translations, args.scales, args.rotations,
-                           args.layers, args.device)
+                           args.layers, args.device, args.sample)
     atomic_torch_save(args.out, data)
     table = summarize(data)
     if args.out_csv or args.out_md:

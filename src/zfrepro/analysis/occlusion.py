@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from zfrepro.analysis.mining import crop_u8, iter_conv_outputs, load_images
 from zfrepro.analysis.projections import project_entries
 from zfrepro.data.preprocess import center_crop
-from zfrepro.data.splits import class_names, images_by_class
+from zfrepro.data.splits import class_names, images_by_class, sample_by_class
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.model.checkpoint import open_inputs
 from zfrepro.model.network import CLASSIFIER, ConvNet
@@ -140,7 +140,7 @@ def _other_images(mined: Mapping[str, torch.Tensor], channel: int, exclude: int,
 
 def occlusion_data(model_path: str | Path, data_dir: str | Path, top9: Mapping, images: Any, size: int,
                    stride: int, layer: str = "conv5", top_projections: int = 8, batch_size: int = 128,
-                   device: str = "cpu", norm: str = "identity") -> dict:
+                   device: str = "cpu", norm: str = "identity", sample: int = 0) -> dict:
     """Figure 7: for each chosen validation image, the occlusion maps and the projections of panel (c).
 
     Per image ("rows"): the displayed crop, per occluder position p(true class) "p_true", the most probable
@@ -148,6 +148,8 @@ def occlusion_data(model_path: str | Path, data_dir: str | Path, top9: Mapping, 
     (strongest on the unoccluded image), the full "probs"; the unoccluded values ("base_*"); "shown" = the
     position of lowest p(true class), drawn in panel (a) with "occluded_image"; and "projections" [1+k, 3,
     s, s]: that map's strongest activation on this image, then on k other images of the mined top-9.
+    "sample": `sample` more validation images (sample_by_class, none of the figure's) with p(true) and the
+    strongest map's total per position only, for claim 7's statistics (not drawn).
     """
     if not isinstance(top_projections, int) or top_projections < 0:
         raise ConfigError(f"occlusion.top_projections: expected an integer >= 0, got {top_projections!r}")
@@ -191,7 +193,16 @@ def occlusion_data(model_path: str | Path, data_dir: str | Path, top9: Mapping, 
             "base_total": float(occ["base_maps"][channel].sum()), "projections": proj,
             "projection_images": torch.tensor([e[0] for e in entries]),
         })
-    return {"rows": rows, "class_names": names, "classes": list(ckpt["classes"]), "offsets": offsets,
+    sampled = []
+    for index in sample_by_class(split, sample, exclude=[r["index"] for r in rows]):
+        x = center_crop(load_images(split, [index]), mean, crop)[0]
+        occ = occlude(model.to(dev), x.to(dev), size, stride, layer, batch_size)
+        model.cpu()
+        label = int(split.labels[index])
+        channel = strongest_map(occ["base_maps"])[0]
+        sampled.append({"index": index, "label": label, "channel": channel, "p_true": occ["probs"][..., label],
+                        "map_total": occ["totals"][..., channel]})
+    return {"rows": rows, "sample": sampled, "class_names": names, "classes": list(ckpt["classes"]), "offsets": offsets,
             "size": size, "stride": stride, "layer": layer, "crop": crop, "model": str(model_path), "norm": norm}
 
 
@@ -227,6 +238,8 @@ def configure_occlusion_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=128, help="occluded copies per forward pass")
     p.add_argument("--norm", default="identity", choices=["identity", "gradient"],
                    help="how the deconvnet passes contrast normalisation (panel c)")
+    p.add_argument("--sample", type=int, default=0,
+                   help="more validation images measured for claim 7's statistics (not drawn)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--out", required=True, help="the .pt file with the Figure 7 data")
 
@@ -239,7 +252,7 @@ def occlusion_command(args: argparse.Namespace) -> None:
     top9 = load_result(args.top9)
     images = parse_json(args.images, list, "--images")
     data = occlusion_data(args.model, args.data_dir, top9, images, args.size, args.stride, args.layer,
-                          args.top_projections, args.batch_size, args.device, args.norm)
+                          args.top_projections, args.batch_size, args.device, args.norm, args.sample)
     data["summary"] = summary(data)
     atomic_torch_save(args.out, data)
     for row in data["summary"]:

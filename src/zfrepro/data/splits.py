@@ -182,6 +182,23 @@ def images_by_class(split: PreparedSplit, specs: Any, key: str) -> list[int]:
     return out
 
 
+def sample_by_class(split: PreparedSplit, n: int, exclude: Sequence[int] = ()) -> list[int]:
+    """n split indices spread over the classes: the first image of every class (in class order), then the
+    second of every class, and so on, leaving out `exclude`. Deterministic: a fixed sample for statistics
+    over more images than a figure shows."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ConfigError(f"sample: expected an integer >= 0, got {n!r}")
+    members = [(split.labels == c).nonzero().flatten().tolist() for c in range(len(split.classes))]
+    skip, out = set(int(i) for i in exclude), []
+    for nth in range(max((len(m) for m in members), default=0)):
+        for m in members:
+            if len(out) == n:
+                return out
+            if nth < len(m) and m[nth] not in skip:
+                out.append(m[nth])
+    return out
+
+
 def class_names(data_dir: str | Path, wnids: Sequence[str]) -> list[str]:
     """Readable names of `wnids` from the prepared manifest (the wnid itself where it has none)."""
     path = Path(data_dir) / "manifest.json"

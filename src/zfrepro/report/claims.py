@@ -471,9 +471,27 @@ def claim5(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- claims 6-9
 
 
+def _with_sample(data: Mapping) -> tuple[dict, str]:
+    """The invariance data with its extra sample's images appended to the Fig 5 images (distances, p(true),
+    norms), and how to name the images in the noise column."""
+    import torch
+
+    sample = data.get("sample")
+    shown = len(data["norm"][next(iter(data["norm"]))])
+    if not sample or len(sample["labels"]) == 0:
+        return dict(data), f"the {shown} Fig 5 images"
+    kinds = {kind: {**k, "distance": {layer: torch.cat([d, sample["kinds"][kind]["distance"][layer].to(d.dtype)])
+                                      for layer, d in k["distance"].items()},
+                    "p_true": torch.cat([k["p_true"], sample["kinds"][kind]["p_true"].to(k["p_true"].dtype)])}
+             for kind, k in data["kinds"].items()}
+    norm = {layer: torch.cat([n, sample["norm"][layer].to(n.dtype)]) for layer, n in data["norm"].items()}
+    extra = len(sample["labels"])
+    return {**data, "kinds": kinds, "norm": norm}, f"{shown + extra} images (the {shown} of Fig 5 and {extra} more)"
+
+
 def claim6(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     """Layer 1 changes more than layer 7 at the smallest transformations; p(true) stays higher under translation
-    and scale than under rotation (both bootstrapped over the Fig 5 images)."""
+    and scale than under rotation (both bootstrapped over the Fig 5 images and the rule's extra sample)."""
     from zfrepro.analysis.invariance import _magnitude
 
     names = ("layer-1 minus layer-7 feature change at the smallest step (distance / feature norm, mean over "
@@ -485,6 +503,7 @@ def claim6(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
         return claim_row(6, [not_run(names[0], t1, "the invariance rule (Fig 5)"),
                              not_run(names[1], t2, "the invariance rule (Fig 5)")])
     kinds = [k for k in ("translation", "scale", "rotation") if k in data["kinds"]]
+    data, units = _with_sample(data)
     parts = []
     if {"conv1", "fc7"} <= set(data["layers"]) and kinds:
         changes: dict[str, list[np.ndarray]] = {"conv1": [], "fc7": []}  # per kind: [images] relative change
@@ -502,7 +521,7 @@ def claim6(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
             c1, c7 = np.stack(changes["conv1"], 1), np.stack(changes["fc7"], 1)
             rel = (c1 - c7).mean(axis=1)
             parts.append(Part(names[0], t1, True,
-                              boot_estimate(np.mean, [rel], criteria, f"the {len(rel)} Fig 5 images"),
+                              boot_estimate(np.mean, [rel], criteria, units),
                               f"layer 1 {c1.mean():.3f}, layer 7 {c7.mean():.3f}"))
     if len(parts) == 0:
         parts.append(not_run(names[0], t1, "invariance.layers with conv1 and fc7, and a non-identity step"))
@@ -514,16 +533,25 @@ def claim6(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
             m = x.mean(axis=0)
             return float(min(m[0], m[1]) - m[2])
 
-        parts.append(Part(names[1], t2, True, boot_estimate(robust, [p], criteria, f"the {len(p)} Fig 5 images"),
+        parts.append(Part(names[1], t2, True, boot_estimate(robust, [p], criteria, units),
                           "mean p(true): translation {:.3f}, scale {:.3f}, rotation {:.3f}".format(*p.mean(axis=0))))
     else:
         parts.append(not_run(names[1], t2, "invariance.translations, scales and rotations"))
     return claim_row(6, parts)
 
 
+def _per_image(values: list[float]) -> str:
+    """Every image's value (up to 12), or the quartiles of more."""
+    if len(values) <= 12:
+        return "per image: " + ", ".join(f"{v:.2f}" for v in values)
+    q = np.quantile(values, [0, 0.25, 0.5, 0.75, 1])
+    return "over images: min {:.2f}, quartiles {:.2f} / {:.2f} / {:.2f}, max {:.2f}".format(*q)
+
+
 def claim7(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     """Occlusion: p(true) falls sharply at a few occluder positions (median minus minimum over positions), and
-    the strongest layer-5 map's activity follows p(true) over positions (correlation); over the Fig 7 images."""
+    the strongest layer-5 map's activity follows p(true) over positions (correlation); over the Fig 7 images and
+    the rule's extra sample."""
     names = ("p(true) drop where the occluder hurts most: median minus minimum over occluder positions",
              "correlation over occluder positions of the strongest layer-5 map's total activation with p(true)")
     t1, t2 = criteria["occlusion_drop"], criteria["map_correlation"]
@@ -536,13 +564,19 @@ def claim7(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
         p, m = r["p_true"].flatten().double().numpy(), r["map_total"].flatten().double().numpy()
         drops.append(float(np.median(p) - p.min()))
         corrs.append(float(np.corrcoef(p, m)[0, 1]) if p.std() > 0 and m.std() > 0 else 0.0)
+    shown = len(drops)
+    for r in data.get("sample", []):  # the rule's extra images: the same two numbers, not drawn
+        p, m = r["p_true"].flatten().double().numpy(), r["map_total"].flatten().double().numpy()
+        drops.append(float(np.median(p) - p.min()))
+        corrs.append(float(np.corrcoef(p, m)[0, 1]) if p.std() > 0 and m.std() > 0 else 0.0)
     drops_a, corrs_a = np.array(drops), np.array(corrs)
-    units = f"the {len(drops)} Fig 7 images"
+    units = (f"the {shown} Fig 7 images" if len(drops) == shown
+             else f"{len(drops)} images (the {shown} of Fig 7 and {len(drops) - shown} more)")
     parts = [Part(names[0], t1, True, boot_estimate(np.mean, [drops_a], criteria, units),
-                  "per image: " + ", ".join(f"{d:.2f}" for d in drops))]
+                  _per_image(drops))]
     if data["layer"] == "conv5":
         parts.append(Part(names[1], t2, True, boot_estimate(np.mean, [corrs_a], criteria, units),
-                          "per image: " + ", ".join(f"{c:.2f}" for c in corrs)))
+                          _per_image(corrs)))
     else:
         parts.append(not_run(names[1], t2, f"occlusion.layer: conv5 (it is {data['layer']})"))
     return claim_row(7, parts)
