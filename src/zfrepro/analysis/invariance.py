@@ -158,7 +158,8 @@ def measure(model: ConvNet, image: torch.Tensor, label: int, mean: torch.Tensor,
 
 
 def invariance_data(model_path: str | Path, data_dir: str | Path, images: Any, translations: Any, scales: Any,
-                    rotations: Any, layers: Any = DEFAULT_LAYERS, device: str = "cpu", sample: int = 0) -> dict[str, Any]:
+                    rotations: Any, layers: Any = DEFAULT_LAYERS, device: str = "cpu",
+                    sample: int = 0) -> dict[str, Any]:
     """Figure 5's numbers for the configured images (see the module docstring); a dict of tensors and lists.
 
     `sample` more validation images (sample_by_class, none of the figure's) are measured the same way and kept
@@ -209,7 +210,8 @@ def invariance_data(model_path: str | Path, data_dir: str | Path, images: Any, t
                   for kind in KINDS},
         "norm": {layer: torch.tensor([m["norm"][layer] for m in measured], dtype=torch.float32) for layer in layers},
     }
-    return {"kinds": kinds, "layers": layers, "sample": sampled, "indices": torch.tensor(indices), "labels": labels.clone(),
+    return {"kinds": kinds, "layers": layers, "sample": sampled, "indices": torch.tensor(indices),
+            "labels": labels.clone(),
             "wnids": wnids, "class_names": class_names(data_dir, wnids), "images": [dict(s) for s in images],
             "p_original": torch.tensor([m["p_original"] for m in per_image]),
             "top1_original": torch.tensor([m["top1_original"] for m in per_image]),
