@@ -64,9 +64,11 @@ def test_lr_schedule_fallbacks_are_the_schemas():
     assert LR_SCHEDULE_DEFAULTS == expected
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.01)
     sched = make_scheduler(opt, {})
-    assert expected["kind"] == "plateau" and isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
-    assert (sched.factor, sched.patience, sched.min_lrs) == (expected["factor"], expected["patience"],
-                                                             [expected["min_lr"]])
+    assert expected["kind"] == "step" and isinstance(sched, torch.optim.lr_scheduler.MultiStepLR)
+    assert (sched.gamma, sorted(sched.milestones)) == (expected["factor"], expected["milestones"])
+    plateau = make_scheduler(opt, {"kind": "plateau"})  # the other keys fall back too
+    assert (plateau.factor, plateau.patience, plateau.min_lrs) == (expected["factor"], expected["patience"],
+                                                                   [expected["min_lr"]])
 
 
 def test_classifier_defaults_are_the_schemas():

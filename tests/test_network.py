@@ -8,10 +8,12 @@ import io
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from zfrepro.errors import ConfigError
 from zfrepro.model.network import (
     ArchSpec,
+    BandedLRN,
     ConvNet,
     ConvSpec,
     FCSpec,
@@ -431,3 +433,21 @@ def test_replace_classifier_for_transfer():
     new = model.replace_classifier(20)
     assert model.fc8 is new and new.out_features == 20 and model.spec.num_classes == 20
     assert model(torch.randn(1, 3, 84, 84)).shape == (1, 20) and torch.equal(model.conv1.weight, conv1)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 5, 24, 37])
+@pytest.mark.parametrize("size", [1, 2, 5])
+def test_banded_lrn_equals_torchs_local_response_norm(channels, size):
+    # The reference is torch's own LocalResponseNorm: same output and same input gradient, channels_last or not.
+    gen = torch.Generator().manual_seed(channels * 10 + size)
+    x = (torch.randn(3, channels, 6, 5, generator=gen, dtype=torch.float64) * 30).requires_grad_()
+    ours, ref = BandedLRN(size, 1e-4, 0.75, 2.0), nn.LocalResponseNorm(size, 1e-4, 0.75, 2.0)
+    y_ours, y_ref = ours(x), ref(x)
+    assert torch.allclose(y_ours, y_ref, rtol=1e-14, atol=1e-14)
+    w = torch.randn(y_ref.shape, generator=gen, dtype=torch.float64)
+    g_ours, = torch.autograd.grad((y_ours * w).sum(), x)
+    g_ref, = torch.autograd.grad((y_ref * w).sum(), x)
+    assert torch.allclose(g_ours, g_ref, rtol=1e-10, atol=1e-12)
+    x32 = x.detach().float().contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(ours(x32), ref(x32), rtol=1e-6, atol=1e-6)  # float32: summation order may differ
+    assert ours.state_dict() == {} and list(ours.parameters()) == []

@@ -89,10 +89,13 @@ def _exempt(key: str, prefixes: tuple[str, ...]) -> bool:
     return any(key == p or key.startswith(p + ".") for p in prefixes)
 
 
-def _without_epochs(spec: dict) -> dict:
-    """An architecture without its training.epochs override (volume)."""
+def _without_volume(spec: dict | None) -> dict | None:
+    """An architecture without its seeds and its training.epochs override (volume)."""
+    if spec is None:
+        return None
     training = {k: v for k, v in spec.get("training", {}).items() if k != "epochs"}
-    return {**{k: v for k, v in spec.items() if k != "training"}, **({"training": training} if training else {})}
+    kept = {k: v for k, v in spec.items() if k not in ("training", "seeds")}
+    return {**kept, **({"training": training} if training else {})}
 
 
 def config_differences(paper: dict, shape: dict) -> list[str]:
@@ -106,7 +109,7 @@ def config_differences(paper: dict, shape: dict) -> list[str]:
             out.append(f"{key}: paper.yaml {theirs.get(key, '(missing)')!r}, paper_shape.yaml "
                        f"{ours.get(key, '(missing)')!r}")
     for arch, spec in shape["architectures"].items():
-        if paper["architectures"].get(arch) != _without_epochs(spec):
+        if _without_volume(paper["architectures"].get(arch)) != _without_volume(spec):
             out.append(f"architectures.{arch}: paper.yaml {paper['architectures'].get(arch)!r}, paper_shape.yaml "
                        f"{spec!r}")
     for table in ("table2", "table3"):

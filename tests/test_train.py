@@ -67,7 +67,8 @@ def test_unknown_training_key_is_named():
     with pytest.raises(ConfigError, match="training.epochz"):
         TrainConfig.from_dict({"epochz": 3})
     with pytest.raises(ConfigError, match="training.validate is false"):
-        TrainConfig.from_dict({"validate": False})  # the default plateau schedule needs the validation error
+        TrainConfig.from_dict({"validate": False, "lr_schedule": {"kind": "plateau"}})  # it needs the validation error
+    assert not TrainConfig.from_dict({"validate": False}).validate  # the default step schedule does not
 
 
 def test_training_without_validation_trains_identically(tiny_prepared, tmp_path):

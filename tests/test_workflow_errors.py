@@ -12,7 +12,7 @@ from conftest import TINY_CONFIG, run_python, workflow_copy
 def test_broken_workflow_config_yaml_names_its_line(tmp_path):
     cwd = workflow_copy(tmp_path, real_config=True)
     config = cwd / "config/config.yaml"
-    config.write_text(config.read_text().replace("seeds: [0]", "seeds: [0", 1))
+    config.write_text(config.read_text().replace("seeds: [0, 1, 2]", "seeds: [0, 1, 2", 1))
     res = run_python(cwd, "-m", "snakemake", "-n")
     assert res.returncode != 0
     assert "config file config/config.yaml, line 7, column 1: expected ',' or ']'" in res.stdout + res.stderr

