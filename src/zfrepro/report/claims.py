@@ -560,12 +560,8 @@ def claim7(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
         return claim_row(7, [not_run(names[0], t1, "the occlusion rule (Fig 7)"),
                              not_run(names[1], t2, "the occlusion rule (Fig 7)")])
     drops, corrs = [], []
-    for r in data["rows"]:
-        p, m = r["p_true"].flatten().double().numpy(), r["map_total"].flatten().double().numpy()
-        drops.append(float(np.median(p) - p.min()))
-        corrs.append(float(np.corrcoef(p, m)[0, 1]) if p.std() > 0 and m.std() > 0 else 0.0)
-    shown = len(drops)
-    for r in data.get("sample", []):  # the rule's extra images: the same two numbers, not drawn
+    shown = len(data["rows"])
+    for r in [*data["rows"], *data.get("sample", [])]:  # the figure's images, then the rule's extra ones
         p, m = r["p_true"].flatten().double().numpy(), r["map_total"].flatten().double().numpy()
         drops.append(float(np.median(p) - p.min()))
         corrs.append(float(np.corrcoef(p, m)[0, 1]) if p.std() > 0 and m.std() > 0 else 0.0)
