@@ -191,8 +191,7 @@ def invariance_data(model_path: str | Path, data_dir: str | Path, images: Any, t
         kinds[kind] = {
             "configured": torch.tensor(configured[kind]), "applied": torch.tensor(applied[kind]),
             "x": torch.tensor(plotted[kind]),
-            "distance": {layer: torch.stack([p["distance"][layer] for p in parts]) for layer in layers},  # [N, V]
-            "p_true": torch.stack([p["p_true"] for p in parts]),
+            **_curves(per_image, kind, layers, len(applied[kind])),  # distance per layer and p_true: [N, V]
             "top1": torch.stack([p["top1"] for p in parts]),
             "example_index": torch.tensor(example_indices(kind, len(applied[kind]))),
             "examples": torch.stack([p["examples"] for p in parts]),  # uint8 [N, k, 3, c, c]
@@ -204,10 +203,7 @@ def invariance_data(model_path: str | Path, data_dir: str | Path, images: Any, t
                 for i in range(len(extra))]
     sampled = {
         "indices": torch.tensor(extra, dtype=torch.int64), "labels": extra_labels.clone(),
-        "kinds": {kind: {"distance": {layer: _stack([m["kinds"][kind]["distance"][layer] for m in measured],
-                                                    len(applied[kind])) for layer in layers},
-                         "p_true": _stack([m["kinds"][kind]["p_true"] for m in measured], len(applied[kind]))}
-                  for kind in KINDS},
+        "kinds": {kind: _curves(measured, kind, layers, len(applied[kind])) for kind in KINDS},
         "norm": {layer: torch.tensor([m["norm"][layer] for m in measured], dtype=torch.float32) for layer in layers},
     }
     return {"kinds": kinds, "layers": layers, "sample": sampled, "indices": torch.tensor(indices),
@@ -220,9 +216,15 @@ def invariance_data(model_path: str | Path, data_dir: str | Path, images: Any, t
             "arch": str(ckpt.get("arch", model.spec.name))}
 
 
-def _stack(rows: list[torch.Tensor], width: int) -> torch.Tensor:
-    """Rows stacked to [N, width] (an empty [0, width] for no rows)."""
-    return torch.stack(rows) if rows else torch.zeros((0, width))
+def _curves(measured: list[dict[str, Any]], kind: str, layers: Sequence[str], width: int) -> dict[str, Any]:
+    """One transformation's feature distances per layer and p(true) of measured images, stacked to [N, width]
+    ([0, width] for none: an empty sample)."""
+
+    def stack(rows: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack(rows) if rows else torch.zeros((0, width))
+
+    return {"distance": {layer: stack([m["kinds"][kind]["distance"][layer] for m in measured]) for layer in layers},
+            "p_true": stack([m["kinds"][kind]["p_true"] for m in measured])}
 
 
 # ---------------------------------------------------------------------------------------------- summary

@@ -165,14 +165,17 @@ def occlusion_data(model_path: str | Path, data_dir: str | Path, top9: Mapping, 
     offsets = occluder_positions(crop, size, stride)
     dev = resolve_device(device)
     names = class_names(data_dir, ckpt["classes"])
+
+    def occluded(index: int) -> tuple[torch.Tensor, dict, int, tuple[int, int, int]]:
+        """One validation image: its pixels, occlude()'s maps, its label and its strongest map (channel, y, x)."""
+        u8 = load_images(split, [index])
+        occ = occlude(model.to(dev), center_crop(u8, mean, crop)[0].to(dev), size, stride, layer, batch_size)
+        model.cpu()
+        return u8, occ, int(split.labels[index]), strongest_map(occ["base_maps"])
+
     rows = []
     for spec, index in zip(images, images_by_class(split, images, "occlusion.images"), strict=True):
-        u8 = load_images(split, [index])
-        x = center_crop(u8, mean, crop)[0]
-        occ = occlude(model.to(dev), x.to(dev), size, stride, layer, batch_size)
-        model.cpu()
-        label = int(split.labels[index])
-        channel, cy, cx = strongest_map(occ["base_maps"])
+        u8, occ, label, (channel, cy, cx) = occluded(index)
         p_true = occ["probs"][..., label]
         top_prob, top_label = occ["probs"].max(dim=-1)
         i, j = divmod(int(p_true.argmin()), p_true.shape[1])
@@ -195,11 +198,7 @@ def occlusion_data(model_path: str | Path, data_dir: str | Path, top9: Mapping, 
         })
     sampled = []
     for index in sample_by_class(split, sample, exclude=[r["index"] for r in rows]):
-        x = center_crop(load_images(split, [index]), mean, crop)[0]
-        occ = occlude(model.to(dev), x.to(dev), size, stride, layer, batch_size)
-        model.cpu()
-        label = int(split.labels[index])
-        channel = strongest_map(occ["base_maps"])[0]
+        _, occ, label, (channel, _, _) = occluded(index)
         sampled.append({"index": index, "label": label, "channel": channel, "p_true": occ["probs"][..., label],
                         "map_total": occ["totals"][..., channel]})
     return {"rows": rows, "sample": sampled, "class_names": names, "classes": list(ckpt["classes"]), "offsets": offsets,

@@ -250,6 +250,12 @@ def not_run(name: str, threshold: float, enable: str, above: bool = True) -> Par
     return Part(name, threshold, above, None, enable=enable)
 
 
+def rule_not_run(number: int, parts: Sequence[tuple[str, float, bool]], enable: str) -> dict[str, Any]:
+    """The row of a claim whose input the workflow did not make: every part (name, threshold, above) not run,
+    naming what makes it."""
+    return claim_row(number, [not_run(name, threshold, enable, above) for name, threshold, above in parts])
+
+
 def claim_row(number: int, parts: Sequence[Part], headline: int | None = None) -> dict[str, Any]:
     """The scorecard row of a claim: the headline part's numbers, every part's criterion and result, the
     combined verdict, and for a claim that does not hold (or is inconclusive / not run) the cause: each part
@@ -360,8 +366,7 @@ def claim1(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
              "largest / median layer-1 filter RMS with renormalisation (peak over epochs)")
     data = _fig6(inputs)
     if data is None:
-        return claim_row(1, [not_run(names[0], t, "the filters rule (Fig 6)"),
-                             not_run(names[1], t, "the filters rule (Fig 6)", above=False)])
+        return rule_not_run(1, [(names[0], t, True), (names[1], t, False)], "the filters rule (Fig 6)")
     radius = data.get("radii", {}).get("c")
     clipped = ""
     if radius:  # whether renormalisation acted at all: filters held at the radius at the end of training
@@ -391,8 +396,8 @@ def claim2(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     keys = ("mid_band_gain", "dead_filter_gain", "aliasing_gain")
     data = _fig6(inputs)
     if data is None:
-        return claim_row(2, [not_run(n, criteria[k], "the filters rule (Fig 6)") for n, k in zip(names, keys,
-                                                                                                   strict=True)])
+        return rule_not_run(2, [(n, criteria[k], True) for n, k in zip(names, keys, strict=True)],
+                            "the filters rule (Fig 6)")
     band = tuple(data["mid_band"])
     n_k, n_z = len(data["filters"]["b"]), len(data["filters"]["c"])
     mid = {p: band_shares(data["filters"][p], band) for p in ("b", "c")}
@@ -500,8 +505,7 @@ def claim6(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     t1, t2 = criteria["feature_change_gap"], criteria["rotation_drop"]
     data = _load(inputs.get("invariance"))
     if data is None:
-        return claim_row(6, [not_run(names[0], t1, "the invariance rule (Fig 5)"),
-                             not_run(names[1], t2, "the invariance rule (Fig 5)")])
+        return rule_not_run(6, [(names[0], t1, True), (names[1], t2, True)], "the invariance rule (Fig 5)")
     kinds = [k for k in ("translation", "scale", "rotation") if k in data["kinds"]]
     data, units = _with_sample(data)
     parts = []
@@ -557,8 +561,7 @@ def claim7(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     t1, t2 = criteria["occlusion_drop"], criteria["map_correlation"]
     data = _load(inputs.get("occlusion"))
     if data is None:
-        return claim_row(7, [not_run(names[0], t1, "the occlusion rule (Fig 7)"),
-                             not_run(names[1], t2, "the occlusion rule (Fig 7)")])
+        return rule_not_run(7, [(names[0], t1, True), (names[1], t2, True)], "the occlusion rule (Fig 7)")
     drops, corrs = [], []
     shown = len(data["rows"])
     for r in [*data["rows"], *data.get("sample", [])]:  # the figure's images, then the rule's extra ones
