@@ -15,8 +15,11 @@ ARGS ?=
 # Before Snakemake: one line for a missing or broken --configfile, and a lock left by a killed run removed when
 # nothing works in this folder any more (src/zfrepro/preflight.py). Dry runs and reports are not blocked by a lock.
 PREFLIGHT := $(VENV)/bin/python -m zfrepro.preflight
+# The configuration's results folder (config key results_dir: results/demo by default, results/paper for
+# config/paper.yaml), where the report goes.
+RESULTS_DIR = $$($(PREFLIGHT) --results-dir -- $(ARGS))
 
-.PHONY: help reproduce report test test-fast lint dry-run unlock clean venv
+.PHONY: help reproduce report report-zip test test-fast lint dry-run unlock clean venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -28,14 +31,18 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -e '.[dev]'
 	touch $@
 
-reproduce: $(STAMP)  ## run the whole study (default config), then write results/report.html
+reproduce: $(STAMP)  ## run the whole study (default config), then write results/demo/report.html
 	@$(PREFLIGHT) -- $(ARGS)
 	$(SNAKEMAKE) --profile $(PROFILE) $(ARGS)
-	$(SNAKEMAKE) --profile $(PROFILE) $(ARGS) --report results/report.html
+	$(SNAKEMAKE) --profile $(PROFILE) $(ARGS) --report "$(RESULTS_DIR)/report.html"
 
-report: $(STAMP)  ## only (re)write results/report.html from finished results
+report: $(STAMP)  ## only (re)write <results_dir>/report.html from finished results
 	@$(PREFLIGHT) --if-running note -- $(ARGS)
-	$(SNAKEMAKE) --profile $(PROFILE) $(ARGS) --report results/report.html
+	$(SNAKEMAKE) --profile $(PROFILE) $(ARGS) --report "$(RESULTS_DIR)/report.html"
+
+report-zip: $(STAMP)  ## the report as one self-contained zip (<results_dir>/report.zip), for large reports or sharing
+	@$(PREFLIGHT) --if-running note -- $(ARGS)
+	$(SNAKEMAKE) --profile $(PROFILE) $(ARGS) --report "$(RESULTS_DIR)/report.zip"
 
 test: $(STAMP)  ## the test suite (unit tests, the whole workflow on tests/config/tiny.yaml and paper_shape.yaml)
 	$(VENV)/bin/pytest -q
@@ -54,5 +61,5 @@ dry-run: $(STAMP)  ## print the jobs `make reproduce` would run, and why
 unlock: $(STAMP)  ## remove the lock a killed run left in .snakemake/locks (check first that no run goes on)
 	$(SNAKEMAKE) --unlock
 
-clean:  ## delete everything the workflow wrote under results/ (keeps results/README.md)
-	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+clean: $(STAMP)  ## delete the configuration's results folder (results/demo by default; others are kept)
+	rm -rf -- "$(RESULTS_DIR)"

@@ -47,7 +47,7 @@ include: "workflow/rules/figures.smk"
 
 
 check_config(config)  # checks across sections, before any job runs
-check_results_intact()
+check_results_intact(config["results_dir"])
 
 
 localrules:

@@ -41,7 +41,7 @@ def test_the_plan_is_the_workflows(tmp_path):
     assert counts["prepare_caltech"] + counts["prepare_voc"] + counts["prepare_imagenet"] == len(plan["prepare"])
     # Fig 4: the kept epochs and the final model are the evolution job's inputs
     evolution = re.search(r"rule evolution:\n\s+input: (.*)", text).group(1)
-    checkpoints = re.findall(r"results/models/zf/seed0/(?:epoch(\d+)|final)\.pt", evolution)
+    checkpoints = re.findall(r"results/paper/models/zf/seed0/(?:epoch(\d+)|final)\.pt", evolution)
     assert len(checkpoints) == len(plan["evolution"]["checkpoints"]) == 9
     assert [int(e) for e in checkpoints if e] == plan["evolution"]["checkpoints"][:-1]
     # every scratch run trains n images per class of its dataset's classes

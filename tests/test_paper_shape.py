@@ -200,7 +200,7 @@ def paper_shape_run(tmp_path_factory):
     res = _snakemake(cwd, *PAPER_SHAPE, timeout=TIMEOUT)
     assert re.search(r"(\d+) of \1 steps \(100%\) done", res.stdout + res.stderr), res.stderr[-3000:]
     yield cwd, _ran(res)
-    for folder in ("results/models", "results/transfer/scratch"):
+    for folder in ("results/paper_shape/models", "results/paper_shape/transfer/scratch"):
         shutil.rmtree(cwd / folder, ignore_errors=True)
 
 
@@ -240,7 +240,7 @@ def test_trained_networks_have_the_papers_shapes(paper_shape_run):
         "zf_conv_512_1024_512": ((96, 7, 2), [512, 1024, 512], [4096, 4096]),
     }
     for arch, (conv1, maps, units) in expected.items():
-        model, ckpt = load_model(cwd / f"results/models/{arch}/seed0/final.pt")
+        model, ckpt = load_model(cwd / f"results/paper_shape/models/{arch}/seed0/final.pt")
         spec = model.spec
         assert ckpt["crop_size"] == spec.input_size == 224, arch
         first = spec.convs[0]
@@ -254,19 +254,19 @@ def test_trained_networks_have_the_papers_shapes(paper_shape_run):
         head = getattr(model, spec.fcs[0].name if spec.fcs else "fc8")
         assert head.in_features == spec.convs[-1].out_channels * 36, arch
         assert ckpt["epoch"] == (2 if arch == "zf" else 1), arch  # zf: the Figs 1-4 network
-        assert (cwd / f"results/models/{arch}/seed0/epoch1.pt").exists(), arch
+        assert (cwd / f"results/paper_shape/models/{arch}/seed0/epoch1.pt").exists(), arch
 
 
 @pytest.mark.slow
 def test_prepared_data_is_256_pixel_streamed_shards(paper_shape_run):
     cwd, _ = paper_shape_run
-    manifest = json.loads((cwd / "results/data/imagenet/manifest.json").read_text())
+    manifest = json.loads((cwd / "results/paper_shape/data/imagenet/manifest.json").read_text())
     assert (manifest["image_size"], manifest["crop_size"]) == (256, 224)
     assert manifest["mode"] == {"train": "stream", "val": "stream"}
     assert len(manifest["classes"]) == 100
     # The overlap study found the planted Caltech copies of ImageNet training images and pretraining left them out.
     assert manifest["excluded"] == 2
-    mean = torch.load(cwd / "results/data/imagenet/mean.pt", weights_only=True)
+    mean = torch.load(cwd / "results/paper_shape/data/imagenet/mean.pt", weights_only=True)
     assert tuple(mean.shape) == (3, 256, 256)
 
 
@@ -274,21 +274,21 @@ def test_prepared_data_is_256_pixel_streamed_shards(paper_shape_run):
 def test_evaluation_and_tables_use_ten_crops(paper_shape_run):
     cwd, _ = paper_shape_run
     for arch in ("zf", "krizhevsky", "zf_conv_512_1024_512"):
-        metrics = json.loads((cwd / f"results/metrics/{arch}/seed0.json").read_text())
+        metrics = json.loads((cwd / f"results/paper_shape/metrics/{arch}/seed0.json").read_text())
         assert set(metrics["val"]) == {"center", "ten"} and metrics["num_classes"] == 100, arch
-        predictions = torch.load(cwd / f"results/predictions/{arch}/seed0.pt", weights_only=True)
+        predictions = torch.load(cwd / f"results/paper_shape/predictions/{arch}/seed0.pt", weights_only=True)
         assert predictions["ten"].shape == (metrics["val_images"], 100), arch
-    table2 = pd.read_csv(cwd / "results/tables/table2_imagenet.csv")
-    zf = json.loads((cwd / "results/metrics/zf/seed0.json").read_text())
+    table2 = pd.read_csv(cwd / "results/paper_shape/tables/table2_imagenet.csv")
+    zf = json.loads((cwd / "results/paper_shape/metrics/zf/seed0.json").read_text())
     row = table2[table2["model"] == "1 convnet as per Fig 3"].iloc[0]
     assert row["ours_val_top1"] == round(zf["val"]["ten"]["top1_error"], 2)
-    assert "ten" in (cwd / "results/tables/table2_imagenet.md").read_text().lower()
+    assert "ten" in (cwd / "results/paper_shape/tables/table2_imagenet.md").read_text().lower()
 
 
 @pytest.mark.slow
 def test_occlusion_map_is_the_48_by_8_grid_of_a_224_crop(paper_shape_run):
     cwd, _ = paper_shape_run
-    data = torch.load(cwd / "results/analysis/fig7/occlusion.pt", weights_only=False)
+    data = torch.load(cwd / "results/paper_shape/analysis/fig7/occlusion.pt", weights_only=False)
     assert (data["crop"], data["size"], data["stride"], data["layer"]) == (224, 48, 8, "conv5")
     assert len(data["offsets"]) == 23  # (224 - 48) / 8 + 1 positions per axis
     row = data["rows"][0]
@@ -299,7 +299,7 @@ def test_occlusion_map_is_the_48_by_8_grid_of_a_224_crop(paper_shape_run):
 @pytest.mark.slow
 def test_transfer_features_are_capped_at_9216(paper_shape_run):
     cwd, _ = paper_shape_run
-    features = cwd / "results/features/zf/seed0/caltech256/all"
+    features = cwd / "results/paper_shape/features/zf/seed0/caltech256/all"
     conv5 = torch.load(features / "conv5.pt", weights_only=False)
     assert conv5["map_shape"] == [256, 6, 6] and conv5["features"].shape[1] == 9216
     conv1 = torch.load(features / "conv1.pt", weights_only=False)
@@ -313,13 +313,13 @@ def test_transfer_features_are_capped_at_9216(paper_shape_run):
 def test_fig5_uses_the_papers_ranges_and_table1_the_generated_parts(paper_shape_run):
     cwd, _ = paper_shape_run
     config = paper_shape_config()["invariance"]
-    data = torch.load(cwd / "results/analysis/fig5/invariance.pt", weights_only=False)
+    data = torch.load(cwd / "results/paper_shape/analysis/fig5/invariance.pt", weights_only=False)
     assert data["crop"] == 224 and data["image_size"] == 256
     assert data["kinds"]["translation"]["applied"].tolist() == config["translations"]  # pixels at 224: as given
     assert data["kinds"]["scale"]["configured"].tolist() == pytest.approx(config["scales"])
     assert data["kinds"]["rotation"]["configured"].tolist() == config["rotations"]
     assert len(config["rotations"]) == 36 and len(config["translations"]) == 25 and len(config["scales"]) == 17
-    table1 = torch.load(cwd / "results/analysis/table1/correspondence.pt", weights_only=False)
+    table1 = torch.load(cwd / "results/paper_shape/analysis/table1/correspondence.pt", weights_only=False)
     assert len(table1["images"]) == 5 and table1["group"] == "n91000001"
     assert table1["settings"]["crop_size"] == 224 and table1["settings"]["image_size"] == 256
 
@@ -327,9 +327,9 @@ def test_fig5_uses_the_papers_ranges_and_table1_the_generated_parts(paper_shape_
 @pytest.mark.slow
 def test_every_figure_and_table_was_written(paper_shape_run):
     cwd, _ = paper_shape_run
-    figures = sorted(p.stem for p in (cwd / "results/figures").glob("*.png"))
+    figures = sorted(p.stem for p in (cwd / "results/paper_shape/figures").glob("*.png"))
     assert figures == ["fig1_deconvnet", "fig2_top9", "fig3_architecture", "fig4_evolution", "fig5_invariance",
                        "fig6_filters", "fig7_occlusion", "fig8_correspondence", "fig9_caltech256"]
-    tables = {p.stem for p in (cwd / "results/tables").glob("*.csv")}
+    tables = {p.stem for p in (cwd / "results/paper_shape/tables").glob("*.csv")}
     assert {"table1_correspondence", "table2_imagenet", "table3_architectures", "table4_caltech101",
             "table5_caltech256", "table6_voc2012", "table7_layers", "overlap"} <= tables

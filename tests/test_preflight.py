@@ -29,7 +29,7 @@ def _wait(condition, timeout=60.0):
 
 def test_lock_of_a_killed_run_is_removed_once_nothing_works_in_the_folder(tmp_path, capsys):
     cwd = workflow_copy(tmp_path)
-    voc = ["-m", "snakemake", *TINY_CONFIG, "--cores", "1", "results/data/synthetic/voc"]
+    voc = ["-m", "snakemake", *TINY_CONFIG, "--cores", "1", "results/tiny/data/synthetic/voc"]
     run = subprocess.Popen([sys.executable, *voc], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait(lambda: preflight.lock_files(cwd))
@@ -68,7 +68,7 @@ def test_lock_of_a_killed_run_is_removed_once_nothing_works_in_the_folder(tmp_pa
 def test_lock_without_proc_prints_what_to_type(tmp_path, monkeypatch, capsys):
     locks = tmp_path / ".snakemake" / "locks"  # the layout of Snakemake's FilePersistence
     locks.mkdir(parents=True)
-    (locks / "0.output.lock").write_text("results/data/synthetic/voc\n")
+    (locks / "0.output.lock").write_text("results/tiny/data/synthetic/voc\n")
     monkeypatch.setattr(preflight, "workers", lambda workdir: None)  # as on macOS
     assert preflight.check_lock(tmp_path) == 0
     assert "type `make unlock`" in capsys.readouterr().err
@@ -126,3 +126,27 @@ def test_config_file_that_loads_passes(tmp_path):
     assert preflight.config_file_problem(REPO / "tests/config/tiny.yaml") is None
     (tmp_path / "c.json").write_text('{"device": "cpu"}')
     assert preflight.config_file_problem(tmp_path / "c.json") is None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The results folder `make report` and `make clean` use: the one Snakemake's merged config gives
+
+
+@pytest.mark.parametrize("args, expected", [
+    ([], "results/demo"),
+    (["--configfile", "config/paper.yaml"], "results/paper"),
+    (["--configfile", "config/paper.yaml", "--cores", "2", "--config", "device=cpu", "results_dir=runs/x"], "runs/x"),
+    (["--config=results_dir=runs/y"], "runs/y"),
+    (["--replace-workflow-config", "--configfile", "tests/config/tiny.yaml"], "results/tiny"),
+])
+def test_results_dir_is_the_one_the_merged_config_gives(args, expected, monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert preflight.results_dir(args) == expected
+
+
+def test_results_dir_agrees_with_the_workflows_own_plan():
+    """Snakemake itself (a dry run of one target) puts the paper config's outputs where preflight says."""
+    args = ["--configfile", "config/paper.yaml", "--config", "results_dir=runs/z", "data={source: synthetic}"]
+    res = run_python(REPO, "-m", "snakemake", "-n", *args, "--", "runs/z/data/synthetic/voc")
+    assert res.returncode == 0, (res.stdout + res.stderr)[-2000:]
+    assert preflight.results_dir(args) == "runs/z"

@@ -63,7 +63,7 @@ def tiny_study(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_table2_is_computed_from_the_evaluated_models(tiny_study):
-    table = pd.read_csv(tiny_study / "results/tables/table2_imagenet.csv")
+    table = pd.read_csv(tiny_study / "results/tiny/tables/table2_imagenet.csv")
     assert list(table["model"]) == ["our replication of Krizhevsky, 1 convnet", "1 convnet as per Fig 3",
                                     "(a) 5 convnets as per Fig 3"]
     assert list(table["paper_val_top1"]) == [40.5, 38.4, 36.7]
@@ -73,35 +73,35 @@ def test_table2_is_computed_from_the_evaluated_models(tiny_study):
     # A single network's row is the mean of the evaluate step's ten-crop errors over its seeds
     # (evaluation.table_crops defaults to ten), with their sample sd: zf has seeds 0 and 1, krizhevsky one.
     for row, (arch, seeds) in enumerate((("krizhevsky", [0]), ("zf", [0, 1]))):
-        vals = [_json(tiny_study / f"results/metrics/{arch}/seed{s}.json")["val"]["ten"] for s in seeds]
+        vals = [_json(tiny_study / f"results/tiny/metrics/{arch}/seed{s}.json")["val"]["ten"] for s in seeds]
         for key in ("top1", "top5"):
             errors = [v[f"{key}_error"] for v in vals]
             assert table.loc[row, f"ours_val_{key}"] == round(float(np.mean(errors)), 2), arch
             if len(errors) > 1:
                 assert table.loc[row, f"ours_val_{key}_sd"] == round(float(np.std(errors, ddof=1)), 2), arch
     # The ensemble averages its members' ten-crop softmax outputs (recomputed here from their predictions).
-    members = [torch.load(tiny_study / f"results/predictions/zf/seed{s}.pt", weights_only=True) for s in (0, 1)]
+    members = [torch.load(tiny_study / f"results/tiny/predictions/zf/seed{s}.pt", weights_only=True) for s in (0, 1)]
     assert torch.equal(members[0]["labels"], members[1]["labels"])
     probs, labels = torch.stack([m["ten"] for m in members]).mean(0), members[0]["labels"]
     top1 = 100 * (probs.argmax(1) != labels).double().mean().item()
     top5 = 100 * (probs.topk(min(5, probs.shape[1]), 1).indices != labels[:, None]).all(1).double().mean().item()
     assert (table.loc[2, "ours_val_top1"], table.loc[2, "ours_val_top5"]) == (round(top1, 2), round(top5, 2))
-    md = (tiny_study / "results/tables/table2_imagenet.md").read_text()
+    md = (tiny_study / "results/tiny/tables/table2_imagenet.md").read_text()
     assert "n/a (no test server)" in md and f"({len(labels)} images, 3 classes" in md
 
 
 @pytest.mark.slow
 def test_table3_is_computed_from_each_architectures_metrics(tiny_study):
-    table3 = pd.read_csv(tiny_study / "results/tables/table3_architectures.csv")
+    table3 = pd.read_csv(tiny_study / "results/tiny/tables/table3_architectures.csv")
     assert list(table3["arch"]) == ["krizhevsky", "zf", "zf_fc_2048"]
     for _, row in table3.iterrows():
         seeds = [0, 1] if row["arch"] == "zf" else [0]  # architectures.zf.seeds in tests/config/tiny.yaml
-        runs = [_json(tiny_study / f"results/metrics/{row['arch']}/seed{s}.json") for s in seeds]
+        runs = [_json(tiny_study / f"results/tiny/metrics/{row['arch']}/seed{s}.json") for s in seeds]
         assert row["ours_seeds"] == len(seeds)
         assert row["ours_train_top1"] == round(float(np.mean([m["train"]["top1_error"] for m in runs])), 2)
         assert row["ours_val_top1"] == round(float(np.mean([m["val"]["ten"]["top1_error"] for m in runs])), 2)
         assert row["ours_val_top5"] == round(float(np.mean([m["val"]["ten"]["top5_error"] for m in runs])), 2)
-        model, _ = load_model(tiny_study / f"results/models/{row['arch']}/seed0/final.pt")
+        model, _ = load_model(tiny_study / f"results/tiny/models/{row['arch']}/seed0/final.pt")
         assert row["ours_parameters"] == sum(p.numel() for p in model.parameters())
 
 
@@ -109,7 +109,7 @@ def test_table3_is_computed_from_each_architectures_metrics(tiny_study):
 def test_the_tiny_zf_learns(tiny_study):
     # A study of networks at chance would exercise nothing: the tiny ZF's validation errors are fewer than
     # guessing makes, at the 5% level of a one-sided binomial test (3 classes: 2/3 wrong by chance).
-    metrics = _json(tiny_study / "results/metrics/zf/seed0.json")
+    metrics = _json(tiny_study / "results/tiny/metrics/zf/seed0.json")
     wrong = round(metrics["val"]["ten"]["top1_error"] * metrics["val_images"] / 100)
     chance = 1 - 1 / metrics["num_classes"]
     assert binomtest(wrong, metrics["val_images"], chance, alternative="less").pvalue < 0.05, metrics["val"]
@@ -117,12 +117,12 @@ def test_the_tiny_zf_learns(tiny_study):
 
 @pytest.mark.slow
 def test_transfer_tables_4_and_5_are_our_classifier_and_scratch_results(tiny_study):
-    results = tiny_study / "results/transfer"
+    results = tiny_study / "results/tiny/transfer"
     for name, dataset, rows in (("table4_caltech101", "caltech101", ("non-pretrained convnet",
                                                                       "ImageNet-pretrained convnet")),
                                 ("table5_caltech256", "caltech256", ("non-pretrained", "ImageNet-pretrained"))):
         sizes = CONFIG["transfer"][dataset]["train_sizes"]
-        table = _table(tiny_study / f"results/tables/{name}.csv").set_index("method")
+        table = _table(tiny_study / f"results/tiny/tables/{name}.csv").set_index("method")
         assert list(table.columns) == [f"{kind}_{n}" for n in sizes for kind in ("paper", "ours")]
         pretrained = pd.read_csv(results / f"pretrained/{dataset}/softmax_fc7.csv")  # Tables 4, 5: softmax on fc7
         for n in sizes:
@@ -138,9 +138,9 @@ def test_transfer_tables_4_and_5_are_our_classifier_and_scratch_results(tiny_stu
 
 @pytest.mark.slow
 def test_scratch_baseline_scores_its_split_and_removes_its_images(tiny_study):
-    run = tiny_study / "results/transfer/scratch/caltech256/n4_split0"
+    run = tiny_study / "results/tiny/transfer/scratch/caltech256/n4_split0"
     score = _json(run / "score.json")
-    splits = _json(tiny_study / "results/transfer/splits/caltech256.json")
+    splits = _json(tiny_study / "results/tiny/transfer/splits/caltech256.json")
     assert (score["dataset"], score["train_per_class"], score["split"]) == ("caltech256", 4, 0)
     assert score["test_images"] == len(splits["splits"][0]["test"])
     assert score["classes"] == len(splits["classes"])
@@ -149,8 +149,8 @@ def test_scratch_baseline_scores_its_split_and_removes_its_images(tiny_study):
 
 @pytest.mark.slow
 def test_table6_is_the_voc_ap_per_class_and_their_mean(tiny_study):
-    table = pd.read_csv(tiny_study / "results/tables/table6_voc2012.csv").set_index("class")
-    ap = pd.read_csv(tiny_study / "results/transfer/voc/softmax_fc7.csv").set_index("class")
+    table = pd.read_csv(tiny_study / "results/tiny/tables/table6_voc2012.csv").set_index("class")
+    ap = pd.read_csv(tiny_study / "results/tiny/transfer/voc/softmax_fc7.csv").set_index("class")
     assert len(table) == 21 and list(table.index) == [*ap.index, "mean"]  # 20 classes and the mean
     assert (table["ours"].iloc[:20].isna() == ap["ap"].isna()).all()  # AP is undefined without a positive
     defined = ap["ap"].dropna()
@@ -161,14 +161,14 @@ def test_table6_is_the_voc_ap_per_class_and_their_mean(tiny_study):
 
 @pytest.mark.slow
 def test_table7_is_each_layers_classifier_at_the_largest_size(tiny_study):
-    table7 = _table(tiny_study / "results/tables/table7_layers.csv")
+    table7 = _table(tiny_study / "results/tiny/tables/table7_layers.csv")
     assert set(table7["layer"].astype(int)) == {1, 2, 3, 4, 5, 7}  # the paper's rows
     names = {"1": "conv1", "2": "conv2", "3": "conv3", "4": "conv4", "5": "conv5", "7": "fc7"}
     ours = 0
     for _, row in table7.iterrows():
         for dataset, column in (("caltech101", "ours_cal101"), ("caltech256", "ours_cal256")):
             layer = names[row["layer"]]
-            path = tiny_study / f"results/transfer/pretrained/{dataset}/{row['classifier'].lower()}_{layer}.csv"
+            path = tiny_study / f"results/tiny/transfer/pretrained/{dataset}/{row['classifier'].lower()}_{layer}.csv"
             if not path.exists():  # a layer the tiny config leaves out (transfer.table7_layers)
                 assert row[column] == "", (row["classifier"], row["layer"])
                 continue
@@ -182,7 +182,7 @@ def test_table7_is_each_layers_classifier_at_the_largest_size(tiny_study):
 
 @pytest.mark.slow
 def test_overlap_finds_the_planted_duplicates(tiny_study):
-    overlap = pd.read_csv(tiny_study / "results/tables/overlap.csv")
+    overlap = pd.read_csv(tiny_study / "results/tiny/tables/overlap.csv")
     assert list(overlap["dataset"]) == ["caltech101", "caltech256"]
     planted = [CONFIG["synthetic"][d]["imagenet_duplicates"] for d in overlap["dataset"]]
     assert list(overlap["planted_found"]) == list(overlap["planted"]) == planted == [1, 1]
@@ -191,7 +191,7 @@ def test_overlap_finds_the_planted_duplicates(tiny_study):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FIGURES)
 def test_figure_is_a_real_image_of_its_pdfs_shape(tiny_study, name):
-    png = tiny_study / f"results/figures/{name}.png"
+    png = tiny_study / f"results/tiny/figures/{name}.png"
     for ext in ("png", "pdf"):
         assert png.with_suffix(f".{ext}").stat().st_size > 1000, ext
     drawn_figure(png)  # decodes, not one flat colour, its PDF beside it
@@ -207,18 +207,18 @@ def test_figure_is_a_real_image_of_its_pdfs_shape(tiny_study, name):
 
 @pytest.mark.slow
 def test_fig3_table_is_the_trained_models_architecture(tiny_study):
-    model, _ = load_model(tiny_study / "results/models/zf/seed0/final.pt")  # visualize.arch defaults to zf
-    sizes = tiny_study / "results/tables/fig3_architecture.csv"
+    model, _ = load_model(tiny_study / "results/tiny/models/zf/seed0/final.pt")  # visualize.arch defaults to zf
+    sizes = tiny_study / "results/tiny/tables/fig3_architecture.csv"
     assert sizes.read_text() == architecture_table(model.spec).to_csv(index=False)
     assert "conv5" in set(pd.read_csv(sizes)["layer"])
 
 
 @pytest.mark.slow
 def test_fig6_filter_stats_are_those_of_each_models_layer1_filters(tiny_study):
-    stats = pd.read_csv(tiny_study / "results/tables/fig6_filter_stats.csv")
+    stats = pd.read_csv(tiny_study / "results/tiny/tables/fig6_filter_stats.csv")
     assert list(stats["model"]) == ["(a) zf_no_renorm", "(b) krizhevsky", "(c) zf"]
     for _, row in stats.iterrows():
-        model, _ = load_model(tiny_study / f"results/models/{row['model'].split()[1]}/seed0/final.pt")
+        model, _ = load_model(tiny_study / f"results/tiny/models/{row['model'].split()[1]}/seed0/final.pt")
         w = model.conv_layers()["conv1"].weight.detach().double().numpy()
         assert (row["filters"], row["kernel"]) == (w.shape[0], w.shape[-1])
         # RMS norm of each filter and their Gini coefficient, by the textbook formula (sorted ascending).
@@ -231,14 +231,14 @@ def test_fig6_filter_stats_are_those_of_each_models_layer1_filters(tiny_study):
 
 @pytest.mark.slow
 def test_fig6_spectra_and_dominance_over_training_are_those_of_the_checkpoints(tiny_study):
-    stats = pd.read_csv(tiny_study / "results/tables/fig6_filter_stats.csv").set_index("model")
+    stats = pd.read_csv(tiny_study / "results/tiny/tables/fig6_filter_stats.csv").set_index("model")
     ratios = {}
     for name in ("final", "epoch1"):  # training.checkpoint_epochs: [1]
-        model, _ = load_model(tiny_study / f"results/models/zf_no_renorm/seed0/{name}.pt")
+        model, _ = load_model(tiny_study / f"results/tiny/models/zf_no_renorm/seed0/{name}.pt")
         norms = model.conv_layers()["conv1"].weight.detach().double().pow(2).mean(dim=(1, 2, 3)).sqrt()
         ratios[name] = float(norms.max() / np.median(norms.numpy()))  # an even count: the mean of the middle two
     assert stats.loc["(a) zf_no_renorm", "max_median_peak"] == pytest.approx(max(ratios.values()), rel=1e-9)
-    model, _ = load_model(tiny_study / "results/models/krizhevsky/seed0/final.pt")
+    model, _ = load_model(tiny_study / "results/tiny/models/krizhevsky/seed0/final.pt")
     w = model.conv_layers()["conv1"].weight.detach().double()
     power = torch.fft.fft2(w).abs().pow(2).sum(1)  # [n, 11, 11]: each filter's own DFT
     f = torch.fft.fftfreq(w.shape[-1], dtype=torch.float64)
@@ -252,7 +252,7 @@ def test_fig6_spectra_and_dominance_over_training_are_those_of_the_checkpoints(t
 
 @pytest.mark.slow
 def test_claims_scorecard_has_every_claim_with_a_computed_value(tiny_study):
-    claims = _table(tiny_study / "results/tables/claims.csv")
+    claims = _table(tiny_study / "results/tiny/tables/claims.csv")
     assert list(claims["claim"]) == [str(n) for n in range(1, 12)]
     assert set(claims["verdict"]) <= {"holds", "does not hold", "inconclusive", "not run"}
     for _, row in claims.iterrows():
@@ -265,22 +265,22 @@ def test_claims_scorecard_has_every_claim_with_a_computed_value(tiny_study):
     assert "tables.table3" in claims.loc[3, "cause"]
     # Claim 3 is Krizhevsky's mean error minus ZF's over their seeds (zf: seeds 0 and 1).
     errors = {arch: [_json(path)["val"]["ten"]["top1_error"]
-                     for path in sorted((tiny_study / f"results/metrics/{arch}").glob("seed*.json"))]
+                     for path in sorted((tiny_study / f"results/tiny/metrics/{arch}").glob("seed*.json"))]
               for arch in ("krizhevsky", "zf")}
     assert float(claims.loc[2, "value"]) == pytest.approx(np.mean(errors["krizhevsky"]) - np.mean(errors["zf"]),
                                                           abs=1e-4)
     # Claim 9 reads Fig 4's CKA table: conv1 minus conv5 at the kept epoch, averaged over the two zf seeds.
-    convergence = pd.read_csv(tiny_study / "results/tables/fig4_convergence.csv").set_index("layer")
+    convergence = pd.read_csv(tiny_study / "results/tiny/tables/fig4_convergence.csv").set_index("layer")
     assert list(convergence.index) == ["conv1", "conv2", "conv3", "conv4", "conv5"]
     assert float(claims.loc[8, "value"]) == pytest.approx(
         convergence.loc["conv1", "epoch 1"] - convergence.loc["conv5", "epoch 1"], abs=2e-4)
-    assert "claims" in (tiny_study / "results/tables/claims.md").read_text().lower()
+    assert "claims" in (tiny_study / "results/tiny/tables/claims.md").read_text().lower()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["zf", "krizhevsky"])
 def test_models_logs_and_benchmarks_of_training(tiny_study, arch):
-    models = tiny_study / f"results/models/{arch}/seed0"
+    models = tiny_study / f"results/tiny/models/{arch}/seed0"
     epochs = CONFIG["training"]["epochs"]
     _, first = load_model(models / "epoch1.pt")  # training.checkpoint_epochs: [1]
     _, final = load_model(models / "final.pt")
@@ -288,21 +288,21 @@ def test_models_logs_and_benchmarks_of_training(tiny_study, arch):
     history = pd.read_csv(models / "metrics.csv")
     assert list(history["epoch"]) == list(range(1, epochs + 1))
     # The log prints each epoch's line with the loss metrics.csv records.
-    log = (tiny_study / f"results/logs/train/{arch}_seed0.log").read_text()
+    log = (tiny_study / f"results/tiny/logs/train/{arch}_seed0.log").read_text()
     logged = [float(loss) for loss in re.findall(r"^epoch \d+: loss ([\d.]+)", log, re.MULTILINE)]
     assert logged == [float(f"{loss:.4f}") for loss in history["train_loss"]]
-    benchmark = pd.read_csv(tiny_study / f"results/benchmarks/train/{arch}_seed0.tsv", sep="\t")
+    benchmark = pd.read_csv(tiny_study / f"results/tiny/benchmarks/train/{arch}_seed0.tsv", sep="\t")
     assert len(benchmark) == 1 and benchmark.loc[0, "s"] >= history["seconds"].sum()  # the job spans the epochs
 
 
 @pytest.mark.slow
 def test_report_holds_every_figure_and_table(tiny_study):
-    _snakemake(tiny_study, *TINY, "--report", "results/report.html")
-    report = (tiny_study / "results/report.html").read_text(errors="ignore")
+    _snakemake(tiny_study, *TINY, "--report", "results/tiny/report.html")
+    report = (tiny_study / "results/tiny/report.html").read_text(errors="ignore")
     assert "table2_imagenet" in report and "fig2_top9" in report and "table7_layers" in report
-    tables = sorted((tiny_study / "results/tables").glob("*.csv"))
+    tables = sorted((tiny_study / "results/tiny/tables").glob("*.csv"))
     assert {t.stem for t in tables} == TABLES
-    files = [*(tiny_study / f"results/figures/{name}.png" for name in FIGURES), *tables]
+    files = [*(tiny_study / f"results/tiny/figures/{name}.png" for name in FIGURES), *tables]
     assert [f.name for f in files if f.name not in report] == []
 
 

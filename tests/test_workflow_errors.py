@@ -15,8 +15,8 @@ def test_broken_workflow_config_yaml_names_its_line(tmp_path):
     config.write_text(config.read_text().replace("seeds: [0, 1, 2]", "seeds: [0, 1, 2", 1))
     res = run_python(cwd, "-m", "snakemake", "-n")
     assert res.returncode != 0
-    assert "config file config/config.yaml, line 7, column 1: expected ',' or ']'" in res.stdout + res.stderr
-    assert "(while parsing a flow sequence from line 6)" in res.stdout + res.stderr
+    assert "config file config/config.yaml, line 8, column 1: expected ',' or ']'" in res.stdout + res.stderr
+    assert "(while parsing a flow sequence from line 7)" in res.stdout + res.stderr
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -44,11 +44,11 @@ def test_cuda_without_gpu_stops_a_local_run_while_planning_but_not_a_clusterrun_
     cwd = workflow_copy(tmp_path / "work")
     problem = ("config device is 'cuda' but PyTorch sees no CUDA GPU on this machine, where the jobs run: "
                "set device: auto (a GPU when there is one) or device: cpu, e.g. --config device=auto.")
-    local = run_python(cwd, "-m", "snakemake", *TINY_CONFIG, "--cores", "1", "results/data/synthetic/voc",
+    local = run_python(cwd, "-m", "snakemake", *TINY_CONFIG, "--cores", "1", "results/tiny/data/synthetic/voc",
                        "--config", "device=cuda")
     out = local.stdout + local.stderr
     assert local.returncode != 0 and problem in out and "Traceback" not in out
-    assert not (cwd / "results").exists()  # stopped before any job
+    assert not (cwd / "results/tiny").exists()  # stopped before any job
     dry = run_python(cwd, "-m", "snakemake", "-n", *TINY_CONFIG, "--config", "device=cuda")
     assert dry.returncode == 0 and f"note (a run would stop here): {problem}" in dry.stdout + dry.stderr
 
@@ -69,11 +69,11 @@ def test_truncated_model_stops_planning_naming_the_file(tmp_path):
     from zfrepro.io import atomic_torch_save
 
     cwd = workflow_copy(tmp_path)
-    model = atomic_torch_save(cwd / "results/models/zf/seed0/final.pt", {"w": list(range(1000))})
+    model = atomic_torch_save(cwd / "results/tiny/models/zf/seed0/final.pt", {"w": list(range(1000))})
     assert run_python(cwd, "-m", "snakemake", *TINY_CONFIG, "-n").returncode == 0
     model.write_bytes(model.read_bytes()[:-50])
     res = run_python(cwd, "-m", "snakemake", *TINY_CONFIG, "-n")
     assert res.returncode != 0
     out = res.stdout + res.stderr
-    assert "results/models/zf/seed0/final.pt is damaged: it has" in out
-    assert "delete it (rm results/models/zf/seed0/final.pt) and rerun" in out
+    assert "results/tiny/models/zf/seed0/final.pt is damaged: it has" in out
+    assert "delete it (rm results/tiny/models/zf/seed0/final.pt) and rerun" in out

@@ -6,7 +6,8 @@
   snakemake or zfrepro process works in the folder any more, `snakemake --unlock` removes it.
 
 `make reproduce`, `make report` and `make dry-run` run `python -m zfrepro.preflight [--if-running note] -- ARGS`
-with their Snakemake arguments; the Snakefile uses config_file_problem for config/config.yaml.
+with their Snakemake arguments; the Snakefile uses config_file_problem for config/config.yaml. `--results-dir`
+prints the configuration's results folder instead (where `make` writes the report).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import yaml
 
 CONFIGFILE_OPTIONS = ("--configfile", "--configfiles")  # nargs="+" in Snakemake
 DIRECTORY_OPTIONS = ("--directory", "-d")
+CONFIG_OPTIONS = ("--config", "-C")  # nargs="*" in Snakemake: key=value pairs
+DEFAULT_CONFIG = "config/config.yaml"
+DEFAULT_RESULTS_DIR = "results/demo"  # the schema's default (workflow/schemas/config.schema.yaml)
 WORKER = re.compile(r"snakemake|zfrepro")  # a workflow run, or a job it started (these can outlive it)
 
 
@@ -79,6 +83,25 @@ def option_values(args: list[str], names: tuple[str, ...], many: bool = False) -
             values.append(arg)
             taking = many
     return values
+
+
+def results_dir(args: list[str]) -> str:
+    """The results_dir a Snakemake run with `args` uses, merged as Snakemake merges it: config/config.yaml (unless
+    --replace-workflow-config), then each --configfile, then `--config results_dir=...`; else the schema default."""
+    value = DEFAULT_RESULTS_DIR
+    files = [] if "--replace-workflow-config" in args else [DEFAULT_CONFIG]
+    for path in [*files, *option_values(args, CONFIGFILE_OPTIONS, many=True)]:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError):
+            continue  # main() reports a broken --configfile first
+        if isinstance(loaded, dict) and loaded.get("results_dir"):
+            value = str(loaded["results_dir"])
+    for pair in option_values(args, CONFIG_OPTIONS, many=True):
+        key, eq, given = pair.partition("=")
+        if eq and key == "results_dir":
+            value = given
+    return value
 
 
 def lock_files(workdir: Path) -> list[Path]:
@@ -153,8 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--if-running", choices=["stop", "note"], default="stop",
                         help="when a process still works in the folder: stop (exit 1) or only print a note")
+    parser.add_argument("--results-dir", action="store_true",
+                        help="only print the results folder of the configuration these arguments select")
     parser.add_argument("snakemake_args", nargs="*", help="the Snakemake arguments, after --")
     args = parser.parse_args(argv)
+    if args.results_dir:
+        print(results_dir(args.snakemake_args))
+        return 0
     for path in option_values(args.snakemake_args, CONFIGFILE_OPTIONS, many=True):
         problem = config_file_problem(path)
         if problem:

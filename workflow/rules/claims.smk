@@ -14,13 +14,13 @@ rule claims:
     input:
         claims_input_files(),
     output:
-        csv=report("results/tables/claims.csv", caption="../report/claims.rst", category="0 Claims"),
-        md=report("results/tables/claims.md", caption="../report/claims.rst", category="0 Claims"),
+        csv=report(result_path("tables/claims.csv"), caption="../report/claims.rst", category="0 Claims"),
+        md=report(result_path("tables/claims.md"), caption="../report/claims.rst", category="0 Claims"),
     params:
         inputs=to_json(claims_inputs()),
         criteria=to_json(config["claims"]),
     log:
-        "results/logs/claims/claims.log",
+        result_path("logs/claims/claims.log"),
     conda:
         "../envs/zfrepro.yaml"
     shell:

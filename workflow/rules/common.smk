@@ -133,7 +133,7 @@ def check_config(config):
     check_device(config)
 
 
-def check_results_intact(root="results"):
+def check_results_intact(root):
     """Stop before any job when a result's size differs from the one its step recorded (truncated, overwritten):
     Snakemake would see a new file and rerun every step after it on the damaged one, deleting their good outputs
     first. Only sizes are compared here (no reading); the loaders check the full SHA-256 (zfrepro.io)."""
@@ -217,21 +217,28 @@ def to_json(value, keep_order=False):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Registries filled by the study files
+# Where this configuration's results go, and the registries filled by the study files
+
+
+def result_path(path):
+    """`path` inside the configuration's results folder (results_dir): each configuration keeps its own, so the
+    demo's results and the paper run's live side by side in one checkout."""
+    return f"{config['results_dir']}/{path}"
+
 
 TARGETS = []  # the files `rule all` asks for
 PLOTS = {}  # figure name (zfrepro.report.plot.FIGURES) -> {"inputs": {...}, "options": {...}, "also": {...}}
 
 
 def figure(name, inputs, options=None, also=None, target=True):
-    """Register a paper figure: `zfrepro plot <name>` draws results/figures/<name>.png (and .pdf) from `inputs`
+    """Register a paper figure: `zfrepro plot <name>` draws <results_dir>/figures/<name>.png (and .pdf) from `inputs`
     (name -> path or list of paths); `also`: further files the drawing writes (name -> path, passed as options).
     With `target`, `rule all` builds it."""
     PLOTS[name] = {"inputs": inputs, "options": {**(options or {}), **(also or {})}, "also": also or {}}
     if target:
-        TARGETS.extend([f"results/figures/{name}.{ext}" for ext in ("png", "pdf")] + list((also or {}).values()))
+        TARGETS.extend([result_path(f"figures/{name}.{ext}") for ext in ("png", "pdf")] + list((also or {}).values()))
 
 
 def table_files(name):
-    """results/tables/<name>.csv and .md: every table is written as both."""
-    return [f"results/tables/{name}.{ext}" for ext in ("csv", "md")]
+    """<results_dir>/tables/<name>.csv and .md: every table is written as both."""
+    return [result_path(f"tables/{name}.{ext}") for ext in ("csv", "md")]

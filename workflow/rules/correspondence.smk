@@ -17,7 +17,7 @@ rule correspondence:
         mean=f"{PREPARED}/mean.pt",
         manifest=f"{PREPARED}/manifest.json",
     output:
-        "results/analysis/table1/correspondence.pt",
+        result_path("analysis/table1/correspondence.pt"),
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),
         parts_csv=lambda wildcards: correspondence_parts_csv(),
@@ -27,9 +27,9 @@ rule correspondence:
         layers=to_json(CORR["layers"], keep_order=True),
         seed=CORR["seed"],
     log:
-        "results/logs/correspondence/correspondence.log",
+        result_path("logs/correspondence/correspondence.log"),
     benchmark:
-        "results/benchmarks/correspondence/correspondence.tsv"
+        result_path("benchmarks/correspondence/correspondence.tsv")
     threads: config["threads"]["evaluate"]
     conda:
         "../envs/zfrepro.yaml"
@@ -42,14 +42,14 @@ rule correspondence:
 
 rule table1_correspondence:
     input:
-        "results/analysis/table1/correspondence.pt",
+        result_path("analysis/table1/correspondence.pt"),
     output:
-        csv=report("results/tables/table1_correspondence.csv", caption="../report/table1_correspondence.rst",
+        csv=report(result_path("tables/table1_correspondence.csv"), caption="../report/table1_correspondence.rst",
                    category="Tables"),
-        md=report("results/tables/table1_correspondence.md", caption="../report/table1_correspondence.rst",
+        md=report(result_path("tables/table1_correspondence.md"), caption="../report/table1_correspondence.rst",
                   category="Tables"),
     log:
-        "results/logs/table1_correspondence/table1_correspondence.log",
+        result_path("logs/table1_correspondence/table1_correspondence.log"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -57,5 +57,5 @@ rule table1_correspondence:
 
 
 CORRESPONDENCE_ENABLED = correspondence_enabled()  # also read by claims.smk (claim 8)
-figure("fig8_correspondence", {"data": "results/analysis/table1/correspondence.pt"}, target=CORRESPONDENCE_ENABLED)
+figure("fig8_correspondence", {"data": result_path("analysis/table1/correspondence.pt")}, target=CORRESPONDENCE_ENABLED)
 TARGETS.extend(table_files("table1_correspondence") if CORRESPONDENCE_ENABLED else [])

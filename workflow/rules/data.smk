@@ -10,15 +10,15 @@ rule generate_synthetic:
     input:
         lambda wildcards: synthetic_duplicates_source(wildcards.dataset),
     output:
-        directory("results/data/synthetic/{dataset}"),
+        directory(result_path("data/synthetic/{dataset}")),
     params:
         generator=lambda wildcards: synthetic_params_json(wildcards.dataset),
         seed=config["synthetic"]["seed"],
         imagenet=lambda wildcards, input: to_json(input[0] if input else None),
     log:
-        "results/logs/generate_synthetic/{dataset}.log",
+        result_path("logs/generate_synthetic/{dataset}.log"),
     benchmark:
-        "results/benchmarks/generate_synthetic/{dataset}.tsv"
+        result_path("benchmarks/generate_synthetic/{dataset}.tsv")
     wildcard_constraints:
         dataset="|".join(DATASETS),
     threads: config["threads"]["prepare"]
@@ -44,9 +44,9 @@ rule prepare_imagenet:
         out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
         exclude=lambda wildcards, input: to_json(list(input.exclude)),
     log:
-        "results/logs/prepare_imagenet/imagenet.log",
+        result_path("logs/prepare_imagenet/imagenet.log"),
     benchmark:
-        "results/benchmarks/prepare_imagenet/imagenet.tsv"
+        result_path("benchmarks/prepare_imagenet/imagenet.tsv")
     threads: config["threads"]["prepare"]
     conda:
         "../envs/zfrepro.yaml"

@@ -7,22 +7,22 @@ include: "helpers/evaluate.smk"
 
 rule evaluate:
     input:
-        model="results/models/{arch}/seed{seed}/final.pt",
+        model=result_path("models/{arch}/seed{seed}/final.pt"),
         train=f"{PREPARED}/train.pt",
         val=f"{PREPARED}/val.pt",
         mean=f"{PREPARED}/mean.pt",
         manifest=f"{PREPARED}/manifest.json",
     output:
-        metrics="results/metrics/{arch}/seed{seed}.json",
-        predictions="results/predictions/{arch}/seed{seed}.pt",
+        metrics=result_path("metrics/{arch}/seed{seed}.json"),
+        predictions=result_path("predictions/{arch}/seed{seed}.pt"),
     params:
         evaluation=evaluation_params_json(),
         device=config["device"],
         data_dir=lambda wildcards, input: os.path.dirname(input.manifest),
     log:
-        "results/logs/evaluate/{arch}_seed{seed}.log",
+        result_path("logs/evaluate/{arch}_seed{seed}.log"),
     benchmark:
-        "results/benchmarks/evaluate/{arch}_seed{seed}.tsv"
+        result_path("benchmarks/evaluate/{arch}_seed{seed}.tsv")
     wildcard_constraints:
         arch=arch_regex(),
         seed=r"\d+",

@@ -11,8 +11,8 @@ for _name, _plot in PLOTS.items():
         input:
             **_plot["inputs"],
         output:
-            png=report(f"results/figures/{_name}.png", caption=f"../report/{_name}.rst", category="Figures"),
-            pdf=f"results/figures/{_name}.pdf",
+            png=report(result_path(f"figures/{_name}.png"), caption=f"../report/{_name}.rst", category="Figures"),
+            pdf=result_path(f"figures/{_name}.pdf"),
             **{key: report(path, caption=f"../report/{_name}.rst", category="Tables")
                for key, path in _plot["also"].items()},
         params:
@@ -20,7 +20,7 @@ for _name, _plot in PLOTS.items():
             inputs=to_json(_plot["inputs"], keep_order=True),
             options=to_json(_plot["options"]),
         log:
-            f"results/logs/plot/{_name}.log",
+            result_path(f"logs/plot/{_name}.log"),
         conda:
             "../envs/zfrepro.yaml"
         shell:

@@ -12,10 +12,10 @@ rule invariance:
         mean=f"{PREPARED}/mean.pt",
         manifest=f"{PREPARED}/manifest.json",
     output:
-        data="results/analysis/fig5/invariance.pt",
-        csv=report("results/tables/fig5_invariance.csv", caption="../report/fig5_invariance.rst",
+        data=result_path("analysis/fig5/invariance.pt"),
+        csv=report(result_path("tables/fig5_invariance.csv"), caption="../report/fig5_invariance.rst",
                    category="Figures", subcategory="Fig 5"),
-        md="results/tables/fig5_invariance.md",
+        md=result_path("tables/fig5_invariance.md"),
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),
         images=to_json(INV["images"]),
@@ -26,9 +26,9 @@ rule invariance:
         sample=INV["sample"],
         device=config["device"],
     log:
-        "results/logs/invariance/invariance.log",
+        result_path("logs/invariance/invariance.log"),
     benchmark:
-        "results/benchmarks/invariance/invariance.tsv"
+        result_path("benchmarks/invariance/invariance.tsv")
     threads: config["threads"]["evaluate"]
     resources:
         **gpu_resources(),
@@ -41,5 +41,5 @@ rule invariance:
         " --out-csv {output.csv:q} --out-md {output.md:q} --threads {threads} > {log:q} 2>&1"
 
 
-figure("fig5_invariance", {"data": "results/analysis/fig5/invariance.pt"})
+figure("fig5_invariance", {"data": result_path("analysis/fig5/invariance.pt")})
 TARGETS.extend(table_files("fig5_invariance"))

@@ -13,7 +13,7 @@ rule occlusion:
         mean=f"{PREPARED}/mean.pt",
         manifest=f"{PREPARED}/manifest.json",
     output:
-        "results/analysis/fig7/occlusion.pt",
+        result_path("analysis/fig7/occlusion.pt"),
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),
         images=to_json(OCC["images"]),
@@ -26,9 +26,9 @@ rule occlusion:
         sample=OCC["sample"],
         device=config["device"],
     log:
-        "results/logs/occlusion/occlusion.log",
+        result_path("logs/occlusion/occlusion.log"),
     benchmark:
-        "results/benchmarks/occlusion/occlusion.tsv"
+        result_path("benchmarks/occlusion/occlusion.tsv")
     threads: config["threads"]["evaluate"]
     resources:
         **gpu_resources(),
@@ -41,4 +41,4 @@ rule occlusion:
         " --sample {params.sample} --device {params.device} --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
-figure("fig7_occlusion", {"data": "results/analysis/fig7/occlusion.pt"})
+figure("fig7_occlusion", {"data": result_path("analysis/fig7/occlusion.pt")})

@@ -10,17 +10,17 @@ rule overlap:
         caltech=lambda wildcards: dataset_input(wildcards.dataset),
         imagenet=imagenet_input,
     output:
-        csv="results/analysis/overlap/{dataset}.csv",
-        summary="results/analysis/overlap/{dataset}.json",
+        csv=result_path("analysis/overlap/{dataset}.csv"),
+        summary=result_path("analysis/overlap/{dataset}.json"),
     params:
         root=lambda wildcards: dataset_root(wildcards.dataset),
         imagenet_root=lambda wildcards: imagenet_root(),
         size=OVERLAP["size"],
         threshold=OVERLAP["threshold"],
     log:
-        "results/logs/overlap/{dataset}.log",
+        result_path("logs/overlap/{dataset}.log"),
     benchmark:
-        "results/benchmarks/overlap/{dataset}.tsv"
+        result_path("benchmarks/overlap/{dataset}.tsv")
     wildcard_constraints:
         dataset="|".join(CALTECH),
     threads: config["threads"]["prepare"]
@@ -34,17 +34,17 @@ rule overlap:
 
 rule overlap_table:
     input:
-        csv=expand("results/analysis/overlap/{dataset}.csv", dataset=CALTECH),
-        summary=expand("results/analysis/overlap/{dataset}.json", dataset=CALTECH),
+        csv=expand(result_path("analysis/overlap/{dataset}.csv"), dataset=CALTECH),
+        summary=expand(result_path("analysis/overlap/{dataset}.json"), dataset=CALTECH),
     output:
-        csv=report("results/tables/overlap.csv", caption="../report/overlap.rst", category="Tables"),
-        md=report("results/tables/overlap.md", caption="../report/overlap.rst", category="Tables"),
+        csv=report(result_path("tables/overlap.csv"), caption="../report/overlap.rst", category="Tables"),
+        md=report(result_path("tables/overlap.md"), caption="../report/overlap.rst", category="Tables"),
     params:
         threshold=OVERLAP["threshold"],
         drop=to_json(OVERLAP["drop_from_pretraining"]),
         inputs=lambda wildcards, input: to_json(list(input.csv)),
     log:
-        "results/logs/overlap/table.log",
+        result_path("logs/overlap/table.log"),
     conda:
         "../envs/zfrepro.yaml"
     shell:

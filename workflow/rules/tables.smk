@@ -11,12 +11,12 @@ rule table2:
         [predictions_path(*member) for _, _, members in table2_rows() for member in members],
     output:
         csv=report(
-            "results/tables/table2_imagenet.csv",
+            result_path("tables/table2_imagenet.csv"),
             caption="../report/table2.rst",
             category="Tables",
         ),
         md=report(
-            "results/tables/table2_imagenet.md",
+            result_path("tables/table2_imagenet.md"),
             caption="../report/table2.rst",
             category="Tables",
         ),
@@ -25,7 +25,7 @@ rule table2:
                      keep_order=True),
         crops=config["evaluation"]["table_crops"],
     log:
-        "results/logs/table2/table2.log",
+        result_path("logs/table2/table2.log"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -38,12 +38,12 @@ rule table3:
         [metrics_path(arch, seed) for _, arch in table3_rows() for seed in arch_seeds(arch)],
     output:
         csv=report(
-            "results/tables/table3_architectures.csv",
+            result_path("tables/table3_architectures.csv"),
             caption="../report/table3.rst",
             category="Tables",
         ),
         md=report(
-            "results/tables/table3_architectures.md",
+            result_path("tables/table3_architectures.md"),
             caption="../report/table3.rst",
             category="Tables",
         ),
@@ -52,7 +52,7 @@ rule table3:
                         keep_order=True),
         crops=config["evaluation"]["table_crops"],
     log:
-        "results/logs/table3/table3.log",
+        result_path("logs/table3/table3.log"),
     conda:
         "../envs/zfrepro.yaml"
     shell:

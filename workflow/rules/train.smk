@@ -17,10 +17,10 @@ for _arch in arch_names():
             mean=f"{PREPARED}/mean.pt",
             manifest=f"{PREPARED}/manifest.json",
         output:
-            final=f"results/models/{_arch}/seed{{seed}}/final.pt",
-            metrics=f"results/models/{_arch}/seed{{seed}}/metrics.csv",
+            final=result_path(f"models/{_arch}/seed{{seed}}/final.pt"),
+            metrics=result_path(f"models/{_arch}/seed{{seed}}/metrics.csv"),
             checkpoints=[
-                f"results/models/{_arch}/seed{{seed}}/epoch{epoch}.pt" for epoch in checkpoint_epochs(_arch)
+                result_path(f"models/{_arch}/seed{{seed}}/epoch{epoch}.pt") for epoch in checkpoint_epochs(_arch)
             ],
         params:
             arch=_arch,
@@ -31,9 +31,9 @@ for _arch in arch_names():
             data_dir=lambda wildcards, input: os.path.dirname(input.manifest),
             out_dir=lambda wildcards, output: os.path.dirname(output.final),
         log:
-            f"results/logs/train/{_arch}_seed{{seed}}.log",
+            result_path(f"logs/train/{_arch}_seed{{seed}}.log"),
         benchmark:
-            f"results/benchmarks/train/{_arch}_seed{{seed}}.tsv"
+            result_path(f"benchmarks/train/{_arch}_seed{{seed}}.tsv")
         wildcard_constraints:
             seed=r"\d+",
         threads: config["threads"]["train"]

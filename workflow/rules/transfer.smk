@@ -11,17 +11,17 @@ rule prepare_caltech:
     input:
         lambda wildcards: dataset_input(wildcards.dataset),
     output:
-        split="results/data/{dataset}/all.pt",
-        manifest="results/data/{dataset}/manifest.json",
+        split=result_path("data/{dataset}/all.pt"),
+        manifest=result_path("data/{dataset}/manifest.json"),
     params:
         root=lambda wildcards: dataset_root(wildcards.dataset),
         data=data_params_json(),
         background=lambda wildcards: to_json(TR[wildcards.dataset]["background"]),
         out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
     log:
-        "results/logs/prepare_transfer/{dataset}.log",
+        result_path("logs/prepare_transfer/{dataset}.log"),
     benchmark:
-        "results/benchmarks/prepare_transfer/{dataset}.tsv"
+        result_path("benchmarks/prepare_transfer/{dataset}.tsv")
     wildcard_constraints:
         dataset="|".join(CALTECH),
     threads: config["threads"]["prepare"]
@@ -37,17 +37,17 @@ rule prepare_voc:
     input:
         lambda wildcards: dataset_input("voc"),
     output:
-        train="results/data/voc/train.pt",
-        val="results/data/voc/val.pt",
-        manifest="results/data/voc/manifest.json",
+        train=result_path("data/voc/train.pt"),
+        val=result_path("data/voc/val.pt"),
+        manifest=result_path("data/voc/manifest.json"),
     params:
         root=lambda wildcards: dataset_root("voc"),
         data=data_params_json(),
         out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
     log:
-        "results/logs/prepare_transfer/voc.log",
+        result_path("logs/prepare_transfer/voc.log"),
     benchmark:
-        "results/benchmarks/prepare_transfer/voc.tsv"
+        result_path("benchmarks/prepare_transfer/voc.tsv")
     threads: config["threads"]["prepare"]
     conda:
         "../envs/zfrepro.yaml"
@@ -58,10 +58,10 @@ rule prepare_voc:
 
 rule transfer_splits:
     input:
-        split="results/data/{dataset}/all.pt",
-        manifest="results/data/{dataset}/manifest.json",
+        split=result_path("data/{dataset}/all.pt"),
+        manifest=result_path("data/{dataset}/manifest.json"),
     output:
-        "results/transfer/splits/{dataset}.json",
+        result_path("transfer/splits/{dataset}.json"),
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.manifest),
         sizes=lambda wildcards: to_json(transfer_sizes(wildcards.dataset)),
@@ -71,7 +71,7 @@ rule transfer_splits:
         key=lambda wildcards: f"transfer.{wildcards.dataset}.train_sizes"
         + (" / transfer.fig9_sizes" if wildcards.dataset == "caltech256" else ""),
     log:
-        "results/logs/transfer_splits/{dataset}.log",
+        result_path("logs/transfer_splits/{dataset}.log"),
     wildcard_constraints:
         dataset="|".join(CALTECH),
     conda:
@@ -83,11 +83,11 @@ rule transfer_splits:
 
 rule features:
     input:
-        model="results/models/{arch}/seed{seed}/final.pt",
-        split="results/data/{dataset}/{split}.pt",
+        model=result_path("models/{arch}/seed{seed}/final.pt"),
+        split=result_path("data/{dataset}/{split}.pt"),
         mean=f"{PREPARED}/mean.pt",
     output:
-        expand("results/features/{{arch}}/seed{{seed}}/{{dataset}}/{{split}}/{layer}.pt", layer=feature_layers()),
+        expand(result_path("features/{{arch}}/seed{{seed}}/{{dataset}}/{{split}}/{layer}.pt"), layer=feature_layers()),
     params:
         layers=to_json(feature_layers()),
         max_dim=TR["max_feature_dim"],
@@ -95,9 +95,9 @@ rule features:
         device=config["device"],
         out_dir=lambda wildcards, output: os.path.dirname(output[0]),
     log:
-        "results/logs/features/{arch}_seed{seed}_{dataset}_{split}.log",
+        result_path("logs/features/{arch}_seed{seed}_{dataset}_{split}.log"),
     benchmark:
-        "results/benchmarks/features/{arch}_seed{seed}_{dataset}_{split}.tsv"
+        result_path("benchmarks/features/{arch}_seed{seed}_{dataset}_{split}.tsv")
     wildcard_constraints:
         arch=arch_regex(),
         seed=r"\d+",
@@ -117,17 +117,17 @@ rule features:
 rule classify_frozen:
     input:
         features=lambda wildcards: features_path(wildcards.dataset, "all", wildcards.layer),
-        splits="results/transfer/splits/{dataset}.json",
+        splits=result_path("transfer/splits/{dataset}.json"),
     output:
-        "results/transfer/pretrained/{dataset}/{classifier}_{layer}.csv",
+        result_path("transfer/pretrained/{dataset}/{classifier}_{layer}.csv"),
     params:
         kind="{classifier}",
         params=lambda wildcards: to_json(TR[wildcards.classifier]),
         sizes=lambda wildcards: to_json(frozen_jobs(wildcards.dataset)[(wildcards.classifier, wildcards.layer)]),
     log:
-        "results/logs/classify_frozen/{dataset}_{classifier}_{layer}.log",
+        result_path("logs/classify_frozen/{dataset}_{classifier}_{layer}.log"),
     benchmark:
-        "results/benchmarks/classify_frozen/{dataset}_{classifier}_{layer}.tsv"
+        result_path("benchmarks/classify_frozen/{dataset}_{classifier}_{layer}.tsv")
     wildcard_constraints:
         dataset="|".join(CALTECH),
         classifier="softmax|svm",
@@ -141,13 +141,13 @@ rule classify_frozen:
 
 rule train_scratch:
     input:
-        split="results/data/{dataset}/all.pt",
-        manifest="results/data/{dataset}/manifest.json",
-        splits="results/transfer/splits/{dataset}.json",
+        split=result_path("data/{dataset}/all.pt"),
+        manifest=result_path("data/{dataset}/manifest.json"),
+        splits=result_path("transfer/splits/{dataset}.json"),
     output:
-        final="results/transfer/scratch/{dataset}/n{n}_split{s}/final.pt",
-        metrics="results/transfer/scratch/{dataset}/n{n}_split{s}/metrics.csv",
-        score="results/transfer/scratch/{dataset}/n{n}_split{s}/score.json",
+        final=result_path("transfer/scratch/{dataset}/n{n}_split{s}/final.pt"),
+        metrics=result_path("transfer/scratch/{dataset}/n{n}_split{s}/metrics.csv"),
+        score=result_path("transfer/scratch/{dataset}/n{n}_split{s}/score.json"),
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.manifest),
         arch=TR["arch"],
@@ -156,9 +156,9 @@ rule train_scratch:
         device=config["device"],
         out_dir=lambda wildcards, output: os.path.dirname(output.final),
     log:
-        "results/logs/train_scratch/{dataset}_n{n}_split{s}.log",
+        result_path("logs/train_scratch/{dataset}_n{n}_split{s}.log"),
     benchmark:
-        "results/benchmarks/train_scratch/{dataset}_n{n}_split{s}.tsv"
+        result_path("benchmarks/train_scratch/{dataset}_n{n}_split{s}.tsv")
     wildcard_constraints:
         dataset="|".join(CALTECH),
         n=r"\d+",
@@ -179,13 +179,13 @@ rule voc_ap:
     input:
         train=features_path("voc", "train", TR["voc"]["layer"]),
         val=features_path("voc", "val", TR["voc"]["layer"]),
-        val_split="results/data/voc/val.pt",
+        val_split=result_path("data/voc/val.pt"),
     output:
-        f"results/transfer/voc/softmax_{TR['voc']['layer']}.csv",
+        result_path(f"transfer/voc/softmax_{TR['voc']['layer']}.csv"),
     params:
         params=to_json(TR["softmax"]),
     log:
-        "results/logs/voc_ap/voc.log",
+        result_path("logs/voc_ap/voc.log"),
     threads: config["threads"]["evaluate"]
     conda:
         "../envs/zfrepro.yaml"
@@ -212,11 +212,11 @@ for _table, _dataset in (("table4", "caltech101"), ("table5", "caltech256")):
         input:
             pretrained=frozen_csv(_dataset, "softmax", "fc7"),
             scratch=scratch_scores(_dataset),
-            splits=f"results/transfer/splits/{_dataset}.json",
+            splits=result_path(f"transfer/splits/{_dataset}.json"),
         output:
-            csv=report(f"results/tables/{_table}_{_dataset}.csv", caption=f"../report/{_table}.rst",
+            csv=report(result_path(f"tables/{_table}_{_dataset}.csv"), caption=f"../report/{_table}.rst",
                        category="Tables"),
-            md=report(f"results/tables/{_table}_{_dataset}.md", caption=f"../report/{_table}.rst",
+            md=report(result_path(f"tables/{_table}_{_dataset}.md"), caption=f"../report/{_table}.rst",
                       category="Tables"),
         params:
             table=_table,
@@ -224,7 +224,7 @@ for _table, _dataset in (("table4", "caltech101"), ("table5", "caltech256")):
             sizes=to_json(TR[_dataset]["train_sizes"]),
             note=data_note(),
         log:
-            f"results/logs/tables/{_table}.log",
+            result_path(f"logs/tables/{_table}.log"),
         conda:
             "../envs/zfrepro.yaml"
         shell:
@@ -235,15 +235,15 @@ for _table, _dataset in (("table4", "caltech101"), ("table5", "caltech256")):
 
 rule table6:
     input:
-        f"results/transfer/voc/softmax_{TR['voc']['layer']}.csv",
+        result_path(f"transfer/voc/softmax_{TR['voc']['layer']}.csv"),
     output:
-        csv=report("results/tables/table6_voc2012.csv", caption="../report/table6.rst", category="Tables"),
-        md=report("results/tables/table6_voc2012.md", caption="../report/table6.rst", category="Tables"),
+        csv=report(result_path("tables/table6_voc2012.csv"), caption="../report/table6.rst", category="Tables"),
+        md=report(result_path("tables/table6_voc2012.md"), caption="../report/table6.rst", category="Tables"),
     params:
         layer=TR["voc"]["layer"],
         note=data_note(),
     log:
-        "results/logs/tables/table6.log",
+        result_path("logs/tables/table6.log"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -256,14 +256,14 @@ rule table7:
         [frozen_csv(dataset, classifier, layer) for dataset in CALTECH
          for (classifier, layer), sizes in frozen_jobs(dataset).items() if table7_size(dataset) in sizes],
     output:
-        csv=report("results/tables/table7_layers.csv", caption="../report/table7.rst", category="Tables"),
-        md=report("results/tables/table7_layers.md", caption="../report/table7.rst", category="Tables"),
+        csv=report(result_path("tables/table7_layers.csv"), caption="../report/table7.rst", category="Tables"),
+        md=report(result_path("tables/table7_layers.md"), caption="../report/table7.rst", category="Tables"),
     params:
         inputs=lambda wildcards, input: to_json(list(input)),
         sizes=to_json({dataset: table7_size(dataset) for dataset in CALTECH}),
         note=data_note(),
     log:
-        "results/logs/tables/table7.log",
+        result_path("logs/tables/table7.log"),
     conda:
         "../envs/zfrepro.yaml"
     shell:

@@ -7,20 +7,20 @@ include: "helpers/visualize.smk"
 
 rule mine_top9:
     input:
-        model="results/models/{arch}/seed{seed}/final.pt",
+        model=result_path("models/{arch}/seed{seed}/final.pt"),
         val=f"{PREPARED}/val.pt",
         mean=f"{PREPARED}/mean.pt",
     output:
-        "results/analysis/top9/{arch}/seed{seed}.pt",
+        result_path("analysis/top9/{arch}/seed{seed}.pt"),
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),
         k=config["visualize"]["top_k"],
         batch_size=config["visualize"]["batch_size"],
         device=config["device"],
     log:
-        "results/logs/mine_top9/{arch}_seed{seed}.log",
+        result_path("logs/mine_top9/{arch}_seed{seed}.log"),
     benchmark:
-        "results/benchmarks/mine_top9/{arch}_seed{seed}.tsv"
+        result_path("benchmarks/mine_top9/{arch}_seed{seed}.tsv")
     wildcard_constraints:
         arch=arch_regex(),
         seed=r"\d+",
@@ -42,14 +42,14 @@ rule top9_projections:
         val=f"{PREPARED}/val.pt",
         mean=f"{PREPARED}/mean.pt",
     output:
-        "results/analysis/fig2/top9_projections.pt",
+        result_path("analysis/fig2/top9_projections.pt"),
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),
         maps=VIS["fig2_maps_per_layer"],
         seed=VIS["sample_seed"],
         norm=VIS["norm"],
     log:
-        "results/logs/top9_projections/top9_projections.log",
+        result_path("logs/top9_projections/top9_projections.log"),
     threads: config["threads"]["evaluate"]
     conda:
         "../envs/zfrepro.yaml"
@@ -65,7 +65,7 @@ rule evolution:
         train=f"{PREPARED}/train.pt",
         mean=f"{PREPARED}/mean.pt",
     output:
-        "results/analysis/fig4/evolution.pt",
+        result_path("analysis/fig4/evolution.pt"),
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),
         checkpoints=to_json(dict(evolution_checkpoint_pairs()), keep_order=True),
@@ -76,9 +76,9 @@ rule evolution:
         norm=VIS["norm"],
         device=config["device"],
     log:
-        "results/logs/evolution/evolution.log",
+        result_path("logs/evolution/evolution.log"),
     benchmark:
-        "results/benchmarks/evolution/evolution.tsv"
+        result_path("benchmarks/evolution/evolution.tsv")
     threads: config["threads"]["evaluate"]
     resources:
         **gpu_resources(),
@@ -97,10 +97,10 @@ rule convergence:
         val=f"{PREPARED}/val.pt",
         mean=f"{PREPARED}/mean.pt",
     output:
-        data="results/analysis/fig4/convergence.pt",
-        csv=report("results/tables/fig4_convergence.csv", caption="../report/fig4_convergence.rst",
+        data=result_path("analysis/fig4/convergence.pt"),
+        csv=report(result_path("tables/fig4_convergence.csv"), caption="../report/fig4_convergence.rst",
                    category="Figures", subcategory="Fig 4"),
-        md="results/tables/fig4_convergence.md",
+        md=result_path("tables/fig4_convergence.md"),
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),
         checkpoints=to_json(convergence_checkpoints(), keep_order=True),
@@ -109,9 +109,9 @@ rule convergence:
         arch=VIS["arch"],
         device=config["device"],
     log:
-        "results/logs/convergence/convergence.log",
+        result_path("logs/convergence/convergence.log"),
     benchmark:
-        "results/benchmarks/convergence/convergence.tsv"
+        result_path("benchmarks/convergence/convergence.tsv")
     threads: config["threads"]["evaluate"]
     resources:
         **gpu_resources(),
@@ -129,14 +129,14 @@ rule unpooling:
         val=f"{PREPARED}/val.pt",
         mean=f"{PREPARED}/mean.pt",
     output:
-        "results/analysis/fig1/unpooling.pt",
+        result_path("analysis/fig1/unpooling.pt"),
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),
         layer=VIS["fig1_layer"],
         image=VIS["fig1_image"],
         window=VIS["fig1_window"],
     log:
-        "results/logs/unpooling/unpooling.log",
+        result_path("logs/unpooling/unpooling.log"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -152,10 +152,10 @@ rule filters:
         val=f"{PREPARED}/val.pt",
         mean=f"{PREPARED}/mean.pt",
     output:
-        data="results/analysis/fig6/filters.pt",
-        csv=report("results/tables/fig6_filter_stats.csv", caption="../report/fig6_filter_stats.rst",
+        data=result_path("analysis/fig6/filters.pt"),
+        csv=report(result_path("tables/fig6_filter_stats.csv"), caption="../report/fig6_filter_stats.rst",
                    category="Figures", subcategory="Fig 6"),
-        md="results/tables/fig6_filter_stats.md",
+        md=result_path("tables/fig6_filter_stats.md"),
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),
         filters=to_json({panel: model_path(arch) for panel, arch in fig6_models().items()}, keep_order=True),
@@ -167,7 +167,7 @@ rule filters:
         seed=VIS["sample_seed"],
         norm=VIS["norm"],
     log:
-        "results/logs/filters/filters.log",
+        result_path("logs/filters/filters.log"),
     threads: config["threads"]["evaluate"]
     conda:
         "../envs/zfrepro.yaml"
@@ -178,9 +178,9 @@ rule filters:
         " --out-csv {output.csv:q} --out-md {output.md:q} --threads {threads} > {log:q} 2>&1"
 
 
-figure("fig1_deconvnet", {"data": "results/analysis/fig1/unpooling.pt"})
-figure("fig2_top9", {"data": "results/analysis/fig2/top9_projections.pt"})
-figure("fig3_architecture", {"model": model_path(VIS["arch"])}, also={"table": "results/tables/fig3_architecture.csv"})
-figure("fig4_evolution", {"data": "results/analysis/fig4/evolution.pt"})
-figure("fig6_filters", {"data": "results/analysis/fig6/filters.pt"})
+figure("fig1_deconvnet", {"data": result_path("analysis/fig1/unpooling.pt")})
+figure("fig2_top9", {"data": result_path("analysis/fig2/top9_projections.pt")})
+figure("fig3_architecture", {"model": model_path(VIS["arch"])}, also={"table": result_path("tables/fig3_architecture.csv")})
+figure("fig4_evolution", {"data": result_path("analysis/fig4/evolution.pt")})
+figure("fig6_filters", {"data": result_path("analysis/fig6/filters.pt")})
 TARGETS.extend(table_files("fig6_filter_stats") + (table_files("fig4_convergence") if convergence_checkpoints() else []))

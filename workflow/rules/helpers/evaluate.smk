@@ -7,8 +7,8 @@ def evaluation_params_json():
 
 
 def metrics_path(arch, seed):
-    return f"results/metrics/{arch}/seed{seed}.json"
+    return result_path(f"metrics/{arch}/seed{seed}.json")
 
 
 def predictions_path(arch, seed):
-    return f"results/predictions/{arch}/seed{seed}.pt"
+    return result_path(f"predictions/{arch}/seed{seed}.pt")

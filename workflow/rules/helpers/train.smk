@@ -86,4 +86,4 @@ def trained_models():
 
 
 def model_path(arch, seed=None):
-    return f"results/models/{arch}/seed{first_seed(arch) if seed is None else seed}/final.pt"
+    return result_path(f"models/{arch}/seed{first_seed(arch) if seed is None else seed}/final.pt")
