@@ -380,6 +380,56 @@ def test_paper_config_needs_the_dataset_paths_and_plans_every_job(tmp_path):
     assert counts["train_scratch"] == 5 * (2 + 11)  # 5 splits x (Caltech-101 sizes + Caltech-256 and Fig 9 sizes)
 
 
+def _planned_resources(res: subprocess.CompletedProcess) -> dict[str, dict[str, str]]:
+    """rule -> the resources a dry run printed for its (last) job."""
+    found, rule = {}, None
+    for line in res.stdout.splitlines():
+        if line.startswith("rule ") or line.startswith("localrule "):
+            rule = line.split()[1].rstrip(":")
+        elif line.strip().startswith("resources:") and rule:
+            found[rule] = dict(item.split("=", 1) for item in line.split(":", 1)[1].strip().split(", "))
+    return found
+
+
+def test_a_new_architecture_gets_its_cluster_resources_from_the_config(tmp_path):
+    """No profile entry: a training job's time limit follows from its epochs, the images per epoch and the expected
+    throughput (config resources.train), other jobs take resources.jobs by rule name, GPUs the device's request."""
+    cwd = workflow_copy(tmp_path)
+    for name in ("imagenet", "caltech101", "caltech256", "voc"):
+        (tmp_path / name).mkdir()
+    extra = tmp_path / "new_arch.yaml"
+    extra.write_text(
+        "architectures:\n  zf_new: {base: zf, training: {epochs: 35}}\n"
+        "tables: {table3: {'ZF new': zf_new}}\n"
+        + "data: {" + ", ".join(f"{n}_root: {tmp_path / n}" for n in ("imagenet", "caltech101", "caltech256", "voc")) + "}\n")
+    res = _snakemake(cwd, "-n", "--forceall", "--configfile", "config/paper.yaml", str(extra))
+    plan = _planned_resources(res)
+    # paper.yaml: 70 epochs of ImageNet's 1,281,167 images at 1500 images/s, margin 2, 10 minutes to start
+    assert plan["train_zf"]["runtime"] == str(10 + 1993)  # 2 x 70 x 1281167 / 1500 / 60 = 1992.9 minutes
+    assert plan["train_zf_new"]["runtime"] == str(10 + 997)  # half the epochs: 996.5 minutes
+    assert plan["train_zf_new"]["mem_mb"] == "64000" and plan["train_zf_new"]["gpu"] == "1"
+    assert plan["evaluate"]["runtime"] == "240" and plan["evaluate"]["gpu"] == "1"
+    assert plan["table2"]["runtime"] == "120" and "gpu" not in plan["table2"]  # resources.jobs.default
+    gres = _snakemake(cwd, "-n", "--forceall", "--configfile", "config/paper.yaml", str(extra), "--config",
+                      "resources={gpu_request: gres, gpu_model: a100}", "gpus_per_training=2")
+    plan = _planned_resources(gres)
+    assert plan["train_zf_new"]["gres"] == "gpu:a100:2" and "gpu" not in plan["train_zf_new"]
+    assert plan["train_zf_new"]["runtime"] == str(10 + 499)  # two GPUs: 498.3 minutes
+    assert plan["evaluate"]["gres"] == "gpu:a100:1"
+    cpu = _planned_resources(_snakemake(cwd, "-n", "--forceall", "--cores", "2"))
+    assert not any("gpu" in r or "gres" in r for r in cpu.values())  # device auto: no GPU request
+    # the default: 8 epochs of 20 classes x 160 images at 400 images/s, margin 3: 10 + 3.2 minutes
+    assert cpu["train_zf"]["runtime"] == str(10 + 4) and cpu["train_zf"]["mem_mb"] == "8000"
+
+
+def test_a_misspelt_rule_in_the_resources_is_named(tmp_path):
+    cwd = workflow_copy(tmp_path)
+    res = _snakemake(cwd, "-n", "--config", "resources={jobs: {evalute: {runtime: 5}}}", check=False)
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert "config resources.jobs.evalute: no rule of the workflow is called 'evalute'; did you mean evaluate?" in out
+
+
 @pytest.mark.parametrize(
     ("override", "named"),
     [("trainig={epochs: 3}", "trainig"), ("training={lr: fast}", "training.lr"),

@@ -21,6 +21,8 @@ rule claims:
         criteria=to_json(config["claims"]),
     log:
         result_path("logs/claims/claims.log"),
+    resources:
+        **job_resources("claims"),
     conda:
         "../envs/zfrepro.yaml"
     shell:

@@ -3,7 +3,9 @@
 # fill: TARGETS (what `snakemake` with no target builds) and PLOTS (the figures; figures.smk makes their rules).
 # Each study's own helpers live beside its rules (data.smk, train.smk, ..., transfer.smk).
 
+import difflib
 import json
+import math
 import os
 import re
 import sys
@@ -131,6 +133,7 @@ def check_config(config):
             for name in ("caltech101", "caltech256", "voc"):
                 dataset_root(name)
     check_device(config)
+    check_job_resources(config)
 
 
 def check_results_intact(root):
@@ -214,6 +217,44 @@ def to_json(value, keep_order=False):
     """Compact JSON, key-sorted so equal settings give equal params (Snakemake reruns on params change);
     keep_order for mappings whose order is the output's (table rows, figure panels)."""
     return json.dumps(_string_keys(value), sort_keys=not keep_order, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What each job asks a scheduler for (config `resources`): a cluster profile holds only site settings
+
+
+JOB_RESOURCES_FALLBACK = {"runtime": 60, "mem_mb": 4000}
+
+
+def job_resources(rule, gpus=0):
+    """runtime (minutes) and mem_mb of `rule` from resources.jobs (its own entry over `default`), and its GPUs
+    when the config asks for CUDA."""
+    jobs = config["resources"]["jobs"]
+    return {**JOB_RESOURCES_FALLBACK, **jobs.get("default", {}), **jobs.get(rule, {}), **gpu_request(gpus)}
+
+
+def gpu_request(gpus):
+    """`gpus` GPUs as the scheduler wants them asked for (resources.gpu_request): Snakemake's `gpu` resource (which
+    the SLURM plugin turns into --gpus, and which the local profile's gpu=1 limits) or a gres string."""
+    if config["device"] != "cuda" or not gpus:
+        return {}
+    model = config["resources"]["gpu_model"]
+    if config["resources"]["gpu_request"] == "gres":
+        return {"gres": f"gpu:{model}:{gpus}" if model else f"gpu:{gpus}"}
+    return {"gpu": gpus, **({"gpu_model": model} if model else {})}
+
+
+def check_job_resources(config):
+    """resources.jobs names rules: a misspelt one would silently fall back to `default`."""
+    rules = {rule.name for rule in workflow.rules}
+    for name in config["resources"]["jobs"]:
+        if name != "default" and name not in rules:
+            close = difflib.get_close_matches(name, rules, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise WorkflowError(
+                f"config resources.jobs.{name}: no rule of the workflow is called {name!r}; {hint}the keys are rule "
+                "names (evaluate, prepare_imagenet, train_<arch>, ...; `snakemake --list-rules` lists them) or default."
+            )
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ rule correspondence:
     benchmark:
         result_path("benchmarks/correspondence/correspondence.tsv")
     threads: config["threads"]["evaluate"]
+    resources:
+        **job_resources("correspondence"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -50,6 +52,8 @@ rule table1_correspondence:
                   category="Tables"),
     log:
         result_path("logs/table1_correspondence/table1_correspondence.log"),
+    resources:
+        **job_resources("table1_correspondence"),
     conda:
         "../envs/zfrepro.yaml"
     shell:

@@ -22,6 +22,8 @@ rule generate_synthetic:
     wildcard_constraints:
         dataset="|".join(DATASETS),
     threads: config["threads"]["prepare"]
+    resources:
+        **job_resources("generate_synthetic"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -48,6 +50,8 @@ rule prepare_imagenet:
     benchmark:
         result_path("benchmarks/prepare_imagenet/imagenet.tsv")
     threads: config["threads"]["prepare"]
+    resources:
+        **job_resources("prepare_imagenet"),
     conda:
         "../envs/zfrepro.yaml"
     shell:

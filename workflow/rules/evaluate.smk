@@ -28,7 +28,7 @@ rule evaluate:
         seed=r"\d+",
     threads: config["threads"]["evaluate"]
     resources:
-        **gpu_resources(),
+        **job_resources("evaluate", gpus=1),
     conda:
         "../envs/zfrepro.yaml"
     shell:

@@ -21,6 +21,8 @@ for _name, _plot in PLOTS.items():
             options=to_json(_plot["options"]),
         log:
             result_path(f"logs/plot/{_name}.log"),
+        resources:
+            **job_resources(f"plot_{_name}"),
         conda:
             "../envs/zfrepro.yaml"
         shell:

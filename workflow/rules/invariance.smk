@@ -31,7 +31,7 @@ rule invariance:
         result_path("benchmarks/invariance/invariance.tsv")
     threads: config["threads"]["evaluate"]
     resources:
-        **gpu_resources(),
+        **job_resources("invariance", gpus=1),
     conda:
         "../envs/zfrepro.yaml"
     shell:

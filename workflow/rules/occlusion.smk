@@ -31,7 +31,7 @@ rule occlusion:
         result_path("benchmarks/occlusion/occlusion.tsv")
     threads: config["threads"]["evaluate"]
     resources:
-        **gpu_resources(),
+        **job_resources("occlusion", gpus=1),
     conda:
         "../envs/zfrepro.yaml"
     shell:

@@ -24,6 +24,8 @@ rule overlap:
     wildcard_constraints:
         dataset="|".join(CALTECH),
     threads: config["threads"]["prepare"]
+    resources:
+        **job_resources("overlap"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -45,6 +47,8 @@ rule overlap_table:
         inputs=lambda wildcards, input: to_json(list(input.csv)),
     log:
         result_path("logs/overlap/table.log"),
+    resources:
+        **job_resources("overlap_table"),
     conda:
         "../envs/zfrepro.yaml"
     shell:

@@ -26,6 +26,8 @@ rule table2:
         crops=config["evaluation"]["table_crops"],
     log:
         result_path("logs/table2/table2.log"),
+    resources:
+        **job_resources("table2"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -53,6 +55,8 @@ rule table3:
         crops=config["evaluation"]["table_crops"],
     log:
         result_path("logs/table3/table3.log"),
+    resources:
+        **job_resources("table3"),
     conda:
         "../envs/zfrepro.yaml"
     shell:

@@ -38,7 +38,7 @@ for _arch in arch_names():
             seed=r"\d+",
         threads: config["threads"]["train"]
         resources:
-            **gpu_resources(config["gpus_per_training"]),
+            **training_resources(_arch),
         conda:
             "../envs/zfrepro.yaml"
         shell:

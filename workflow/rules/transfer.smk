@@ -25,6 +25,8 @@ rule prepare_caltech:
     wildcard_constraints:
         dataset="|".join(CALTECH),
     threads: config["threads"]["prepare"]
+    resources:
+        **job_resources("prepare_caltech"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -49,6 +51,8 @@ rule prepare_voc:
     benchmark:
         result_path("benchmarks/prepare_transfer/voc.tsv")
     threads: config["threads"]["prepare"]
+    resources:
+        **job_resources("prepare_voc"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -74,6 +78,8 @@ rule transfer_splits:
         result_path("logs/transfer_splits/{dataset}.log"),
     wildcard_constraints:
         dataset="|".join(CALTECH),
+    resources:
+        **job_resources("transfer_splits"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -105,7 +111,7 @@ rule features:
         split="all|train|val",
     threads: config["threads"]["evaluate"]
     resources:
-        **gpu_resources(),
+        **job_resources("features", gpus=1),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -132,6 +138,8 @@ rule classify_frozen:
         dataset="|".join(CALTECH),
         classifier="softmax|svm",
     threads: config["threads"]["evaluate"]
+    resources:
+        **job_resources("classify_frozen"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -165,7 +173,7 @@ rule train_scratch:
         s=r"\d+",
     threads: config["threads"]["train"]
     resources:
-        **gpu_resources(),
+        **job_resources("train_scratch", gpus=1),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -187,6 +195,8 @@ rule voc_ap:
     log:
         result_path("logs/voc_ap/voc.log"),
     threads: config["threads"]["evaluate"]
+    resources:
+        **job_resources("voc_ap"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -225,6 +235,8 @@ for _table, _dataset in (("table4", "caltech101"), ("table5", "caltech256")):
             note=data_note(),
         log:
             result_path(f"logs/tables/{_table}.log"),
+        resources:
+            **job_resources(_table),
         conda:
             "../envs/zfrepro.yaml"
         shell:
@@ -244,6 +256,8 @@ rule table6:
         note=data_note(),
     log:
         result_path("logs/tables/table6.log"),
+    resources:
+        **job_resources("table6"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -264,6 +278,8 @@ rule table7:
         note=data_note(),
     log:
         result_path("logs/tables/table7.log"),
+    resources:
+        **job_resources("table7"),
     conda:
         "../envs/zfrepro.yaml"
     shell:

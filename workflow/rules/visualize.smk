@@ -26,7 +26,7 @@ rule mine_top9:
         seed=r"\d+",
     threads: config["threads"]["evaluate"]
     resources:
-        **gpu_resources(),
+        **job_resources("mine_top9", gpus=1),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -51,6 +51,8 @@ rule top9_projections:
     log:
         result_path("logs/top9_projections/top9_projections.log"),
     threads: config["threads"]["evaluate"]
+    resources:
+        **job_resources("top9_projections"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -81,7 +83,7 @@ rule evolution:
         result_path("benchmarks/evolution/evolution.tsv")
     threads: config["threads"]["evaluate"]
     resources:
-        **gpu_resources(),
+        **job_resources("evolution", gpus=1),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -114,7 +116,7 @@ rule convergence:
         result_path("benchmarks/convergence/convergence.tsv")
     threads: config["threads"]["evaluate"]
     resources:
-        **gpu_resources(),
+        **job_resources("convergence", gpus=1),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -137,6 +139,8 @@ rule unpooling:
         window=VIS["fig1_window"],
     log:
         result_path("logs/unpooling/unpooling.log"),
+    resources:
+        **job_resources("unpooling"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
@@ -169,6 +173,8 @@ rule filters:
     log:
         result_path("logs/filters/filters.log"),
     threads: config["threads"]["evaluate"]
+    resources:
+        **job_resources("filters"),
     conda:
         "../envs/zfrepro.yaml"
     shell:

@@ -40,9 +40,31 @@ def checkpoint_epochs(arch):
     return sorted(e for e in tp["checkpoint_epochs"] if e <= tp["epochs"])
 
 
-def gpu_resources(gpus=1):
-    """`gpus` GPUs per job when the config asks for CUDA, so Snakemake (and SLURM) schedule them; none else."""
-    return {"gpu": gpus} if config["device"] == "cuda" else {}
+IMAGENET_TRAIN_IMAGES = 1281167  # ILSVRC-2012's training set
+
+
+def training_images_per_epoch():
+    """resources.train.images_per_epoch, else what the data give: the generated classes x train_per_class, or
+    ImageNet's 1.28 million."""
+    given = config["resources"]["train"]["images_per_epoch"]
+    if given:
+        return given
+    if config["data"]["source"] == "synthetic":
+        imagenet = config["synthetic"]["imagenet"]
+        return imagenet["classes"] * imagenet["train_per_class"]
+    return IMAGENET_TRAIN_IMAGES
+
+
+def training_resources(arch):
+    """A training job's time limit from the work it has to do (resources.train): startup_minutes + margin x its
+    epochs x images per epoch / (expected images per second x GPUs); its memory and GPUs. So a new architecture
+    or more epochs need no profile edit. A resources.jobs.train_<arch> entry overrides the computed values."""
+    res = config["resources"]["train"]
+    gpus = config["gpus_per_training"]
+    per_second = res["images_per_second"]["cuda" if config["device"] == "cuda" else "cpu"] * gpus
+    seconds = train_params(arch)["epochs"] * training_images_per_epoch() / per_second
+    computed = {"runtime": res["startup_minutes"] + math.ceil(res["margin"] * seconds / 60), "mem_mb": res["mem_mb"]}
+    return {**computed, **config["resources"]["jobs"].get(f"train_{arch}", {}), **gpu_request(gpus)}
 
 
 def train_launcher():
