@@ -20,9 +20,6 @@ if os.path.exists("config/config.yaml") and (problem := config_file_problem("con
 configfile: "config/config.yaml"
 
 
-report: "workflow/report/workflow.rst"
-
-
 include: "workflow/rules/common.smk"
 
 
@@ -44,6 +41,11 @@ include: "workflow/rules/transfer.smk"
 include: "workflow/rules/overlap.smk"
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
+
+
+# The report's first page: this run's front page (rule front_page) once written, else the workflow's description.
+report: os.path.abspath(FRONT_PAGE) if os.path.exists(FRONT_PAGE) else "workflow/report/workflow.rst"
 
 
 check_config(config)  # checks across sections, before any job runs

@@ -10,6 +10,7 @@ The first test (no run) checks that the configuration is paper.yaml's wherever i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -60,6 +61,8 @@ def paper_shape_config() -> dict:
 # Keys whose value is volume (how much, not what shape) or where the run has to differ (CPU, memory): dotted
 # prefixes. Architectures and table rows are checked separately: a subset of the paper's, each as the paper defines.
 VOLUME = (
+    "results_dir",  # each configuration has its own results folder
+    "resources",  # what the jobs ask a cluster for (paper.yaml: GPU days)
     "device",  # CI has no GPU
     "threads",  # 2 cores
     "data.source",  # generated data in the real layouts
@@ -197,11 +200,39 @@ def paper_shape_run(tmp_path_factory):
     """A workflow folder in which the paper-shape study has run, and the rules it ran. Its full-width networks
     (3 GB of checkpoints) are deleted after the module's tests; the rest stays for inspection."""
     cwd = workflow_copy(tmp_path_factory.mktemp("paper_shape"))
+    # Some of the demo's results first (the default config: results/demo), to check that the paper runs keep them
+    _snakemake(cwd, "--cores", "2", "--config", "synthetic={voc: {train_images: 8, val_images: 8}}", "--",
+               "results/demo/data/voc/manifest.json")
+    (cwd / "demo_before.json").write_text(json.dumps(_digests(cwd / "results/demo")))
     res = _snakemake(cwd, *PAPER_SHAPE, timeout=TIMEOUT)
     assert re.search(r"(\d+) of \1 steps \(100%\) done", res.stdout + res.stderr), res.stderr[-3000:]
     yield cwd, _ran(res)
     for folder in ("results/paper_shape/models", "results/paper_shape/transfer/scratch"):
         shutil.rmtree(cwd / folder, ignore_errors=True)
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under `folder`, by relative path."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_the_demos_results_survive_the_paper_shape_run_and_a_paper_dry_run(paper_shape_run, tmp_path):
+    """Each configuration writes into its own results_dir: the demo's (results/demo) are untouched by a paper-shape
+    run (results/paper_shape) and a paper.yaml dry run (results/paper) in the same checkout."""
+    cwd, _ = paper_shape_run
+    roots = {}
+    for name in ("imagenet", "caltech101", "caltech256", "voc"):
+        (tmp_path / name).mkdir()
+        roots[name] = tmp_path / name
+    data = "data={" + ", ".join(f"{name}_root: {root}" for name, root in roots.items()) + "}"
+    plan = _snakemake(cwd, "-n", "--configfile", "config/paper.yaml", "--config", data)
+    assert "results/paper/models/zf/seed0/final.pt" in plan.stdout
+    before = json.loads((cwd / "demo_before.json").read_text())
+    assert "data/voc/manifest.json" in before
+    assert _digests(cwd / "results/demo") == before
+    assert (cwd / "results/paper_shape/tables/table2_imagenet.csv").exists()
 
 
 def _arch_kinds(spec: dict) -> set[str]:

@@ -14,8 +14,8 @@ rule claims:
     input:
         claims_input_files(),
     output:
-        csv=report(result_path("tables/claims.csv"), caption="../report/claims.rst", category="0 Claims"),
-        md=report(result_path("tables/claims.md"), caption="../report/claims.rst", category="0 Claims"),
+        csv=report_file(result_path("tables/claims.csv"), "claims", name="claims", kind="table"),
+        md=report_file(result_path("tables/claims.md"), "claims", name="claims", kind="table (Markdown)"),
     params:
         inputs=to_json(claims_inputs()),
         criteria=to_json(config["claims"]),

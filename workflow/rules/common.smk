@@ -280,6 +280,14 @@ def figure(name, inputs, options=None, also=None, target=True):
         TARGETS.extend([result_path(f"figures/{name}.{ext}") for ext in ("png", "pdf")] + list((also or {}).values()))
 
 
+def report_file(path, caption, name, kind):
+    """`path` marked for the report with its caption (workflow/report/<caption>.rst), in the category of the paper's
+    section it reproduces and labelled with the paper's item (zfrepro.report.sections, shared with the front page)."""
+    from zfrepro.report.sections import report_place
+
+    return report(path, caption=f"../report/{caption}.rst", **report_place(name, kind))
+
+
 def table_files(name):
     """<results_dir>/tables/<name>.csv and .md: every table is written as both."""
     return [result_path(f"tables/{name}.{ext}") for ext in ("csv", "md")]

@@ -46,10 +46,8 @@ rule table1_correspondence:
     input:
         result_path("analysis/table1/correspondence.pt"),
     output:
-        csv=report(result_path("tables/table1_correspondence.csv"), caption="../report/table1_correspondence.rst",
-                   category="Tables"),
-        md=report(result_path("tables/table1_correspondence.md"), caption="../report/table1_correspondence.rst",
-                  category="Tables"),
+        csv=report_file(result_path("tables/table1_correspondence.csv"), "table1_correspondence", name="table1_correspondence", kind="table"),
+        md=report_file(result_path("tables/table1_correspondence.md"), "table1_correspondence", name="table1_correspondence", kind="table (Markdown)"),
     log:
         result_path("logs/table1_correspondence/table1_correspondence.log"),
     resources:

@@ -11,9 +11,9 @@ for _name, _plot in PLOTS.items():
         input:
             **_plot["inputs"],
         output:
-            png=report(result_path(f"figures/{_name}.png"), caption=f"../report/{_name}.rst", category="Figures"),
+            png=report_file(result_path(f"figures/{_name}.png"), _name, name=_name, kind="figure"),
             pdf=result_path(f"figures/{_name}.pdf"),
-            **{key: report(path, caption=f"../report/{_name}.rst", category="Tables")
+            **{key: report_file(path, _name, name=_name, kind="table")
                for key, path in _plot["also"].items()},
         params:
             figure=_name,

@@ -13,8 +13,7 @@ rule invariance:
         manifest=f"{PREPARED}/manifest.json",
     output:
         data=result_path("analysis/fig5/invariance.pt"),
-        csv=report(result_path("tables/fig5_invariance.csv"), caption="../report/fig5_invariance.rst",
-                   category="Figures", subcategory="Fig 5"),
+        csv=report_file(result_path("tables/fig5_invariance.csv"), "fig5_invariance", name="fig5_invariance", kind="table"),
         md=result_path("tables/fig5_invariance.md"),
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),

@@ -39,8 +39,8 @@ rule overlap_table:
         csv=expand(result_path("analysis/overlap/{dataset}.csv"), dataset=CALTECH),
         summary=expand(result_path("analysis/overlap/{dataset}.json"), dataset=CALTECH),
     output:
-        csv=report(result_path("tables/overlap.csv"), caption="../report/overlap.rst", category="Tables"),
-        md=report(result_path("tables/overlap.md"), caption="../report/overlap.rst", category="Tables"),
+        csv=report_file(result_path("tables/overlap.csv"), "overlap", name="overlap", kind="table"),
+        md=report_file(result_path("tables/overlap.md"), "overlap", name="overlap", kind="table (Markdown)"),
     params:
         threshold=OVERLAP["threshold"],
         drop=to_json(OVERLAP["drop_from_pretraining"]),

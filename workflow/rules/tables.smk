@@ -10,16 +10,8 @@ rule table2:
     input:
         [predictions_path(*member) for _, _, members in table2_rows() for member in members],
     output:
-        csv=report(
-            result_path("tables/table2_imagenet.csv"),
-            caption="../report/table2.rst",
-            category="Tables",
-        ),
-        md=report(
-            result_path("tables/table2_imagenet.md"),
-            caption="../report/table2.rst",
-            category="Tables",
-        ),
+        csv=report_file(result_path("tables/table2_imagenet.csv"), "table2", name="table2_imagenet", kind="table"),
+        md=report_file(result_path("tables/table2_imagenet.md"), "table2", name="table2_imagenet", kind="table (Markdown)"),
     params:
         rows=to_json({label: {kind: [predictions_path(*m) for m in members]} for label, kind, members in table2_rows()},
                      keep_order=True),
@@ -39,16 +31,8 @@ rule table3:
     input:
         [metrics_path(arch, seed) for _, arch in table3_rows() for seed in arch_seeds(arch)],
     output:
-        csv=report(
-            result_path("tables/table3_architectures.csv"),
-            caption="../report/table3.rst",
-            category="Tables",
-        ),
-        md=report(
-            result_path("tables/table3_architectures.md"),
-            caption="../report/table3.rst",
-            category="Tables",
-        ),
+        csv=report_file(result_path("tables/table3_architectures.csv"), "table3", name="table3_architectures", kind="table"),
+        md=report_file(result_path("tables/table3_architectures.md"), "table3", name="table3_architectures", kind="table (Markdown)"),
     params:
         metrics=to_json({label: [metrics_path(arch, seed) for seed in arch_seeds(arch)] for label, arch in table3_rows()},
                         keep_order=True),

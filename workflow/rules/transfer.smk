@@ -224,10 +224,8 @@ for _table, _dataset in (("table4", "caltech101"), ("table5", "caltech256")):
             scratch=scratch_scores(_dataset),
             splits=result_path(f"transfer/splits/{_dataset}.json"),
         output:
-            csv=report(result_path(f"tables/{_table}_{_dataset}.csv"), caption=f"../report/{_table}.rst",
-                       category="Tables"),
-            md=report(result_path(f"tables/{_table}_{_dataset}.md"), caption=f"../report/{_table}.rst",
-                      category="Tables"),
+            csv=report_file(result_path(f"tables/{_table}_{_dataset}.csv"), _table, name=f"{_table}_{_dataset}", kind="table"),
+            md=report_file(result_path(f"tables/{_table}_{_dataset}.md"), _table, name=f"{_table}_{_dataset}", kind="table (Markdown)"),
         params:
             table=_table,
             scratch=to_json(scratch_scores(_dataset)),
@@ -249,8 +247,8 @@ rule table6:
     input:
         result_path(f"transfer/voc/softmax_{TR['voc']['layer']}.csv"),
     output:
-        csv=report(result_path("tables/table6_voc2012.csv"), caption="../report/table6.rst", category="Tables"),
-        md=report(result_path("tables/table6_voc2012.md"), caption="../report/table6.rst", category="Tables"),
+        csv=report_file(result_path("tables/table6_voc2012.csv"), "table6", name="table6_voc2012", kind="table"),
+        md=report_file(result_path("tables/table6_voc2012.md"), "table6", name="table6_voc2012", kind="table (Markdown)"),
     params:
         layer=TR["voc"]["layer"],
         note=data_note(),
@@ -270,8 +268,8 @@ rule table7:
         [frozen_csv(dataset, classifier, layer) for dataset in CALTECH
          for (classifier, layer), sizes in frozen_jobs(dataset).items() if table7_size(dataset) in sizes],
     output:
-        csv=report(result_path("tables/table7_layers.csv"), caption="../report/table7.rst", category="Tables"),
-        md=report(result_path("tables/table7_layers.md"), caption="../report/table7.rst", category="Tables"),
+        csv=report_file(result_path("tables/table7_layers.csv"), "table7", name="table7_layers", kind="table"),
+        md=report_file(result_path("tables/table7_layers.md"), "table7", name="table7_layers", kind="table (Markdown)"),
     params:
         inputs=lambda wildcards, input: to_json(list(input)),
         sizes=to_json({dataset: table7_size(dataset) for dataset in CALTECH}),

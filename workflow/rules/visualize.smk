@@ -100,8 +100,7 @@ rule convergence:
         mean=f"{PREPARED}/mean.pt",
     output:
         data=result_path("analysis/fig4/convergence.pt"),
-        csv=report(result_path("tables/fig4_convergence.csv"), caption="../report/fig4_convergence.rst",
-                   category="Figures", subcategory="Fig 4"),
+        csv=report_file(result_path("tables/fig4_convergence.csv"), "fig4_convergence", name="fig4_convergence", kind="table"),
         md=result_path("tables/fig4_convergence.md"),
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),
@@ -157,8 +156,7 @@ rule filters:
         mean=f"{PREPARED}/mean.pt",
     output:
         data=result_path("analysis/fig6/filters.pt"),
-        csv=report(result_path("tables/fig6_filter_stats.csv"), caption="../report/fig6_filter_stats.rst",
-                   category="Figures", subcategory="Fig 6"),
+        csv=report_file(result_path("tables/fig6_filter_stats.csv"), "fig6_filter_stats", name="fig6_filter_stats", kind="table"),
         md=result_path("tables/fig6_filter_stats.md"),
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.mean),

@@ -1,0 +1,162 @@
+"""The report's front page: what this run reproduced, before any folder of files.
+
+Written by the workflow from the run's own tables (`zfrepro front-page`), as reStructuredText that Snakemake shows
+as the report's first page (the Snakefile's `report:` points to it once it exists). It says, in order:
+
+1. how many of the paper's 11 claims hold on this run, with each claim's verdict and value (claims.csv);
+2. section by section of the paper, every table with the paper's values beside ours (the paper_* and ours_*
+   columns every table writes) and a link to the table and to each figure of that section.
+
+Links are Snakemake report references (`name.png`_, resolved by Snakemake to the file's page in the report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from zfrepro.io import atomic_write_text
+from zfrepro.options import json_arg
+from zfrepro.report import sections
+
+VERDICTS = ("holds", "does not hold", "inconclusive", "not run")
+
+
+def _number(value) -> float | None:
+    """`value` as a number when it is one (a CSV column that mixes numbers and text reads as text)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _cell(value) -> str:
+    """A table cell as text: whole numbers as they are, others to 4 significant digits, missing values a dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    number = _number(value) if not isinstance(value, bool) else None
+    if number is not None:
+        return str(int(number)) if number.is_integer() and abs(number) < 1e15 else f"{number:.4g}"
+    text = " ".join(str(value).split())
+    # a cell that starts like a list item ("(a) 5 convnets", "1. ...") would become a list in RST
+    return "\\" + text if re.match(r"(\(?[A-Za-z0-9]{1,3}[.)]|[-*+])\s", text) else text
+
+
+def _list_table(frame: pd.DataFrame) -> list[str]:
+    """An RST list-table of `frame` (header row = its columns)."""
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [list(frame.columns), *frame.itertuples(index=False)]:
+        cells = [_cell(v) for v in row]
+        lines.append(f"   * - {cells[0]}")
+        lines.extend(f"     - {cell}" for cell in cells[1:])
+    return [*lines, ""]
+
+
+def paper_beside_ours(table: pd.DataFrame) -> pd.DataFrame | None:
+    """The columns of a table that compare: its label columns, then each paper_X beside ours_X (with ± its sd when
+    ours_X_sd exists); columns of ours without a paper counterpart are left out (seeds, members, ...), except a bare
+    `ours` (Table 6). None when the table has no paper values."""
+    paper = [c for c in table.columns if c.startswith("paper_")]
+    if not paper:
+        return None
+    first = next(i for i, c in enumerate(table.columns) if c.startswith(("paper_", "ours")))
+    labels = list(table.columns[:first])  # the row's labels: the columns before the first compared one
+    out = table[labels].copy()
+    for column in table.columns:
+        if column.startswith("paper_"):
+            out[column.replace("_", " ")] = table[column]
+            ours = "ours_" + column.removeprefix("paper_")
+            if ours in table.columns:
+                out[ours.replace("_", " ")] = _with_sd(table, ours)
+        elif column == "ours":
+            out["ours"] = table[column]
+    return out
+
+
+def _with_sd(table: pd.DataFrame, column: str) -> pd.Series:
+    sd = f"{column}_sd"
+    if sd not in table.columns:
+        return table[column]
+    return pd.Series([_cell(v) if (isinstance(s, float) and math.isnan(s)) else f"{_cell(v)} ± {_cell(s)}"
+                      for v, s in zip(table[column], table[sd], strict=True)], index=table.index)
+
+
+def _claims_section(claims: pd.DataFrame) -> list[str]:
+    counts = claims["verdict"].value_counts()
+    summary = ", ".join(f"**{counts.get(v, 0)}** {v}" for v in VERDICTS if counts.get(v, 0) or v != "not run")
+    lines = ["What this run reproduced", "-" * 24, "",
+             f"Of the paper's {len(claims)} claims, measured on this run with the criteria the configuration declared "
+             f"before it: {summary} (the scorecard, `claims.csv`_; an inconclusive claim's difference is within the "
+             "noise, and the scorecard's *cause* column says what limits a verdict other than holds).", ""]
+    shown = pd.DataFrame({
+        "claim": claims["claim"],
+        "verdict": claims["verdict"],
+        "measured": claims["quantity"],
+        "value [95% interval]": [_value_interval(v, lo, hi)
+                                 for v, lo, hi in zip(claims["value"], claims["low"], claims["high"], strict=True)],
+        "threshold": claims["threshold"],
+    })
+    return lines + _list_table(shown)
+
+
+def _value_interval(value, low, high) -> str:
+    if _number(value) is None:
+        return _cell(value)
+    if _number(low) is None or _number(high) is None:
+        return _cell(value)
+    return f"{_cell(value)} [{_cell(low)}, {_cell(high)}]"
+
+
+def front_page(claims: Path | None, tables: dict[str, Path], figures: dict[str, Path], title: str,
+               intro: str = "") -> str:
+    """The front page as reStructuredText."""
+    lines = [title, "=" * len(title), ""]
+    if intro:
+        lines += [intro.strip(), ""]
+    if claims is not None:
+        lines += _claims_section(pd.read_csv(claims))
+    lines += ["Section by section: the paper beside this run", "-" * 45, "",
+              "Every table with the paper's values beside this run's (mean ± seed-to-seed sd where a network was trained "
+              "with several seeds), and every figure, grouped by the paper's sections as in the report's categories.", ""]
+    for category in sections.CATEGORIES[1:]:
+        names = [n for n in dict.fromkeys([*figures, *tables]) if sections.item(n).category == category]
+        if not names:
+            continue
+        heading = category.split(" ", 1)[1]
+        lines += [heading, "~" * len(heading), ""]
+        for name in sorted(names, key=list(sections.ITEMS).index):
+            found = sections.item(name)
+            if name in figures:
+                lines += [f"- **{found.paper}**, {found.title}: `{Path(figures[name]).name}`_", ""]
+            if name in tables:
+                table = pd.read_csv(tables[name])
+                compared = paper_beside_ours(table)
+                lines += [f"- **{found.paper}**, {found.title}: `{Path(tables[name]).name}`_"
+                          + ("" if compared is not None else " (no published values to compare)"), ""]
+                if compared is not None:
+                    lines += ["  " + line if line else "" for line in _list_table(compared)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def configure_front_page_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--claims", default=None, help="the scorecard claims.csv (omit when the claims were not run)")
+    p.add_argument("--tables", type=json_arg(dict), required=True, help='JSON: {table name: csv path}')
+    p.add_argument("--figures", type=json_arg(dict), required=True, help='JSON: {figure name: png path}')
+    p.add_argument("--title", default="Zeiler & Fergus (2014), reproduced")
+    p.add_argument("--intro", type=Path, default=None, help="an RST file whose text opens the page")
+    p.add_argument("--out", type=Path, required=True)
+
+
+def front_page_command(args: argparse.Namespace) -> int:
+    intro = args.intro.read_text() if args.intro else ""
+    text = front_page(Path(args.claims) if args.claims else None, {k: Path(v) for k, v in args.tables.items()},
+                      {k: Path(v) for k, v in args.figures.items()}, args.title, intro)
+    # Snakemake renders the page with Jinja before docutils: keep the run's text literal
+    atomic_write_text(args.out, "{% raw %}\n" + text + "{% endraw %}\n")
+    print(f"wrote {args.out} ({len(args.tables)} tables, {len(args.figures)} figures)")
+    return 0

@@ -1,0 +1,40 @@
+# The report's front page: how many of the paper's claims this run reproduces, then every table beside the
+# paper's values and a link to every figure, by the paper's sections. Included last: it reads the tables and
+# figures the other study files registered. The Snakefile makes it the report's first page once it exists.
+
+
+include: "helpers/report.smk"
+
+
+localrules:
+    front_page,
+
+
+
+
+FRONT_TABLES, FRONT_FIGURES = front_page_inputs()
+
+
+rule front_page:
+    input:
+        claims=result_path("tables/claims.csv"),
+        tables=list(FRONT_TABLES.values()),
+        figures=list(FRONT_FIGURES.values()),
+        intro="workflow/report/workflow.rst",
+    output:
+        FRONT_PAGE,
+    params:
+        tables=to_json(FRONT_TABLES),
+        figures=to_json(FRONT_FIGURES),
+    log:
+        result_path("logs/front_page/front_page.log"),
+    resources:
+        **job_resources("front_page"),
+    conda:
+        "../envs/zfrepro.yaml"
+    shell:
+        "zfrepro front-page --claims {input.claims:q} --tables {params.tables:q} --figures {params.figures:q}"
+        " --intro {input.intro:q} --out {output:q} > {log:q} 2>&1"
+
+
+TARGETS.append(FRONT_PAGE)
