@@ -256,3 +256,85 @@ def test_fig9_writes_png_and_pdf_with_the_reference_line(tmp_path):
     assert list(lines["paper, non-pretrained"].get_ydata()) == [9.0, 22.5, 31.2, 38.8]
     ours = [c for c in ax.containers if c.get_label() == "ours, ImageNet-pretrained"][0]
     assert list(ours.lines[0].get_ydata()) == [21.0 + n / 2 for n in accs]  # mean over the two splits
+
+
+# ---------------------------------------------------------------------------------------------- training curves
+
+
+def _metrics_csv(path, lr, seed_shift=0.0, validate=True):
+    """A metrics.csv as zfrepro train writes it, with known values: epoch e has loss 3 - e/10 (+ shift)."""
+    epochs = np.arange(1, len(lr) + 1)
+    df = pd.DataFrame({"epoch": epochs, "lr": lr, "train_loss": 3.0 - epochs / 10 + seed_shift,
+                       "train_top1_error": 90.0 - 5 * epochs + seed_shift,
+                       "val_top1_error_center": (92.0 - 4 * epochs + seed_shift) if validate else np.nan,
+                       "seconds": 1.5, "images_per_second": 100.0})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    return path, df
+
+
+def test_lr_drops_are_the_epochs_after_which_the_rate_falls():
+    from zfrepro.report.figures.training import lr_drops
+
+    df = pd.DataFrame({"epoch": [1, 2, 3, 4, 5, 6], "lr": [0.1, 0.1, 0.01, 0.01, 0.02, 0.001]})
+    # epoch 3 is the first at 0.01 (drop after 2, /10); the rise at 5 is no drop; epoch 6 at 0.001 (after 5, /20)
+    assert lr_drops(df) == [(2, pytest.approx(10.0)), (5, pytest.approx(20.0))]
+    assert lr_drops(df.iloc[:2]) == []
+
+
+def test_training_curves_draw_every_run_with_its_lr_drops(tmp_path):
+    from zfrepro.errors import DataError
+    from zfrepro.report.figures.training import DROP_LABEL, training_curves
+
+    a0, a0_df = _metrics_csv(tmp_path / "zf" / "seed0" / "metrics.csv", [0.1, 0.1, 0.01, 0.01, 0.01, 0.001])
+    a1, a1_df = _metrics_csv(tmp_path / "zf" / "seed1" / "metrics.csv", [0.1, 0.1, 0.1, 0.1, 0.05, 0.05], 1.0)
+    b0, b0_df = _metrics_csv(tmp_path / "kz" / "seed0" / "metrics.csv", [0.01] * 4, 0.5, validate=False)
+    png = tmp_path / "out" / "training_curves.png"
+    fig = training_curves({"zf": [a0, a1], "kz": str(b0)}, png, "generated data")
+    _written(png)
+    drawn_figure(png)
+    assert "generated data" in fig._suptitle.get_text()
+    axes = {ax.get_gid(): ax for ax in fig.axes}
+    assert set(axes) == {"zf/loss", "zf/error", "kz/loss", "kz/error"}
+
+    def curves(gid):
+        return {line.get_label(): line for line in axes[gid].get_lines() if line.get_label() != DROP_LABEL}
+
+    # The drawn data are the CSV columns, seed by seed; training dashed, validation solid.
+    for net, runs in {"zf": {"seed 0": a0_df, "seed 1": a1_df}, "kz": {"seed 0": b0_df}}.items():
+        loss, error = curves(f"{net}/loss"), curves(f"{net}/error")
+        assert set(loss) == {f"{net} {s} train_loss" for s in runs}
+        assert set(error) == {f"{net} {s} {c}" for s in runs for c in ("train_top1_error", "val_top1_error_center")}
+        for seed, df in runs.items():
+            for col, line in [("train_loss", loss[f"{net} {seed} train_loss"]),
+                              ("train_top1_error", error[f"{net} {seed} train_top1_error"]),
+                              ("val_top1_error_center", error[f"{net} {seed} val_top1_error_center"])]:
+                np.testing.assert_array_equal(line.get_xdata(), df["epoch"])
+                np.testing.assert_allclose(line.get_ydata(), df[col], equal_nan=True)
+                assert line.get_linestyle() == ("-" if col.startswith("val") else "--")
+    # One colour per network, the same for its seeds and in both panels.
+    colour = {net: {line.get_color() for gid in (f"{net}/loss", f"{net}/error") for line in curves(gid).values()}
+              for net in ("zf", "kz")}
+    assert len(colour["zf"]) == 1 and len(colour["kz"]) == 1 and colour["zf"] != colour["kz"]
+    # Drops, by hand: seed 0 after epochs 2 (/10) and 5 (/10); seed 1 after epoch 4 (/2); kz none.
+    for gid in ("zf/loss", "zf/error"):
+        drops = [line for line in axes[gid].get_lines() if line.get_label() == DROP_LABEL]
+        assert sorted(line.get_xdata()[0] for line in drops) == [2, 4, 5]
+    assert not [line for gid in ("kz/loss", "kz/error") for line in axes[gid].get_lines()
+                if line.get_label() == DROP_LABEL]
+    # Labelled once per cluster of nearby drops (2 and 4 are 2 epochs apart, 5 is next to 4), on the loss panel.
+    assert [t.get_text() for t in axes["zf/loss"].texts] == ["lr \N{DIVISION SIGN}10", "lr \N{DIVISION SIGN}2"]
+    assert not axes["zf/error"].texts
+    # Shared scales: every loss panel alike, every error panel alike (within 0-100%).
+    assert axes["zf/loss"].get_ylim() == axes["kz/loss"].get_ylim()
+    assert axes["zf/error"].get_ylim() == axes["kz/error"].get_ylim()
+    lo, hi = axes["zf/error"].get_ylim()
+    assert 0 <= lo < 60 and 87 < hi <= 100
+    assert "zf (2 seeds)" == axes["zf/loss"].get_title(loc="left") and axes["kz/loss"].get_title(loc="left") == "kz"
+
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"epoch": [1], "lr": [0.1]}).to_csv(bad, index=False)
+    with pytest.raises(DataError, match="train_loss"):
+        training_curves({"zf": [bad]}, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="no networks"):
+        training_curves({}, tmp_path / "x.png")

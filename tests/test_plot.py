@@ -29,7 +29,8 @@ def test_figures_are_the_ones_the_workflow_registers():
     assert len(registered) == len(set(registered)), registered  # one plot rule per name
     assert set(FIGURES) == set(registered)
     assert set(FIGURES) == {"fig1_deconvnet", "fig2_top9", "fig3_architecture", "fig4_evolution", "fig5_invariance",
-                            "fig6_filters", "fig7_occlusion", "fig8_correspondence", "fig9_caltech256"}
+                            "fig6_filters", "fig7_occlusion", "fig8_correspondence", "fig9_caltech256",
+                            "training_curves"}
 
 
 def test_every_figure_has_a_report_caption():
@@ -62,3 +63,20 @@ def test_plot_command_refuses_an_unregistered_figure(capsys, tmp_path):
     else:
         raise AssertionError("an unknown figure was accepted")
     assert "argument figure: invalid choice: 'fig10_nothing'" in capsys.readouterr().err
+
+
+def test_plot_command_draws_the_training_curves(tmp_path):
+    runs = {}
+    for net, seeds in {"zf": (0, 1), "krizhevsky": (0,)}.items():
+        for seed in seeds:
+            path = tmp_path / "models" / net / f"seed{seed}" / "metrics.csv"
+            path.parent.mkdir(parents=True)
+            pd.DataFrame({"epoch": [1, 2, 3], "lr": [0.01, 0.01, 0.001], "train_loss": [3.0, 2.5, 2.0 + seed],
+                          "train_top1_error": [90.0, 80.0, 70.0], "val_top1_error_center": [91.0, 85.0, 80.0],
+                          "seconds": [1.0] * 3, "images_per_second": [10.0] * 3}).to_csv(path, index=False)
+            runs.setdefault(net, []).append(str(path))
+    runs["krizhevsky"] = runs["krizhevsky"][0]  # a single path is accepted too
+    png = tmp_path / "training_curves.png"
+    assert cli_main(["plot", "training_curves", "--inputs", json.dumps(runs),
+                     "--options", json.dumps({"data_note": "generated data"}), "--out", str(png)]) == 0
+    drawn_figure(png)

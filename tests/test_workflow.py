@@ -401,7 +401,8 @@ def test_a_new_architecture_gets_its_cluster_resources_from_the_config(tmp_path)
     extra.write_text(
         "architectures:\n  zf_new: {base: zf, training: {epochs: 35}}\n"
         "tables: {table3: {'ZF new': zf_new}}\n"
-        + "data: {" + ", ".join(f"{n}_root: {tmp_path / n}" for n in ("imagenet", "caltech101", "caltech256", "voc")) + "}\n")
+        + "data: {" + ", ".join(f"{n}_root: {tmp_path / n}" for n in ("imagenet", "caltech101", "caltech256", "voc"))
+        + "}\n")
     res = _snakemake(cwd, "-n", "--forceall", "--configfile", "config/paper.yaml", str(extra))
     plan = _planned_resources(res)
     # paper.yaml: 70 epochs of ImageNet's 1,281,167 images at 1500 images/s, margin 2, 10 minutes to start

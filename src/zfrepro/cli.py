@@ -60,7 +60,8 @@ COMMANDS = [
     ("table7", "report.transfer_tables", "Table 7: accuracy per layer (SVM, softmax) beside the paper's"),
     ("claims", "report.claims", "the scorecard: each of the paper's 11 claims measured, with its noise and verdict"),
     ("plot", "report.plot", "draw a figure (PNG and PDF) from its computed data"),
-    ("front-page", "report.front_page", "the report's front page: the claims' verdicts, every table beside the paper's"),
+    ("front-page", "report.front_page",
+     "the report's front page: the claims' verdicts, every table beside the paper's"),
 ]
 
 

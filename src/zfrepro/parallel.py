@@ -8,12 +8,11 @@ dataset pile up; here the next chunk is submitted only when the oldest one has b
 from __future__ import annotations
 
 import multiprocessing
-import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from tqdm import tqdm
+from zfrepro.progress import progress
 
 WORKER_CHUNK = 64  # items per worker task, at most
 TASKS_PER_WORKER = 4  # worker tasks in flight (queued, running or done but unread) per worker process
@@ -65,6 +64,5 @@ def bounded_map(work: Callable[[Any], Any], items: Sequence[Any], threads: int, 
 
 def map_in_workers(work: Callable[[Any], Any], items: Sequence[Any], threads: int, desc: str, unit: str = "img",
                    chunk: int | None = None) -> Iterator[Any]:
-    """bounded_map with a progress bar on stderr."""
-    return tqdm(bounded_map(work, items, threads, chunk=chunk), total=len(items), desc=desc, unit=unit,
-                file=sys.stderr, mininterval=2.0)
+    """bounded_map with progress on stderr (zfrepro.progress: a bar on a terminal, lines in a log)."""
+    return progress(bounded_map(work, items, threads, chunk=chunk), total=len(items), desc=desc, unit=unit)

@@ -280,6 +280,13 @@ def figure(name, inputs, options=None, also=None, target=True):
         TARGETS.extend([result_path(f"figures/{name}.{ext}") for ext in ("png", "pdf")] + list((also or {}).values()))
 
 
+def data_note():
+    """What the tables' footnotes and the figures' titles say about the data."""
+    if config["data"]["source"] == "synthetic":
+        return "generated data in the real datasets' layouts (the default config), not the real datasets"
+    return "the real datasets (data.*_root)"
+
+
 def report_file(path, caption, name, kind):
     """`path` marked for the report with its caption (workflow/report/<caption>.rst), in the category of the paper's
     section it reproduces and labelled with the paper's item (zfrepro.report.sections, shared with the front page)."""

@@ -46,3 +46,12 @@ for _arch in arch_names():
             " --arch-params {params.arch_params:q} --train-params {params.train_params:q}"
             " --seed {wildcards.seed} --out-dir {params.out_dir:q} --device {params.device}"
             " --threads {threads} > {log:q} 2>&1"
+
+
+# The training curves of every trained network (all its seeds), from the trainers' metrics.csv.
+figure(
+    "training_curves",
+    {arch: [result_path(f"models/{arch}/seed{seed}/metrics.csv") for a, seed in trained_models() if a == arch]
+     for arch in arch_names()},
+    options={"data_note": data_note()},
+)

@@ -22,6 +22,7 @@ from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.model.network import ArchSpec, ConvNet, _out_len
 from zfrepro.options import resolve_device
+from zfrepro.progress import progress
 
 DEFAULT_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 EMPTY = -1  # image / y / x of a top-k slot that no image filled (fewer images than k)
@@ -293,8 +294,10 @@ def mine_top9(model: ConvNet, split: PreparedSplit, mean: torch.Tensor, crop: in
     top = TopK(maps, k)
     try:
         start = 0
-        for images, _ in split.batches(indices, batch_size, workers=0 if split.in_memory else workers,
-                                       pin_memory=dev.type == "cuda", device=dev):
+        batches = split.batches(indices, batch_size, workers=0 if split.in_memory else workers,
+                                pin_memory=dev.type == "cuda", device=dev)
+        for images, _ in progress(batches, total=math.ceil(len(indices) / batch_size),
+                                  desc=f"mine top-{k} {split.path.stem}", unit="batch"):
             ids = indices[start : start + len(images)]
             start += len(images)
             x = center_crop(images.to(dev, non_blocking=True), mean, crop)

@@ -29,6 +29,7 @@ from zfrepro.errors import ConfigError, DataError
 from zfrepro.model.checkpoint import open_inputs
 from zfrepro.model.network import CLASSIFIER, ConvNet
 from zfrepro.options import parse_json, resolve_device
+from zfrepro.progress import progress
 
 # x [B, 3, H, W] -> (the chosen layer's maps [B, C, h, w], logits [B, K]) from one forward pass.
 Forward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -197,7 +198,8 @@ def occlusion_data(model_path: str | Path, data_dir: str | Path, top9: Mapping, 
             "projection_images": torch.tensor([e[0] for e in entries]),
         })
     sampled = []
-    for index in sample_by_class(split, sample, exclude=[r["index"] for r in rows]):
+    chosen = sample_by_class(split, sample, exclude=[r["index"] for r in rows])
+    for index in progress(chosen, desc="occlusion sample", unit="img"):
         _, occ, label, (channel, _, _) = occluded(index)
         sampled.append({"index": index, "label": label, "channel": channel, "p_true": occ["probs"][..., label],
                         "map_total": occ["totals"][..., channel]})

@@ -20,6 +20,7 @@ from zfrepro.io import atomic_torch_save, atomic_write_json, load_result
 from zfrepro.model.checkpoint import load_model
 from zfrepro.model.network import num_parameters
 from zfrepro.options import json_arg, resolve_device
+from zfrepro.progress import progress
 
 CENTER_CROP = 4  # its index in ten_crops (torchvision's ten_crop order); center_crop cuts the same one
 TRAIN_SUBSET_SEED = 2014  # the train-error subset is fixed across models so their rows compare
@@ -52,7 +53,9 @@ def split_probabilities(model: nn.Module, split: PreparedSplit, mean: torch.Tens
 
     # Channels-last: oneDNN's preferred layout, 1.3-2.1x per forward pass of this study's networks on a CPU.
     model = model.to(memory_format=torch.channels_last)
-    for images, _ in split.batches(indices, batch_size, workers=workers, device=device):
+    batches = split.batches(indices, batch_size, workers=workers, device=device)
+    desc = f"{'ten crops' if ten else 'centre crop'} {split.path.stem}"
+    for images, _ in progress(batches, total=-(-count // batch_size), desc=desc, unit="batch"):
         images = images.to(device)
         if not ten:
             x = center_crop(images, mean, crop).contiguous(memory_format=torch.channels_last)

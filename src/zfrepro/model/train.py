@@ -13,7 +13,6 @@ import dataclasses
 import math
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,6 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from zfrepro.data.preprocess import center_crop, ten_crop_select
 from zfrepro.data.splits import PreparedSplit
@@ -40,6 +38,7 @@ from zfrepro.io import (
 )
 from zfrepro.model.network import ArchSpec, ConvNet, init_weights_, spec_from_config, spec_to_dict
 from zfrepro.options import json_arg
+from zfrepro.progress import format_duration, progress
 
 # training.lr_schedule's defaults; also what a partial lr_schedule (transfer.scratch.training, which the schema
 # does not fill in) falls back to.
@@ -237,7 +236,9 @@ def center_crop_error(model: nn.Module, split: PreparedSplit, mean: torch.Tensor
     wrong = 0
     batches = split.batches(torch.arange(len(split)), batch_size, workers=0 if split.in_memory else workers,
                             pin_memory=rt.device.type == "cuda", device=rt.device)
-    for images, labels in batches:
+    steps = math.ceil(len(split) / batch_size)
+    for images, labels in progress(batches, total=steps, desc="validation", unit="batch", disable=not rt.main,
+                                   leave=False):
         x = center_crop(images.to(rt.device), mean, crop)
         with torch.autocast(rt.device.type, dtype=torch.bfloat16, enabled=autocast):
             logits = model(x)
@@ -322,8 +323,10 @@ def train(
                 "classes": train_split.classes, "crop_size": crop, "seed": seed, "training": dataclasses.asdict(cfg)}
 
     workers = threads if not train_split.in_memory else 0
+    epoch_times: list[float] = []  # wall seconds of each epoch run here (training + validation), for the ETA
 
     for epoch in range(start_epoch, cfg.epochs + 1):
+        epoch_start = time.perf_counter()
         torch.manual_seed(epoch_seed(seed, epoch))  # dropout
         gen = torch.Generator().manual_seed(epoch_seed(seed, epoch))  # data order and crops
         order = torch.randperm(len(train_split), generator=gen)
@@ -343,8 +346,8 @@ def train(
         loss_sum = torch.zeros((), device=rt.device)
         wrong = torch.zeros((), device=rt.device)
         seen = 0
-        bar = tqdm(total=steps_per_epoch, desc=f"{arch} epoch {epoch}/{cfg.epochs}", disable=not rt.main,
-                   file=sys.stderr, mininterval=5.0)
+        bar = progress(total=steps_per_epoch, desc=f"{arch} epoch {epoch}/{cfg.epochs}", unit="step",
+                       disable=not rt.main)
         batches = train_split.batches(mine, local_batch, workers=workers, pin_memory=cuda, device=rt.device)
         for step, (images, labels) in enumerate(batches):
             idx = my_crops[step * local_batch : step * local_batch + len(labels)]
@@ -382,8 +385,15 @@ def train(
                         "val_top1_error_center": val_err, "seconds": seconds,
                         "images_per_second": totals[2].item() / seconds})
         if rt.main:
-            print(f"epoch {epoch}: loss {train_loss:.4f} train err {train_err:.2f}% "
-                  f"val err {val_err:.2f}% lr {lr:.2g} {totals[2].item() / seconds:.0f} img/s", flush=True)
+            epoch_times.append(time.perf_counter() - epoch_start)
+            mean_epoch, left = sum(epoch_times) / len(epoch_times), cfg.epochs - epoch
+            eta = (f"ETA {format_duration(left * mean_epoch)} for {left} more epoch{'s' if left != 1 else ''}"
+                   if left else f"training done ({format_duration(sum(epoch_times))} for {len(epoch_times)} "
+                                f"epoch{'s' if len(epoch_times) != 1 else ''} in this run)")
+            print(f"epoch {epoch}/{cfg.epochs}: loss {train_loss:.4f} train err {train_err:.2f}% "
+                  f"val err {val_err:.2f}% lr {lr:.2g} {totals[2].item() / seconds:.0f} img/s; "
+                  f"epoch {format_duration(epoch_times[-1])} (mean {format_duration(mean_epoch)}), {eta}",
+                  flush=True)
             if epoch in cfg.checkpoint_epochs:
                 atomic_torch_save(work / f"epoch{epoch}.pt", snapshot(epoch))
             atomic_torch_save(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),

@@ -121,8 +121,9 @@ def front_page(claims: Path | None, tables: dict[str, Path], figures: dict[str, 
     if claims is not None:
         lines += _claims_section(pd.read_csv(claims))
     lines += ["Section by section: the paper beside this run", "-" * 45, "",
-              "Every table with the paper's values beside this run's (mean ± seed-to-seed sd where a network was trained "
-              "with several seeds), and every figure, grouped by the paper's sections as in the report's categories.", ""]
+              "Every table with the paper's values beside this run's (mean ± seed-to-seed sd where a network was "
+              "trained with several seeds), and every figure, grouped by the paper's sections as in the report's "
+              "categories.", ""]
     for category in sections.CATEGORIES[1:]:
         names = [n for n in dict.fromkeys([*figures, *tables]) if sections.item(n).category == category]
         if not names:

@@ -82,10 +82,17 @@ def fig9_caltech256(inputs: Inputs, options: Options, out: Path) -> None:
     draw(inputs["pretrained"], inputs["scratch"], out, options.get("data_note", ""))
 
 
+def training_curves(inputs: Inputs, options: Options, out: Path) -> None:
+    """Every input is one network: its label -> the metrics.csv of each of its seeds (a path or a list)."""
+    from zfrepro.report.figures.training import training_curves as draw
+
+    draw(inputs, out, options.get("data_note", ""), cells_per_row=options.get("cells_per_row"))
+
+
 FIGURES: dict[str, Callable[[Inputs, Options, Path], None]] = {
     draw.__name__: draw
     for draw in (fig1_deconvnet, fig2_top9, fig3_architecture, fig4_evolution, fig5_invariance, fig6_filters,
-                 fig7_occlusion, fig8_correspondence, fig9_caltech256)
+                 fig7_occlusion, fig8_correspondence, fig9_caltech256, training_curves)
 }
 
 

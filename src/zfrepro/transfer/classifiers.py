@@ -26,12 +26,12 @@ from sklearn.metrics import average_precision_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
-from tqdm import tqdm
 
 from zfrepro.data.datasets import VOC_CLASSES
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_write_text, load_json_result, load_result
 from zfrepro.options import parse_json, resolve_device
+from zfrepro.progress import progress
 
 # kind -> its allowed settings with their defaults: the schema's transfer.softmax / transfer.svm defaults
 # (tests/test_defaults.py checks that they agree); the workflow always passes the whole section.
@@ -137,7 +137,7 @@ def score_frozen(features_file: str | Path, splits_file: str | Path, kind: str,
         raise DataError(f"{features_file}: single-label features expected (labels [N]), got shape {tuple(y.shape)}")
     rows, unconverged = [], 0
     jobs = [(s, n) for s in range(len(splits["splits"])) for n in sizes]
-    for s, n in tqdm(jobs, desc=f"{kind} {data['layer']}", file=sys.stderr, leave=False):
+    for s, n in progress(jobs, desc=f"{kind} {data['layer']}", unit="fit", leave=False):
         split = splits["splits"][s]
         train = _indices(split["train"][str(n)], len(y), f"{splits_file} split {s} train[{n}]")
         test = _indices(split["test"], len(y), f"{splits_file} split {s} test")

@@ -6,14 +6,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import PreparedSplit
@@ -21,6 +19,7 @@ from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save, load_result
 from zfrepro.model.checkpoint import load_model
 from zfrepro.options import parse_json, resolve_device
+from zfrepro.progress import progress
 from zfrepro.transfer.splits import positive_int
 
 LAYER_KEYS = "transfer.table7_layers / transfer.voc.layer"
@@ -85,8 +84,8 @@ def extract_features(model_path: str | os.PathLike, split_path: str | os.PathLik
     batches = split.batches(torch.arange(count), batch_size, workers=0 if split.in_memory else workers,
                             pin_memory=dev.type == "cuda", device=dev)
     start = 0
-    for images, _ in tqdm(batches, desc=f"features {Path(split_path).stem}", total=math.ceil(count / batch_size),
-                          unit="batch", file=sys.stderr, mininterval=2.0):
+    for images, _ in progress(batches, desc=f"features {Path(split_path).stem}", total=math.ceil(count / batch_size),
+                              unit="batch"):
         _, record = model.forward_record(center_crop(images.to(dev, non_blocking=True), mean, crop))
         stop = start + len(images)
         for layer in layers:

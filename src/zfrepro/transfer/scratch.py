@@ -7,19 +7,18 @@ import argparse
 import math
 import os
 import shutil
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from zfrepro.data.shards import subset_index
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save, atomic_write_json, load_json_result, load_result
 from zfrepro.options import parse_json
+from zfrepro.progress import progress
 
 
 def _load_json(value: str | os.PathLike | Mapping) -> dict:
@@ -45,8 +44,8 @@ def split_mean(split: PreparedSplit, batch_size: int = 256, workers: int = 0) ->
     """Per-pixel mean image (float32 [3, S, S], 0..255) of all images of a split, decoded as the trainer does."""
     total = torch.zeros((3, split.image_size, split.image_size), dtype=torch.float64)
     batches = split.batches(torch.arange(len(split)), batch_size, workers=workers)
-    for images, _ in tqdm(batches, desc="mean image", total=math.ceil(len(split) / batch_size), unit="batch",
-                          file=sys.stderr, mininterval=2.0, leave=False):
+    for images, _ in progress(batches, desc="mean image", total=math.ceil(len(split) / batch_size), unit="batch",
+                              leave=False):
         total += images.to(torch.float64).sum(0)
     return (total / max(1, len(split))).to(torch.float32)
 

@@ -75,13 +75,6 @@ def scratch_train_params():
     return {**train_params(TR["arch"]), **TR["scratch"]["training"], "checkpoint_epochs": []}
 
 
-def data_note():
-    """What the transfer tables' footnotes say about the data."""
-    if config["data"]["source"] == "synthetic":
-        return "generated data in the real datasets' layouts (the default config), not the real datasets"
-    return "the real datasets (data.*_root)"
-
-
 def transfer_targets():
     if not TR["enabled"]:
         return []

@@ -55,13 +55,12 @@ def _run_jobs(jobs: list[Job], root: Path, workers: int, desc: str) -> list[dict
     for d in sorted({os.path.dirname(j.path) for j in jobs}):
         (root / d).mkdir(parents=True, exist_ok=True)
     _init_worker(str(root))  # loaded once here, inherited by forked workers
-    if workers <= 1 or len(jobs) < 64:
-        return [_make(j) for j in jobs]
-    import multiprocessing
+    from zfrepro.progress import progress
 
-    from tqdm import tqdm
+    if workers <= 1 or len(jobs) < 64:
+        return list(progress(map(_make, jobs), total=len(jobs), desc=f"generate {desc}", unit="img"))
+    import multiprocessing
 
     with multiprocessing.Pool(workers, initializer=_init_worker, initargs=(str(root),)) as pool:
         it = pool.imap(_make, jobs, chunksize=16)
-        bar = tqdm(it, total=len(jobs), desc=f"generate {desc}", mininterval=5.0, disable=len(jobs) < 500)
-        return list(bar)
+        return list(progress(it, total=len(jobs), desc=f"generate {desc}", unit="img"))
