@@ -59,14 +59,19 @@ def test_front_page_counts_the_verdicts_and_shows_every_table(tmp_path):
     pd.DataFrame({"layer": ["conv1"], "epoch 1": [0.79]}).to_csv(tmp_path / "fig4_convergence.csv", index=False)
     text = fp.front_page(claims, {"table2_imagenet": tmp_path / "table2_imagenet.csv",
                                   "fig4_convergence": tmp_path / "fig4_convergence.csv"},
-                         {"fig2_top9": tmp_path / "fig2_top9.png"}, "Title", "An intro.")
+                         {"fig2_top9": tmp_path / "fig2_top9.png"}, "Title", "An intro.",
+                         {"atlas": [tmp_path / "atlas" / "zf_seed0", tmp_path / "atlas" / "compare_zf_krizhevsky"]},
+                         tmp_path)
     assert "Of the paper's 4 claims" in text
-    assert "**1** holds, **1** does not hold, **1** inconclusive, **1** not run" in text
+    assert "holds: **1**, does not hold: **1**, inconclusive: **1**, not run: **1**" in text
+    assert text.index("What this run reproduced") < text.index("About this run") < text.index("An intro.")
     assert "2.5 [2.2, 2.9]" in text
     html = _rendered(text)
     assert "7.25 ± 0.5" in html and "38.4" in html  # Table 2: paper beside ours
     for name in ("claims.csv", "table2_imagenet.csv", "fig4_convergence.csv", "fig2_top9.png"):
         assert f"javascript:show('{name}')" in html  # a link to each file
+    for name in ("zf_seed0", "compare_zf_krizhevsky"):  # folders: linked beside the report
+        assert f'href="atlas/{name}/index.html"' in html
     assert "no published values to compare" in html  # fig4_convergence has none
     # the paper's section order: the ImageNet section (Table 2) after Visualization (Figs 2, 4)
     assert html.index("Visualization (sections 2, 4)") < html.index("ImageNet 2012 (section 5.1)")

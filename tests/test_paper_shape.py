@@ -74,6 +74,7 @@ VOLUME = (
     "transfer.caltech256.train_sizes", "transfer.caltech256.test_per_class", "transfer.fig9_sizes",
     "transfer.scratch.training.epochs",
     "visualize.fig4_train_images",
+    "atlas.maps_per_layer", "atlas.evolution_maps",  # every map at full width: 25k projections on the CPU
     "invariance.images", "occlusion.images",  # generated classes instead of the paper's ImageNet classes
     "invariance.sample", "occlusion.sample",  # the claims' extra images
 )

@@ -3,6 +3,7 @@ partial reruns; the paper config's plan; lint and config errors."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import subprocess
@@ -25,7 +26,7 @@ from conftest import REPO, TINY_CONFIG, drawn_figure, planned_rules, run_python,
 TINY = [*TINY_CONFIG, "--cores", "2"]
 CONFIG = yaml.safe_load((REPO / "tests/config/tiny.yaml").read_text())
 FIGURES = ("fig1_deconvnet", "fig2_top9", "fig3_architecture", "fig4_evolution", "fig5_invariance", "fig6_filters",
-           "fig7_occlusion", "fig8_correspondence", "fig9_caltech256")
+           "fig7_occlusion", "fig8_correspondence", "fig9_caltech256", "training_curves")
 TABLES = {"table1_correspondence", "table2_imagenet", "table3_architectures", "table4_caltech101", "table5_caltech256",
           "table6_voc2012", "table7_layers", "overlap", "fig3_architecture", "fig4_convergence", "fig5_invariance",
           "fig6_filter_stats", "claims"}
@@ -300,6 +301,14 @@ def test_report_holds_every_figure_and_table(tiny_study):
     _snakemake(tiny_study, *TINY, "--report", "results/tiny/report.html")
     report = (tiny_study / "results/tiny/report.html").read_text(errors="ignore")
     assert "table2_imagenet" in report and "fig2_top9" in report and "table7_layers" in report
+    # the front page first: the claims' verdicts, then the paper's sections as the report's categories
+    claims = pd.read_csv(tiny_study / "results/tiny/tables/claims.csv")
+    holds = int((claims["verdict"] == "holds").sum())
+    assert "Of the paper's 11 claims, measured on this run" in report and f"holds: <strong>{holds}</strong>" in report
+    for category in ("1 Claims: what reproduced", "2 Model and training (section 3)", "6 ImageNet 2012 (section 5.1)",
+                     "7 Feature generalization (sections 5.2, 5.3)"):
+        assert category in report
+    assert "zf_seed0" in report and "compare_zf_krizhevsky" in report  # the atlas folders
     tables = sorted((tiny_study / "results/tiny/tables").glob("*.csv"))
     assert {t.stem for t in tables} == TABLES
     files = [*(tiny_study / f"results/tiny/figures/{name}.png" for name in FIGURES), *tables]
@@ -316,6 +325,8 @@ ZF_WIDTH_CHAIN = {
     # zf is transfer.arch: its features and classifiers, and the from-scratch baseline
     "features", "classify_frozen", "voc_ap", "train_scratch", "table4", "table5", "table6", "table7",
     "plot_fig9_caltech256", "all",
+    # its atlas and the side-by-side page, its training curves, and the report's front page
+    "atlas", "atlas_compare", "plot_training_curves", "front_page",
 }
 
 
@@ -324,11 +335,11 @@ ZF_WIDTH_CHAIN = {
     ("change", "planned"),
     [
         (None, set()),
-        ("evaluation={table_crops: center}", {"table2", "table3", "claims", "all"}),
+        ("evaluation={table_crops: center}", {"table2", "table3", "claims", "front_page", "all"}),
         ("architectures={zf: {width: 0.25}}", ZF_WIDTH_CHAIN),
-        ("visualize={fig2_maps_per_layer: 3}", {"top9_projections", "plot_fig2_top9", "all"}),
-        ("transfer={svm: {C: 0.1}}", {"classify_frozen", "table7", "claims", "all"}),
-        ("claims={transfer_margin: 30.0}", {"claims", "all"}),
+        ("visualize={fig2_maps_per_layer: 3}", {"top9_projections", "plot_fig2_top9", "front_page", "all"}),
+        ("transfer={svm: {C: 0.1}}", {"classify_frozen", "table7", "claims", "front_page", "all"}),
+        ("claims={transfer_margin: 30.0}", {"claims", "front_page", "all"}),
     ],
     ids=["nothing", "table_crops", "zf_width", "fig2_maps", "svm_C", "claims_margin"],
 )
@@ -441,3 +452,65 @@ def test_bad_config_is_rejected_naming_the_key(tmp_path, override, named):
     res = _snakemake(cwd, "-n", "--config", override, check=False)
     assert res.returncode != 0
     assert f"config {named}" in res.stdout + res.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The report and the feature atlas in a real browser (headless Chromium: tests/browser/install_chromium.sh)
+
+
+def _chromium_or_skip():
+    from test_atlas_browser import CHROMIUM
+
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium (run tests/browser/install_chromium.sh)")
+
+
+@pytest.mark.slow
+def test_report_in_a_browser_opens_on_the_front_page_and_shows_the_training_curves(tiny_study):
+    _chromium_or_skip()
+    from test_atlas_browser import chromium, screenshot
+
+    report = tiny_study / "results/tiny/report.html"
+    _snakemake(tiny_study, *TINY, "--report", str(report.relative_to(tiny_study)),
+               "--report-stylesheet", "workflow/report/style.css")
+    work = tiny_study / "results/tiny/browser"
+    work.mkdir(parents=True, exist_ok=True)
+    harness = work / "report_check.html"
+    harness.write_text((REPO / "tests/browser/report_harness.html").read_text() % {
+        "report": json.dumps(report.as_uri()), "figure": json.dumps("training_curves.png"),
+        "front": json.dumps("What this run reproduced")})
+    res = chromium(["--allow-file-access-from-files", "--virtual-time-budget=120000", "--dump-dom", harness.as_uri()],
+                   work / "profile")
+    found = re.search(r'<pre id="out" class="done">(.*?)</pre>', res.stdout, re.DOTALL)
+    assert found, res.stderr[-2000:]
+    seen = json.loads(html.unescape(found.group(1)))
+    assert "error" not in seen, seen
+    assert seen["front"]  # the report opens on the front page ...
+    assert seen["headings"][1:5] == ["Zeiler & Fergus (2014), reproduced", "What this run reproduced",
+                                     "About this run", "Section by section: the paper beside this run"]
+    assert {"atlas/zf_seed0/index.html", "atlas/compare_zf_krizhevsky/index.html"} <= set(seen["links"])
+    with Image.open(tiny_study / "results/tiny/figures/training_curves.png") as png:
+        assert seen["figure_link"]
+        assert seen["figure"] == [{"width": png.width, "height": png.height}]  # ... and shows the figure
+    pixels = screenshot(report, work / "report_front.png", work / "profile", size="1400,1800")
+    assert pixels.std() > 5
+
+
+@pytest.mark.slow
+def test_atlas_of_the_study_in_a_browser_shows_every_map_of_every_layer(tiny_study):
+    _chromium_or_skip()
+    from test_atlas_browser import browse, screenshot
+
+    atlas = tiny_study / "results/tiny/atlas"
+    pages = sorted(atlas.rglob("*.html"))
+    results = browse(pages, tiny_study / "results/tiny/browser/atlas_check")
+    assert [r["url"] for r in results if r["broken"]] == []  # every image of every page loads
+    by_page = {(tiny_study / "results/tiny/browser/atlas_check" / r["url"]).resolve(): r for r in results}
+    for arch in ("zf", "krizhevsky"):
+        model, _ = load_model(tiny_study / f"results/tiny/models/{arch}/seed0/final.pt")
+        for conv in model.spec.convs:
+            grids = by_page[(atlas / f"{arch}_seed0/layer_{conv.name}.html").resolve()]["grids"]
+            assert [(g["maps"], g["cards"]) for g in grids] == [(conv.out_channels, conv.out_channels)], (arch, conv)
+    pixels = screenshot(atlas / "zf_seed0/layer_conv1.html", tiny_study / "results/tiny/browser/atlas_zf_conv1.png",
+                        tiny_study / "results/tiny/browser/profile")
+    assert pixels.std() > 5

@@ -110,6 +110,12 @@ def check_config(config):
                         f"under architectures (defined: {', '.join(config['architectures'])}); add it or fix "
                         "the name."
                     )
+    for arch in config["atlas"]["networks"] or []:
+        if arch not in config["architectures"]:
+            raise WorkflowError(
+                f"config atlas.networks names architecture {arch!r}, which is not defined under architectures "
+                f"(defined: {', '.join(config['architectures'])}); add it or fix the name."
+            )
     for key in ("arch", "krizhevsky_arch", "no_renorm_arch"):
         if config["visualize"][key] not in config["architectures"]:
             raise WorkflowError(
@@ -287,11 +293,16 @@ def data_note():
     return "the real datasets (data.*_root)"
 
 
+def report_place(name, kind):
+    """The report category and labels of `name` (zfrepro.report.sections, shared with the front page)."""
+    from zfrepro.report.sections import report_place as place
+
+    return place(name, kind)
+
+
 def report_file(path, caption, name, kind):
     """`path` marked for the report with its caption (workflow/report/<caption>.rst), in the category of the paper's
-    section it reproduces and labelled with the paper's item (zfrepro.report.sections, shared with the front page)."""
-    from zfrepro.report.sections import report_place
-
+    section it reproduces and labelled with the paper's item."""
     return report(path, caption=f"../report/{caption}.rst", **report_place(name, kind))
 
 

@@ -10,8 +10,6 @@ localrules:
     front_page,
 
 
-
-
 FRONT_TABLES, FRONT_FIGURES = front_page_inputs()
 
 
@@ -20,12 +18,15 @@ rule front_page:
         claims=result_path("tables/claims.csv"),
         tables=list(FRONT_TABLES.values()),
         figures=list(FRONT_FIGURES.values()),
+        pages=atlas_pages(),
         intro="workflow/report/workflow.rst",
     output:
         FRONT_PAGE,
     params:
         tables=to_json(FRONT_TABLES),
         figures=to_json(FRONT_FIGURES),
+        pages=to_json({"atlas": atlas_pages()} if atlas_pages() else {}),
+        base=lambda wildcards, output: os.path.dirname(os.path.dirname(output[0])),  # report.html goes here
     log:
         result_path("logs/front_page/front_page.log"),
     resources:
@@ -34,6 +35,7 @@ rule front_page:
         "../envs/zfrepro.yaml"
     shell:
         "zfrepro front-page --claims {input.claims:q} --tables {params.tables:q} --figures {params.figures:q}"
+        " --pages {params.pages:q} --base {params.base:q}"
         " --intro {input.intro:q} --out {output:q} > {log:q} 2>&1"
 
 

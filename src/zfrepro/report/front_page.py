@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def _with_sd(table: pd.DataFrame, column: str) -> pd.Series:
 
 def _claims_section(claims: pd.DataFrame) -> list[str]:
     counts = claims["verdict"].value_counts()
-    summary = ", ".join(f"**{counts.get(v, 0)}** {v}" for v in VERDICTS if counts.get(v, 0) or v != "not run")
+    summary = ", ".join(f"{v}: **{counts.get(v, 0)}**" for v in VERDICTS if counts.get(v, 0) or v != "not run")
     lines = ["What this run reproduced", "-" * 24, "",
              f"Of the paper's {len(claims)} claims, measured on this run with the criteria the configuration declared "
              f"before it: {summary} (the scorecard, `claims.csv`_; an inconclusive claim's difference is within the "
@@ -113,19 +114,22 @@ def _value_interval(value, low, high) -> str:
 
 
 def front_page(claims: Path | None, tables: dict[str, Path], figures: dict[str, Path], title: str,
-               intro: str = "") -> str:
-    """The front page as reStructuredText."""
+               intro: str = "", pages: dict[str, list[Path]] | None = None, base: Path | None = None) -> str:
+    """The front page as reStructuredText. `pages`: folders of HTML pages by item name (the feature atlas), linked
+    by their index.html's path relative to `base`, the folder of the report (a pure HTML report cannot hold
+    folders, so they stay beside it)."""
+    pages = pages or {}
     lines = [title, "=" * len(title), ""]
-    if intro:
-        lines += [intro.strip(), ""]
-    if claims is not None:
+    if claims is not None:  # the answer first
         lines += _claims_section(pd.read_csv(claims))
+    if intro:
+        lines += ["About this run", "-" * 14, "", intro.strip(), ""]
     lines += ["Section by section: the paper beside this run", "-" * 45, "",
               "Every table with the paper's values beside this run's (mean ± seed-to-seed sd where a network was "
               "trained with several seeds), and every figure, grouped by the paper's sections as in the report's "
               "categories.", ""]
     for category in sections.CATEGORIES[1:]:
-        names = [n for n in dict.fromkeys([*figures, *tables]) if sections.item(n).category == category]
+        names = [n for n in dict.fromkeys([*figures, *tables, *pages]) if sections.item(n).category == category]
         if not names:
             continue
         heading = category.split(" ", 1)[1]
@@ -134,6 +138,10 @@ def front_page(claims: Path | None, tables: dict[str, Path], figures: dict[str, 
             found = sections.item(name)
             if name in figures:
                 lines += [f"- **{found.paper}**, {found.title}: `{Path(figures[name]).name}`_", ""]
+            if name in pages:
+                links = ", ".join(f"`{Path(path).name} <{os.path.relpath(Path(path) / 'index.html', base or '.')}>`__"
+                                  for path in pages[name])
+                lines += [f"- **{found.paper}**, {found.title}: {links} (folders beside the report)", ""]
             if name in tables:
                 table = pd.read_csv(tables[name])
                 compared = paper_beside_ours(table)
@@ -148,6 +156,10 @@ def configure_front_page_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--claims", default=None, help="the scorecard claims.csv (omit when the claims were not run)")
     p.add_argument("--tables", type=json_arg(dict), required=True, help='JSON: {table name: csv path}')
     p.add_argument("--figures", type=json_arg(dict), required=True, help='JSON: {figure name: png path}')
+    p.add_argument("--pages", type=json_arg(dict), default={},
+                   help="JSON: {item name: [folder of HTML pages]} (the feature atlas)")
+    p.add_argument("--base", type=Path, default=Path("."),
+                   help="the folder the report is written to (--pages are linked relative to it)")
     p.add_argument("--title", default="Zeiler & Fergus (2014), reproduced")
     p.add_argument("--intro", type=Path, default=None, help="an RST file whose text opens the page")
     p.add_argument("--out", type=Path, required=True)
@@ -156,7 +168,8 @@ def configure_front_page_parser(p: argparse.ArgumentParser) -> None:
 def front_page_command(args: argparse.Namespace) -> int:
     intro = args.intro.read_text() if args.intro else ""
     text = front_page(Path(args.claims) if args.claims else None, {k: Path(v) for k, v in args.tables.items()},
-                      {k: Path(v) for k, v in args.figures.items()}, args.title, intro)
+                      {k: Path(v) for k, v in args.figures.items()}, args.title, intro,
+                      {k: [Path(p) for p in v] for k, v in args.pages.items()}, args.base)
     # Snakemake renders the page with Jinja before docutils: keep the run's text literal
     atomic_write_text(args.out, "{% raw %}\n" + text + "{% endraw %}\n")
     print(f"wrote {args.out} ({len(args.tables)} tables, {len(args.figures)} figures)")
