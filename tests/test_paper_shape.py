@@ -361,7 +361,7 @@ def test_every_figure_and_table_was_written(paper_shape_run):
     cwd, _ = paper_shape_run
     figures = sorted(p.stem for p in (cwd / "results/paper_shape/figures").glob("*.png"))
     assert figures == ["fig1_deconvnet", "fig2_top9", "fig3_architecture", "fig4_evolution", "fig5_invariance",
-                       "fig6_filters", "fig7_occlusion", "fig8_correspondence", "fig9_caltech256"]
+                       "fig6_filters", "fig7_occlusion", "fig8_correspondence", "fig9_caltech256", "training_curves"]
     tables = {p.stem for p in (cwd / "results/paper_shape/tables").glob("*.csv")}
     assert {"table1_correspondence", "table2_imagenet", "table3_architectures", "table4_caltech101",
             "table5_caltech256", "table6_voc2012", "table7_layers", "overlap"} <= tables

@@ -290,7 +290,7 @@ def test_models_logs_and_benchmarks_of_training(tiny_study, arch):
     assert list(history["epoch"]) == list(range(1, epochs + 1))
     # The log prints each epoch's line with the loss metrics.csv records.
     log = (tiny_study / f"results/tiny/logs/train/{arch}_seed0.log").read_text()
-    logged = [float(loss) for loss in re.findall(r"^epoch \d+: loss ([\d.]+)", log, re.MULTILINE)]
+    logged = [float(loss) for loss in re.findall(r"^epoch \d+/\d+: loss ([\d.]+)", log, re.MULTILINE)]
     assert logged == [float(f"{loss:.4f}") for loss in history["train_loss"]]
     benchmark = pd.read_csv(tiny_study / f"results/tiny/benchmarks/train/{arch}_seed0.tsv", sep="\t")
     assert len(benchmark) == 1 and benchmark.loc[0, "s"] >= history["seconds"].sum()  # the job spans the epochs
