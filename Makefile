@@ -62,4 +62,6 @@ unlock: $(STAMP)  ## remove the lock a killed run left in .snakemake/locks (chec
 	$(SNAKEMAKE) --unlock
 
 clean: $(STAMP)  ## delete the configuration's results folder (results/demo by default; others are kept)
-	rm -rf -- "$(RESULTS_DIR)"
+	d="$(RESULTS_DIR)"; case "$$d" in ""|.|./|..|../*|*/..|*/../*|/|results|results/) \
+	    echo "make clean: results_dir '$$d' is not a folder of its own; delete what you mean by hand" >&2; exit 1;; esac; \
+	rm -rf -- "$$d"
