@@ -25,6 +25,8 @@ import pytest
 import yaml
 from test_workflow import _planned_resources as planned_resources
 
+from zfrepro import preflight
+
 from conftest import REPO, run_python, workflow_copy
 
 SETUP = REPO / ".ci/slurm_setup.sh"
@@ -35,10 +37,8 @@ TINY = REPO / "tests/config/tiny.yaml"
 
 
 def results_dir() -> str:
-    """The tiny config's results folder (config key results_dir, else the schema's default)."""
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    default = schema.get("properties", {}).get("results_dir", {}).get("default", "results")
-    return yaml.safe_load(TINY.read_text()).get("results_dir") or default
+    """The tiny config's results folder, as `make` finds it (zfrepro.preflight.results_dir)."""
+    return preflight.results_dir(["--replace-workflow-config", "--configfile", str(TINY)])
 
 
 def slurm_targets() -> list[str]:

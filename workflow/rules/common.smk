@@ -293,16 +293,11 @@ def data_note():
     return "the real datasets (data.*_root)"
 
 
-def report_place(name, kind):
-    """The report category and labels of `name` (zfrepro.report.sections, shared with the front page)."""
-    from zfrepro.report.sections import report_place as place
-
-    return place(name, kind)
-
-
 def report_file(path, caption, name, kind):
     """`path` marked for the report with its caption (workflow/report/<caption>.rst), in the category of the paper's
-    section it reproduces and labelled with the paper's item."""
+    section it reproduces and labelled with the paper's item (zfrepro.report.sections, shared with the front page)."""
+    from zfrepro.report.sections import report_place
+
     return report(path, caption=f"../report/{caption}.rst", **report_place(name, kind))
 
 
