@@ -28,7 +28,9 @@ venv: $(STAMP)  ## create .venv and install the package with its dev tools
 
 $(STAMP): pyproject.toml
 	if [ ! -x $(VENV)/bin/python ]; then $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --upgrade pip; fi
-	$(VENV)/bin/pip install -e '.[dev]'
+	# --no-compile: Python compiles each module on its first import instead; pip compiling all of torch's
+	# files up front doubled the install time (97 s vs 51 s on the 2-core machine)
+	$(VENV)/bin/pip install --no-compile -e '.[dev]'
 	touch $@
 
 reproduce: $(STAMP)  ## run the whole study (default config), then write results/demo/report.html
