@@ -279,7 +279,8 @@ def test_claim7_measures_the_occlusion_drop_and_the_map_correlation(tmp_path):
     p2 = torch.ones(4, 4) * 0.9
     p2[0, 0] = 0.5
     m1, m2 = p1 * 3 + 1, torch.rand(4, 4, generator=torch.Generator().manual_seed(0))
-    data = {"rows": [{"p_true": p1, "map_total": m1}, {"p_true": p2, "map_total": m2}], "layer": "conv5"}
+    data = {"rows": [{"p_true": p1, "map_total": m1}, {"p_true": p2, "map_total": m2}], "layer": "conv5",
+            "size": 3, "crop": 10}
     row = claims.claim7({"occlusion": _save(tmp_path, "occ.pt", data)}, CRIT)
     assert row["value"] == pytest.approx(np.mean([0.9, 0.4]), abs=1e-4)
     corr2 = np.corrcoef(p2.flatten().numpy(), m2.flatten().numpy())[0, 1]
@@ -393,3 +394,65 @@ def test_scorecard_and_command_write_11_rows(tmp_path):
     assert (df["value"] == NOT_RUN).all() and all(df["cause"] != "")
     md = (tmp_path / "claims.md").read_text()
     assert "not run: 11" in md and "90% interval" in md and "## Claim 11: not run" in md
+
+
+# ---------------------------------------------------------------------------------------------- measured causes
+
+
+def test_capacity_claims_give_how_far_training_got_as_their_cause(tmp_path):
+    # Krizhevsky fits its training set worse (train 9) than the network without 6,7 (train 2): underfitting.
+    k = {s: _metrics(tmp_path, "k", s, v, 9.0, 10.0) for s, v in enumerate([10.0, 11.0, 12.0])}
+    r67 = {s: _metrics(tmp_path, "r67", s, v, t, c) for s, (v, t, c) in
+           enumerate([(3.0, 2.0, 4.0), (4.0, 2.0, 5.0), (5.0, 2.0, 3.0)])}
+    inputs = {"crops": "ten", "metrics": {"k": k, "r67": r67},
+              "table3": {claims.T3_KRIZHEVSKY: "k", claims.T3_NO_67: "r67"}}
+    row = claims.claim4(inputs, CRIT)
+    assert row["verdict"] == FAILS  # removing 6,7 lowers the error beyond the noise
+    why = row["cause"].split(" | why: ")[1]
+    assert why.startswith("training / validation top-1 error (centre crop, mean over seeds): Krizhevsky 9.0% / "
+                          "10.0%, without 6,7 2.0% / 4.0%; Krizhevsky fits its own training set worse than without "
+                          "6,7 (2.0%)")
+    # The wider network fits best: its gap is set against the others'.
+    z = {0: _metrics(tmp_path, "z", 0, 8.0, 6.0, 9.0), 1: _metrics(tmp_path, "z", 1, 8.0, 6.0, 9.0)}
+    fc = {0: _metrics(tmp_path, "fc", 0, 8.5, 1.0, 9.5), 1: _metrics(tmp_path, "fc", 1, 8.5, 1.0, 9.5)}
+    inputs = {"crops": "ten", "metrics": {"z": z, "fc": fc},
+              "table3": {claims.T3_ZF: "z", claims.T3_FC8192: "fc"}}
+    why = claims.claim5(inputs, CRIT)["cause"].split(" | why: ")[1]
+    assert why.endswith("layers 6,7 at 8192 fits its training set best, and its validation error follows: gap "
+                        "8.5 points against 3.0 (ZF)")
+
+
+def test_claim1_cause_is_how_the_filters_grew(tmp_path):
+    flat = _wave(24, 7, 0, 1)  # RMS 1/sqrt(2) each
+    data = {"filters": {"a": flat * 3, "b": flat, "c": flat}, "history": {"a": {1: flat, 5: flat * 3}, "c": {5: flat}},
+            "projections": {}, "arches": {"a": "zf_no_renorm", "c": "zf"}, "strides": {"a": 2, "c": 2},
+            "radii": {"a": None, "c": 1.0}, "mid_band": [0.125, 0.375]}
+    row = claims.claim1({"fig6": _save(tmp_path, "f.pt", data)}, CRIT)
+    assert row["verdict"] == FAILS
+    assert row["cause"].endswith("why: zf_no_renorm's layer-1 filters from epoch 1 to 5: largest RMS 0.707 to 2.12, "
+                                 "median 0.707 to 2.12 (x3.00 and x3.00); the largest ends at 2.12 times the "
+                                 "renormalisation radius 1")
+
+
+def test_claim7_cause_sorts_the_images_by_why_they_do_not_drop(tmp_path):
+    hidden = torch.ones(4, 4)
+    hidden[0, 0] = 0.0  # drops by 1
+    never = torch.full((4, 4), 0.9)  # no position below 0.5
+    unsure = torch.full((4, 4), 0.3)
+    unsure[1, 1] = 0.2  # median 0.3: little to drop
+    data = {"rows": [{"p_true": p, "map_total": p} for p in (hidden, never, unsure)], "layer": "conv5",
+            "size": 3, "crop": 10}
+    row = claims.claim7({"occlusion": _save(tmp_path, "occ.pt", data)}, CRIT)
+    assert row["cause"].endswith("why: of the 3 images, 1 keep p(true) above 0.5 at every position of the 3-px square "
+                                 "(9% of the 10-px crop): no position hides the class; 1 have p(true) below 0.5 at "
+                                 "the median position: little to drop; the other 1 drop by 1.00 on average")
+
+
+def test_claim11_cause_is_what_the_first_layer_already_does(tmp_path):
+    _, table7 = _transfer_files(tmp_path)
+    # split mean accuracies: conv1 50, conv3 60, conv5 70 (best), fc7 69: the last layer is not the best
+    row = claims.claim11({"table7": table7}, {**CRIT, "depth_correlation": 0.95})
+    assert row["verdict"] != HOLDS
+    assert row["cause"].endswith("why: caltech101: conv1 features alone reach 50.0%, the best layer (conv5) 70.0%, "
+                                 "fc7 69.0%; caltech256: conv1 features alone reach 50.0%, the best layer (conv5) "
+                                 "70.0%, fc7 69.0%")

@@ -256,12 +256,13 @@ def rule_not_run(number: int, parts: Sequence[tuple[str, float, bool]], enable: 
     return claim_row(number, [not_run(name, threshold, enable, above) for name, threshold, above in parts])
 
 
-def claim_row(number: int, parts: Sequence[Part], headline: int | None = None) -> dict[str, Any]:
+def claim_row(number: int, parts: Sequence[Part], headline: int | None = None, mechanism: str = "") -> dict[str, Any]:
     """The scorecard row of a claim: the headline part's numbers, every part's criterion and result, the
     combined verdict, and for a claim that does not hold (or is inconclusive / not run) the cause: each part
-    that is not "holds", in measured numbers. The headline is a part whose own verdict is the claim's (so the
-    row's value and interval show why): `headline` if it qualifies, else the first such part, else the first
-    part that ran."""
+    that is not "holds", in measured numbers, then `mechanism` (a measurement of why the effect cannot show on
+    this run, e.g. that no network fits its training set better than its validation set). The headline is a
+    part whose own verdict is the claim's (so the row's value and interval show why): `headline` if it
+    qualifies, else the first such part, else the first part that ran."""
     v = combine([p.verdict for p in parts])
     order = ([headline] if headline is not None else []) + list(range(len(parts)))
     ran = [i for i in order if parts[i].estimate is not None]
@@ -276,7 +277,8 @@ def claim_row(number: int, parts: Sequence[Part], headline: int | None = None) -
         "criterion": "; ".join(p.criterion for p in parts) + (" (every part)" if len(parts) > 1 else ""),
         "threshold": head.threshold, "value": num(e.value) if e else NOT_RUN, "se": num(e.se) if e else "",
         "low": num(e.low) if e else "", "high": num(e.high) if e else "", "noise": e.noise if e else "",
-        "verdict": v, "cause": "" if v == HOLDS else " | ".join(p.cause() for p in parts if p.verdict != HOLDS),
+        "verdict": v, "cause": "" if v == HOLDS else " | ".join(
+            [p.cause() for p in parts if p.verdict != HOLDS] + ([f"why: {mechanism}"] if mechanism else [])),
         "details": " | ".join(p.describe() + (f"; noise: {p.estimate.noise}" if p.estimate and e and
                                               p.estimate.noise != e.noise else "") for p in parts),
     }
@@ -344,6 +346,39 @@ def _row_arch(inputs: Mapping, table: str, label: str) -> tuple[str | None, str]
     return arch, f"tables.{table} row {label!r} (and its architecture)"
 
 
+def _fit(inputs: Mapping, roles: Mapping[str, tuple[str | None, str]], names: Mapping[str, str],
+         largest: str) -> str:
+    """How far training got, for a claim about capacity: each compared network's training and validation top-1
+    error (centre crop, mean over seeds). When the network with the most layers or units (`largest`) fits its
+    own training set worse than a smaller one, it is behind in training (underfitting), where what its extra
+    capacity can learn cannot show; when it fits best, whether its validation error follows is its gap against
+    the others'."""
+    errors = {}
+    for role, (arch, _) in roles.items():
+        ms = _metrics(inputs, arch) if arch else []
+        if ms:
+            errors[role] = tuple(float(np.mean([float(m[s]["top1_error"]) if s == "train" else
+                                                float(m[s]["center"]["top1_error"]) for m in ms]))
+                                 for s in ("train", "val"))
+    if not errors:
+        return ""
+    text = "training / validation top-1 error (centre crop, mean over seeds): " + ", ".join(
+        f"{names[r]} {t:.1f}% / {v:.1f}%" for r, (t, v) in errors.items())
+    if largest not in errors:
+        return text
+    train, val = errors[largest]
+    ahead = [r for r, (t, _) in errors.items() if r != largest and t < train]
+    if ahead:
+        text += (f"; {names[largest]} fits its own training set worse than "
+                 f"{', '.join(f'{names[r]} ({errors[r][0]:.1f}%)' for r in ahead)}: with the training given it is "
+                 "behind them (underfitting), where what its extra layers or units can learn cannot show")
+    else:
+        gaps = ", ".join(f"{v - t:.1f} ({names[r]})" for r, (t, v) in errors.items() if r != largest)
+        text += (f"; {names[largest]} fits its training set best, and its validation error follows: gap "
+                 f"{val - train:.1f} points against {gaps}")
+    return text
+
+
 def _fmt(means: Mapping[str, float], names: Mapping[str, str], groups: Mapping[str, Sequence]) -> str:
     return ", ".join(f"{names[r]} {means[r]:.2f}% ({len(groups[r])} seed{'s' * (len(groups[r]) != 1)})"
                      for r in names if r in means)
@@ -382,7 +417,22 @@ def claim1(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
         context = (f"{data['arches'][panel]} at epoch {epoch} (of {', '.join(map(str, sorted(history)))}): largest "
                    f"RMS {norms.max():.3g}, median {np.median(norms):.3g}" + clipped)
         parts.append(Part(name, t, above, estimate, context))
-    return claim_row(1, parts)
+    return claim_row(1, parts, mechanism=_growth(data["history"]["a"], data["arches"]["a"], radius))
+
+
+def _growth(history: Mapping[int, Any], arch: str, radius: float | None) -> str:
+    """How the layer-1 filters of the network without renormalisation grew over the kept epochs: the largest and
+    the median RMS at the first and the last. Dominance needs the largest to outgrow the median."""
+    from zfrepro.analysis.filters import rms_norms
+
+    first, last = min(history), max(history)
+    a, b = rms_norms(history[first]), rms_norms(history[last])
+    text = (f"{arch}'s layer-1 filters from epoch {first} to {last}: largest RMS {a.max():.3g} to {b.max():.3g}, "
+            f"median {np.median(a):.3g} to {np.median(b):.3g} (x{b.max() / a.max():.2f} and "
+            f"x{np.median(b) / np.median(a):.2f})")
+    if radius:
+        text += f"; the largest ends at {b.max() / radius:.2f} times the renormalisation radius {radius:g}"
+    return text
 
 
 def claim2(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
@@ -451,7 +501,8 @@ def claim4(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
         ("removing layers 3,4,6,7: error increase beyond the sum of the two removals' (points)", t,
          {"r3467": 1, "r34": -1, "r67": -1, "k": 1}, roles, fmt),
     ]
-    return claim_row(4, _seed_parts(inputs, criteria, specs, _val_error, "validation top-1 error"))
+    return claim_row(4, _seed_parts(inputs, criteria, specs, _val_error, "validation top-1 error"),
+                     mechanism=_fit(inputs, roles, names, "k"))
 
 
 def claim5(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
@@ -470,7 +521,7 @@ def claim5(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
          lambda m, g: "validation minus training error (centre crop): " + ", ".join(
              f"{names[r]} {m[r]:.2f}" for r in ("z", "fc") if r in m))],
         _gap, "validation minus training top-1 error")
-    return claim_row(5, errors + gaps)
+    return claim_row(5, errors + gaps, mechanism=_fit(inputs, roles, names, "fc"))
 
 
 # ---------------------------------------------------------------------------------------------- claims 6-9
@@ -562,11 +613,13 @@ def claim7(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     data = _load(inputs.get("occlusion"))
     if data is None:
         return rule_not_run(7, [(names[0], t1, True), (names[1], t2, True)], "the occlusion rule (Fig 7)")
-    drops, corrs = [], []
+    drops, corrs, never, unsure = [], [], [], []
     shown = len(data["rows"])
     for r in [*data["rows"], *data.get("sample", [])]:  # the figure's images, then the rule's extra ones
         p, m = r["p_true"].flatten().double().numpy(), r["map_total"].flatten().double().numpy()
         drops.append(float(np.median(p) - p.min()))
+        never.append(bool(p.min() > 0.5))  # no occluder position hides the class
+        unsure.append(bool(np.median(p) < 0.5))  # little to drop: unsure of the class with most of it in view
         corrs.append(float(np.corrcoef(p, m)[0, 1]) if p.std() > 0 and m.std() > 0 else 0.0)
     drops_a, corrs_a = np.array(drops), np.array(corrs)
     units = (f"the {shown} Fig 7 images" if len(drops) == shown
@@ -578,7 +631,12 @@ def claim7(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
                           _per_image(corrs)))
     else:
         parts.append(not_run(names[1], t2, f"occlusion.layer: conv5 (it is {data['layer']})"))
-    return claim_row(7, parts)
+    rest = [d for d, a, b in zip(drops, never, unsure, strict=True) if not (a or b)]
+    mechanism = (f"of the {len(drops)} images, {sum(never)} keep p(true) above 0.5 at every position of the "
+                 f"{data['size']}-px square ({data['size'] ** 2 / data['crop'] ** 2:.0%} of the {data['crop']}-px "
+                 f"crop): no position hides the class; {sum(unsure)} have p(true) below 0.5 at the median position: "
+                 "little to drop" + (f"; the other {len(rest)} drop by {np.mean(rest):.2f} on average" if rest else ""))
+    return claim_row(7, parts, mechanism=mechanism)
 
 
 def claim8(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
@@ -708,7 +766,7 @@ def claim11(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     if not table7:
         return claim_row(11, [not_run("rank correlation of SVM accuracy with layer depth", t,
                                       "transfer.enabled: true")])
-    comparisons, contexts = {}, {}
+    comparisons, contexts, shallow = {}, {}, []
     for dataset, spec in table7.items():
         layers = sorted(spec["svm"], key=_depth)
         name = f"{dataset}: rank correlation of linear SVM accuracy with layer depth ({len(layers)} layers)"
@@ -727,10 +785,16 @@ def claim11(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
         best = max(means, key=means.get)
         contexts[name] = ("mean accuracy " + ", ".join(f"{layer} {means[layer]:.1f}%" for layer in layers)
                           + f"; best {best}")
+        if best != layers[-1]:  # what a failure here comes down to: how much the first layer already separates
+            first, last = layers[0], layers[-1]
+            shallow.append(f"{dataset}: {first} features alone reach {means[first]:.1f}%, the best layer ({best}) "
+                           f"{means[best]:.1f}%, {last} {means[last]:.1f}%" + (
+                               f": {first} already separates these classes as well as {last}"
+                               if means[first] >= means[last] else ""))
     estimates = paired_over_splits({k: v for k, v in comparisons.items() if v}, criteria["confidence"])
     parts = [Part(name, t, True, estimates[name], contexts[name]) if name in estimates
              else not_run(name, t, "transfer.table7_layers with 3 or more layers") for name in contexts]
-    return claim_row(11, parts)
+    return claim_row(11, parts, mechanism="; ".join(shallow))
 
 
 CLAIM_FUNCTIONS = (claim1, claim2, claim3, claim4, claim5, claim6, claim7, claim8, claim9, claim10, claim11)
