@@ -91,7 +91,7 @@ def split_errors(model: nn.Module, split: PreparedSplit, mean: torch.Tensor, cro
     return errors_of(probs, split.labels[indices])
 
 
-def evaluate(model_path: str | Path, data_dir: str | Path, train_subset: int = 1000, batch_size: int = 256,
+def evaluate(model_path: str | Path, data_dir: str | Path, train_subset: int = 1000, batch_size: int = 32,
              device: str = "auto", threads: int = 2) -> tuple[dict, dict]:
     """All the error rates the tables need, as one JSON-ready dict (errors in %), and the validation
     predictions {"labels", "center", "ten"} (softmax outputs [N, C]) for ensembles."""

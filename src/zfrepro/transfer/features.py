@@ -127,7 +127,7 @@ def configure_features_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mean", required=True, help="the ImageNet mean image (results/data/imagenet/mean.pt)")
     p.add_argument("--layers", required=True, help='JSON list of layer names, e.g. ["conv5", "fc7"]')
     p.add_argument("--max-feature-dim", type=int, required=True, help="conv maps are pooled to fit this")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--out-dir", required=True, help="{layer}.pt files go here")
 
