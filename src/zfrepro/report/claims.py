@@ -260,7 +260,7 @@ def claim_row(number: int, parts: Sequence[Part], headline: int | None = None, m
     """The scorecard row of a claim: the headline part's numbers, every part's criterion and result, the
     combined verdict, and for a claim that does not hold (or is inconclusive / not run) the cause: each part
     that is not "holds", in measured numbers, then `mechanism` (a measurement of why the effect cannot show on
-    this run, e.g. that no network fits its training set better than its validation set). The headline is a
+    this run, e.g. that the larger network fits its own training set worse than a smaller one). The headline is a
     part whose own verdict is the claim's (so the row's value and interval show why): `headline` if it
     qualifies, else the first such part, else the first part that ran."""
     v = combine([p.verdict for p in parts])
@@ -353,13 +353,12 @@ def _fit(inputs: Mapping, roles: Mapping[str, tuple[str | None, str]], names: Ma
     own training set worse than a smaller one, it is behind in training (underfitting), where what its extra
     capacity can learn cannot show; when it fits best, whether its validation error follows is its gap against
     the others'."""
-    errors = {}
+    errors = {}  # role -> (training, validation) error
     for role, (arch, _) in roles.items():
         ms = _metrics(inputs, arch) if arch else []
         if ms:
-            errors[role] = tuple(float(np.mean([float(m[s]["top1_error"]) if s == "train" else
-                                                float(m[s]["center"]["top1_error"]) for m in ms]))
-                                 for s in ("train", "val"))
+            errors[role] = (float(np.mean([float(m["train"]["top1_error"]) for m in ms])),
+                            float(np.mean([float(m["val"]["center"]["top1_error"]) for m in ms])))
     if not errors:
         return ""
     text = "training / validation top-1 error (centre crop, mean over seeds): " + ", ".join(
@@ -425,6 +424,8 @@ def _growth(history: Mapping[int, Any], arch: str, radius: float | None) -> str:
     the median RMS at the first and the last. Dominance needs the largest to outgrow the median."""
     from zfrepro.analysis.filters import rms_norms
 
+    if len(history) < 2:  # growth needs two kept epochs
+        return ""
     first, last = min(history), max(history)
     a, b = rms_norms(history[first]), rms_norms(history[last])
     text = (f"{arch}'s layer-1 filters from epoch {first} to {last}: largest RMS {a.max():.3g} to {b.max():.3g}, "
