@@ -26,10 +26,10 @@ help:  ## list the targets
 
 venv: $(STAMP)  ## create .venv and install the package with its dev tools
 
+# pip compiles bytecode up front (its default): with PYTHONDONTWRITEBYTECODE set, as on the CI machine,
+# --no-compile would make every job compile torch's modules again (+4 s per job, +6 min per study).
 $(STAMP): pyproject.toml
 	if [ ! -x $(VENV)/bin/python ]; then $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --upgrade pip; fi
-	# Compiled bytecode up front (pip's default): with PYTHONDONTWRITEBYTECODE set, as on the CI machine,
-	# --no-compile would make every job compile torch's modules again (+4 s per job, +6 min per study)
 	$(VENV)/bin/pip install -e '.[dev]'
 	touch $@
 
