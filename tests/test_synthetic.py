@@ -1,5 +1,8 @@
 """Tests of the synthetic data generator: determinism, the real layouts as torchvision reads them, the quirky
-ImageNet files, the face part boxes, class structure and parameter errors. Tiny sizes keep it fast."""
+ImageNet files and the face part boxes (for both generators, synthetic.generator parts and arrangements), the
+default (parts) generator's class structure, and parameter errors. Tiny sizes keep it fast. The design of the
+arrangements generator's classes (families, flip safety, layer-1 statistics) is tested in
+test_synthetic_arrangements.py."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import hashlib
 import itertools
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,7 +33,7 @@ TINY = {
 }
 
 
-def _params(dataset: str, **over: int) -> dict:
+def _params(dataset: str, **over: Any) -> dict:
     return {"image_size": SIZE, **TINY[dataset], **over}
 
 
@@ -39,14 +43,20 @@ def _digest(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.fixture(scope="module", params=list(synthetic.GENERATORS))
+def generator(request: pytest.FixtureRequest) -> str:
+    """Each generator in turn (synthetic.generator): the layouts and the face boxes are the same contract."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Each dataset generated once at tiny size (seed 0)."""
-    base = tmp_path_factory.mktemp("synthetic")
+def generated(generator: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each dataset generated once at tiny size (seed 0) by `generator`."""
+    base = tmp_path_factory.mktemp(f"synthetic_{generator}")
     out = {}
     for dataset in synthetic.DATASETS:
         out[dataset] = base / dataset
-        synthetic.generate(dataset, out[dataset], _params(dataset), seed=0, workers=1)
+        synthetic.generate(dataset, out[dataset], _params(dataset, generator=generator), seed=0, workers=1)
     return out
 
 
@@ -54,10 +64,11 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("dataset", synthetic.DATASETS)
-def test_same_seed_same_bytes_other_seed_differs(dataset: str, generated: dict[str, Path],
+def test_same_seed_same_bytes_other_seed_differs(dataset: str, generator: str, generated: dict[str, Path],
                                                  tmp_path: Path) -> None:
-    synthetic.generate(dataset, tmp_path / "again" / dataset, _params(dataset), seed=0, workers=1)
-    synthetic.generate(dataset, tmp_path / "other" / dataset, _params(dataset), seed=1, workers=1)
+    params = _params(dataset, generator=generator)
+    synthetic.generate(dataset, tmp_path / "again" / dataset, params, seed=0, workers=1)
+    synthetic.generate(dataset, tmp_path / "other" / dataset, params, seed=1, workers=1)
     first, again, other = (_digest(p) for p in (generated[dataset], tmp_path / "again" / dataset,
                                                  tmp_path / "other" / dataset))
     assert first == again
@@ -220,14 +231,16 @@ def test_parts_csv_lists_every_face_val_image_inside_the_image(generated: dict[s
         assert parts["left_eye"][0] < parts["right_eye"][0]  # tilt is at most 20 degrees
 
 
-def test_face_val_per_class_sets_the_face_classes_validation_images_only(generated: dict[str, Path],
+def test_face_val_per_class_sets_the_face_classes_validation_images_only(generator: str,
+                                                                      generated: dict[str, Path],
                                                                       tmp_path: Path) -> None:
     # null (as the workflow passes it when unset) changes nothing: same bytes, same synthetic.json.
-    synthetic.generate("imagenet", tmp_path / "null", _params("imagenet", face_val_per_class=None), seed=0,
-                       workers=1)
+    synthetic.generate("imagenet", tmp_path / "null",
+                       _params("imagenet", face_val_per_class=None, generator=generator), seed=0, workers=1)
     assert _digest(tmp_path / "null") == _digest(generated["imagenet"])
     root = tmp_path / "five"
-    synthetic.generate("imagenet", root, _params("imagenet", face_val_per_class=5), seed=0, workers=1)
+    synthetic.generate("imagenet", root, _params("imagenet", face_val_per_class=5, generator=generator), seed=0,
+                       workers=1)
     counts = {d.name: len(list(d.iterdir())) for d in (root / "val").iterdir()}
     assert counts == {"n90000001": 2, "n90000002": 2, "n91000001": 5}
     assert {str(Path(image).parent.name) for image in _parts_csv(root)} == {"n91000001"}
@@ -236,10 +249,11 @@ def test_face_val_per_class_sets_the_face_classes_validation_images_only(generat
         synthetic.generate("imagenet", tmp_path / "x", _params("imagenet", face_val_per_class=0), seed=0)
 
 
-def test_part_boxes_mark_exactly_the_drawn_eyes_and_nose(generated: dict[str, Path]) -> None:
+def test_part_boxes_mark_exactly_the_drawn_eyes_and_nose(generator: str, generated: dict[str, Path]) -> None:
     root = generated["imagenet"]
     rows = _parts_csv(root)
-    plan = synthetic.imagenet_plan(synthetic.check_params("imagenet", _params("imagenet")), seed=0)
+    plan = synthetic.imagenet_plan(synthetic.check_params("imagenet", _params("imagenet", generator=generator)),
+                                   seed=0)
     face_jobs = [j for j in plan.val if j.scene == "face"]
     assert {j.path for j in face_jobs} == set(rows)
     for job in face_jobs:
@@ -320,6 +334,9 @@ def test_classes_are_separable_by_simple_colour_statistics(tmp_path: Path) -> No
     ("voc", {**_params("voc"), "image_size": "big"}, "synthetic.image_size"),
     ("imagenet", _params("imagenet", face_classes=4), "synthetic.imagenet.face_classes"),
     ("caltech101", _params("caltech101", max_per_class=2), "synthetic.caltech101.max_per_class"),
+    ("caltech256", _params("caltech256", classes=999), "synthetic.caltech256.classes"),
+    ("imagenet", _params("imagenet", classes=1001), "synthetic.imagenet.classes"),
+    ("voc", _params("voc", generator="shapes"), "synthetic.generator"),
 ])
 def test_bad_params_name_the_key(dataset: str, params: dict, key: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

@@ -1,6 +1,8 @@
 """Drawing: shape outlines, poses, fill textures, and painting whole objects and faces onto an image.
 
-Every operation is local to a shape's pixel box, so the boxes returned (objects, face parts) are exact.
+Every operation is local to a shape's pixel box, so the boxes returned (objects, face parts) are exact. The
+primitives, the face geometry and the eyes and nose are shared by both generators; _draw_object and _draw_face
+draw the `parts` generator's classes (arrangement_scenes draws the `arrangements` generator's).
 """
 
 from __future__ import annotations
@@ -182,7 +184,10 @@ def _draw_object(img: np.ndarray, cls: ObjectClass, pose: Pose, rng: np.random.G
 
 
 def _face_geometry(cls: FaceClass, pose: Pose, rng: np.random.Generator) -> tuple[dict[str, Pose], float]:
-    """Poses of the face's parts (eyes and nose moved by a random yaw and pitch) and the yaw."""
+    """Poses of the face's parts (eyes and nose moved by a random yaw and pitch) and the yaw.
+
+    Only cls.aspect is read, so the `arrangements` generator's face classes use it too.
+    """
     yaw, pitch = rng.uniform(-0.28, 0.28), rng.uniform(-0.12, 0.12)
     head = Pose(pose.cx, pose.cy, pose.radius, pose.angle, cls.aspect)
     spread = 0.36 * (1.0 - 0.35 * abs(yaw))
@@ -205,6 +210,13 @@ def _draw_face(img: np.ndarray, cls: FaceClass, pose: Pose, rng: np.random.Gener
         boxes += [_paint(img, cls.ears.shape, g[e], colour) for e in ("ear_l", "ear_r")]
     boxes.append(_paint(img, cls.head.shape, g["head"], _jitter_colour(rng, cls.head.colour),
                         cls.head.texture, _phase(rng)))
+    return _face_features(img, g, yaw, boxes, features)
+
+
+def _face_features(img: np.ndarray, g: dict[str, Pose], yaw: float, boxes: list[Box | None],
+                   features: bool) -> tuple[Box | None, dict[str, Box]]:
+    """Draw the shared eyes and nose (unless not `features`) onto a drawn head; return the face's box (boxes:
+    those of the head and ears) and the boxes of left_eye, right_eye and nose."""
     parts: dict[str, Box] = {}
     if not features:
         return _union(boxes), parts

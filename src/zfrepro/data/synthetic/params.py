@@ -1,7 +1,11 @@
-"""The generator's parameters per dataset (config synthetic.<dataset> plus image_size) and their checks."""
+"""The generator's parameters per dataset (config synthetic.<dataset> plus image_size and generator) and their
+checks."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from zfrepro.data.synthetic.generators import DEFAULT_GENERATOR, GENERATORS
 from zfrepro.data.synthetic.vocabulary import DATASETS
 from zfrepro.errors import ConfigError
 
@@ -22,7 +26,7 @@ OPTIONAL_KEYS: dict[str, dict[str, int]] = {
 NULLABLE_KEYS: dict[str, tuple[str, ...]] = {
     "imagenet": ("face_val_per_class",),
 }
-MAX_CLASSES = 1000  # ImageNet's class count; the part catalogue holds 1000 distinct classes per dataset
+MAX_CLASSES = 1000  # ImageNet's class count; each generator's catalogue holds at least 1000 classes per dataset
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -39,17 +43,31 @@ def _int(params: dict, dataset: str, key: str, low: int) -> int:
     return value
 
 
-def check_params(dataset: str, params: dict) -> dict[str, int]:
-    """Validate the generator parameters of one dataset; ConfigError names the offending key."""
+def _generator(params: dict) -> str:
+    """synthetic.generator: one of GENERATORS; left out or null means the default (parts)."""
+    value = params.get("generator")
+    if value is None:
+        return DEFAULT_GENERATOR
+    if not isinstance(value, str) or value not in GENERATORS:
+        raise ConfigError(f"synthetic.generator = {value!r}; use one of {', '.join(GENERATORS)}")
+    return value
+
+
+def check_params(dataset: str, params: dict) -> dict[str, Any]:
+    """Validate the generator parameters of one dataset; ConfigError names the offending key.
+
+    The result holds "generator" (always) and the integer parameters.
+    """
     if dataset not in DATASETS:
         raise ConfigError(f"synthetic dataset {dataset!r} is unknown; use one of {', '.join(DATASETS)}")
     optional = OPTIONAL_KEYS.get(dataset, {})
     nullable = NULLABLE_KEYS.get(dataset, ())
-    known = set(PARAM_KEYS[dataset]) | set(optional) | set(nullable) | {"image_size"}
+    known = set(PARAM_KEYS[dataset]) | set(optional) | set(nullable) | {"image_size", "generator"}
     for key in params:
         if key not in known:
             raise ConfigError(f"synthetic.{dataset}.{key} is not a known key; use {', '.join(sorted(known))}")
-    p = {"image_size": _int(params, dataset, "image_size", 16)}
+    generator = _generator(params)
+    p: dict[str, Any] = {"image_size": _int(params, dataset, "image_size", 16)}
     for key in PARAM_KEYS[dataset]:
         p[key] = _int(params, dataset, key, 0 if key in ("face_classes", "quirky_images", "background_images",
                                                         "clutter_images") else 1)
@@ -63,6 +81,10 @@ def check_params(dataset: str, params: dict) -> dict[str, int]:
     if dataset == "imagenet":
         if p["face_classes"] > p["classes"]:
             raise ConfigError("synthetic.imagenet.face_classes must not exceed synthetic.imagenet.classes")
+        limit = GENERATORS[generator].max_face_classes
+        if limit is not None and p["face_classes"] > limit:
+            raise ConfigError(f"synthetic.imagenet.face_classes must be <= {limit} (the distinct face classes of "
+                              f"synthetic.generator {generator})")
         if p["quirky_images"] > p["classes"] * p["train_per_class"]:
             raise ConfigError("synthetic.imagenet.quirky_images exceeds the number of training images")
     if dataset in ("caltech101", "caltech256") and p["max_per_class"] < p["min_per_class"]:
@@ -70,5 +92,6 @@ def check_params(dataset: str, params: dict) -> dict[str, int]:
     if dataset == "caltech256" and p["classes"] > 998:
         raise ConfigError("synthetic.caltech256.classes must be <= 998 (folders are numbered 001..999)")
     if p.get("classes", 0) > MAX_CLASSES:
-        raise ConfigError(f"synthetic.{dataset}.classes must be <= {MAX_CLASSES} (part combinations run out)")
+        raise ConfigError(f"synthetic.{dataset}.classes must be <= {MAX_CLASSES} (ImageNet's class count)")
+    p["generator"] = generator
     return p

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from zfrepro.data.synthetic.scenes import Job, _sources, render
+from zfrepro.data.synthetic.generators import render
+from zfrepro.data.synthetic.scenes import Job, _sources
 
 
 def _encode(rgb: np.ndarray, fmt: str) -> bytes:

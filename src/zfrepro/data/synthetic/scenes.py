@@ -1,13 +1,17 @@
-"""Scenes: background photographs, lighting, image sizes, placing objects, one scene per kind, and render().
+"""Scenes: background photographs, lighting, image sizes, Job, placing objects, clutter, and the `parts`
+generator's scenes.
 
-A Job names one image; render(job) depends only on the job (its own random stream), so jobs can be made in
-any order and by any number of worker processes.
+A Job names one image; rendering it (generators.render) depends only on the job (its own random stream), so
+jobs can be made in any order and by any number of worker processes. The backgrounds, lighting, image sizes,
+loose parts, the clutter scene and the VOC scene's bookkeeping (_voc_objects) are shared by both generators;
+the `arrangements` generator's own placement and scenes are in arrangement_scenes.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -95,6 +99,7 @@ class Job(NamedTuple):
     classes: tuple[Any, ...]  # ObjectClass / FaceClass objects drawn in this image
     fmt: str = "jpeg"  # jpeg or one of QUIRKY_KINDS
     names: tuple[str, ...] = ()  # VOC class names of `classes`
+    generator: str = "parts"  # the generator (generators.GENERATORS) that draws `classes`: parts | arrangements
 
 
 def _place(rng: np.random.Generator, h: int, w: int, frac: tuple[float, float], centred: float,
@@ -108,12 +113,20 @@ def _place(rng: np.random.Generator, h: int, w: int, frac: tuple[float, float], 
 
 
 def _loose_parts(rng: np.random.Generator, h: int, w: int, img: np.ndarray, n: int,
-                 frac: tuple[float, float]) -> None:
-    """Scatter n single parts of the vocabulary: clutter sharing the objects' parts, not their layout."""
+                 frac: tuple[float, float], away: tuple[float, float, float] | None = None) -> None:
+    """Scatter n single parts of the vocabulary: clutter sharing the objects' parts, not their layout.
+
+    away = (cx, cy, r): each part keeps a gap of its own diameter from that circle (the object), so loose
+    parts never touch the object and make it look like another arrangement; a part that finds no such place
+    in 6 tries is left out. Without it (the `parts` generator) each part goes where its first try puts it.
+    """
     for _ in range(n):
         part = _draw_part_spec(rng)
-        pose = _place(rng, h, w, frac, 1.2, 1.0)
-        _paint(img, part.shape, pose, _jitter_colour(rng, part.colour), part.texture, _phase(rng))
+        for _ in range(6):
+            pose = _place(rng, h, w, frac, 1.2, 1.0)
+            if away is None or math.hypot(pose.cx - away[0], pose.cy - away[1]) >= away[2] + 3 * pose.radius:
+                _paint(img, part.shape, pose, _jitter_colour(rng, part.colour), part.texture, _phase(rng))
+                break
 
 
 def _distractors(rng: np.random.Generator, h: int, w: int, img: np.ndarray) -> None:
@@ -147,20 +160,28 @@ def _scene_clutter(rng: np.random.Generator, h: int, w: int, img: np.ndarray) ->
 
 def _scene_voc(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarray) -> dict[str, Any]:
     """Several objects at spread-out positions; VOC boxes, truncation, occlusion and difficulty."""
+    return _voc_objects(job, rng, h, w, img, _place, _object_extent, _draw_object)
+
+
+def _voc_objects(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarray, place: Callable[..., Pose],
+                 extent_of: Callable[[Any], float], draw: Callable[..., Box | None]) -> dict[str, Any]:
+    """The VOC scene of either generator: objects placed by `place` (as _place; extent_of(cls): the object's
+    radius in pose radii), drawn by `draw` (as _draw_object), and their VOC boxes, truncation, occlusion,
+    difficulty and pose."""
     n = len(job.classes)
     frac = (0.5, 0.9) if n == 1 else (0.3, 0.6)
     drawn: list[tuple[str, Box, np.ndarray, float, Pose, float]] = []
     for cls, name in zip(job.classes, job.names, strict=True):
-        extent = _object_extent(cls)
+        extent = extent_of(cls)
         best = None
         for _ in range(8):  # keep the candidate farthest from the objects already placed
-            pose = _place(rng, h, w, frac, 1.15, extent)
+            pose = place(rng, h, w, frac, 1.15, extent)
             gap = min([math.hypot(pose.cx - d[4].cx, pose.cy - d[4].cy) for d in drawn] + [1e9])
             if best is None or gap > best[0]:
                 best = (gap, pose)
         pose = best[1]
         cov = np.zeros((h, w), dtype=np.float32)
-        box = _draw_object(img, cls, pose, rng, cov)
+        box = draw(img, cls, pose, rng, cov)
         if box is None:
             continue
         drawn.append((name, box, cov, float(cov.sum()), pose, pose.radius * extent))
@@ -179,24 +200,3 @@ def _scene_voc(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarr
             "pose": "Left" if deg < -10 else "Right" if deg > 10 else "Frontal",
         })
     return {"objects": objects}
-
-
-def render(job: Job, seed_override: int | None = None, features: bool = True) -> tuple[np.ndarray, dict]:
-    """Render one job to a uint8 HxWx3 array plus its metadata (face part boxes or VOC objects).
-
-    `features=False` draws a face without eyes and nose from the same random stream (tests use it to check
-    that the recorded boxes mark exactly the drawn parts).
-    """
-    key = job.key if seed_override is None else (seed_override, *job.key[1:])
-    rng = np.random.default_rng(list(key))
-    h, w = _image_size(rng, job.short)
-    img = _background(rng, h, w)
-    if job.scene in ("object", "caltech"):
-        meta = _scene_single(job, rng, h, w, img)
-    elif job.scene == "face":
-        meta = _scene_face(job, rng, h, w, img, features)
-    elif job.scene == "clutter":
-        meta = _scene_clutter(rng, h, w, img)
-    else:
-        meta = _scene_voc(job, rng, h, w, img)
-    return _lighting(img, rng), {"size": (h, w), **meta}

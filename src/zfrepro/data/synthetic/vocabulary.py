@@ -1,9 +1,11 @@
-"""The shared part vocabulary and the fixed class catalogue of the synthetic datasets.
+"""The shared part vocabulary, and the `parts` generator's fixed class catalogue.
 
-A part is a shape filled with a texture in a colour; an object class is a fixed combination of 2-3 parts in
-one of the LAYOUTS; a face class is a head (with optional ears) that shares the eyes and nose. The catalogue
-is one fixed stream of object classes (independent of the data seed): dataset k of DATASETS takes every 4th
-entry from k, so the four sets always hold disjoint combinations of the same parts.
+Shared by both generators: the datasets, SHAPES, TEXTURES, COLOURS, a Part (a shape filled with a texture in a
+colour) and random loose parts (_draw_part_spec). The `parts` generator (the default; `arrangements` has its
+own catalogue): an object class is a fixed combination of 2-3 parts in one of the LAYOUTS; a face class is a
+head (with optional ears) that shares the eyes and nose. The catalogue is one fixed stream of object classes
+(independent of the data seed): dataset k of DATASETS takes every 4th entry from k, so the four sets always
+hold disjoint combinations of the same parts.
 """
 
 from __future__ import annotations

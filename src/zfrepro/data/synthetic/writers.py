@@ -24,18 +24,11 @@ from typing import Any, NamedTuple
 import numpy as np
 from PIL import Image
 
+from zfrepro.data.synthetic.generators import GENERATORS
 from zfrepro.data.synthetic.params import check_params
 from zfrepro.data.synthetic.pool import _run_jobs
 from zfrepro.data.synthetic.scenes import Job
-from zfrepro.data.synthetic.vocabulary import (
-    DATASETS,
-    FACE_PARTS,
-    VOC_CLASSES,
-    FaceClass,
-    ObjectClass,
-    face_classes,
-    object_classes,
-)
+from zfrepro.data.synthetic.vocabulary import DATASETS, FACE_PARTS, VOC_CLASSES
 from zfrepro.errors import ConfigError
 from zfrepro.options import json_arg
 
@@ -61,10 +54,11 @@ class ImagenetPlan(NamedTuple):
     val_labels: list[int]
 
 
-def imagenet_plan(p: dict[str, int], seed: int) -> ImagenetPlan:
+def imagenet_plan(p: dict[str, Any], seed: int) -> ImagenetPlan:
     """Plan the ImageNet stand-in from checked params: classes, wnids and every train/val job."""
     n_obj = p["classes"] - p["face_classes"]
-    classes: list[Any] = object_classes("imagenet", n_obj) + list(face_classes(p["face_classes"]))
+    gen = GENERATORS[p["generator"]]
+    classes: list[Any] = gen.object_classes("imagenet", n_obj) + list(gen.face_classes(p["face_classes"]))
     # WordNet-like ids outside the real range: n90000001... for objects, n91000001... for faces.
     wnids = [f"n90{i + 1:06d}" for i in range(n_obj)] + [f"n91{i + 1:06d}" for i in range(p["face_classes"])]
     code, short, n_train = _code("imagenet"), p["image_size"], p["train_per_class"]
@@ -73,17 +67,17 @@ def imagenet_plan(p: dict[str, int], seed: int) -> ImagenetPlan:
     fmt = {int(q): QUIRKY_KINDS[i % len(QUIRKY_KINDS)] for i, q in enumerate(quirky)}
     scene = ["object" if i < n_obj else "face" for i in range(len(classes))]
     train = [Job(f"train/{wn}/{wn}_{k + 1}.JPEG", (seed, code, 0, c, k), short, scene[c], (classes[c],),
-                 fmt.get(c * n_train + k, "jpeg"))
+                 fmt.get(c * n_train + k, "jpeg"), generator=p["generator"])
              for c, wn in enumerate(wnids) for k in range(n_train)]
     per_class = [p["val_per_class"]] * n_obj + [p.get("face_val_per_class", p["val_per_class"])] * p["face_classes"]
     labels = np.repeat(np.arange(len(classes)), per_class)
     labels = labels[rng.permutation(len(labels))]  # the numbering interleaves the classes, as in ILSVRC 2012
     val = [Job(f"val/{wnids[c]}/ILSVRC2012_val_{i + 1:08d}.JPEG", (seed, code, 1, int(c), i), short, scene[c],
-               (classes[c],)) for i, c in enumerate(labels)]
+               (classes[c],), generator=p["generator"]) for i, c in enumerate(labels)]
     return ImagenetPlan(wnids, classes, train, val, [int(c) for c in labels])
 
 
-def _imagenet(root: Path, p: dict[str, int], seed: int, workers: int) -> dict:
+def _imagenet(root: Path, p: dict[str, Any], seed: int, workers: int) -> dict:
     plan = imagenet_plan(p, seed)
     _run_jobs(plan.train, root, workers, "imagenet train")
     val_meta = _run_jobs(plan.val, root, workers, "imagenet val")
@@ -99,8 +93,9 @@ def _imagenet(root: Path, p: dict[str, int], seed: int, workers: int) -> dict:
             for part in FACE_PARTS:
                 if part in meta.get("parts", {}):
                     out.writerow([job.path, part, *meta["parts"][part]])
-    return {"classes": [{"wnid": wn, "name": c.name, "face": isinstance(c, FaceClass), "spec": asdict(c)}
-                        for wn, c in zip(plan.wnids, plan.classes, strict=True)],
+    n_obj = p["classes"] - p["face_classes"]
+    return {"classes": [{"wnid": wn, "name": c.name, "face": i >= n_obj, "spec": asdict(c)}
+                        for i, (wn, c) in enumerate(zip(plan.wnids, plan.classes, strict=True))],
             "quirky": {j.path: j.fmt for j in plan.train if j.fmt != "jpeg"}}
 
 
@@ -108,37 +103,37 @@ def _counts(rng: np.random.Generator, n: int, low: int, high: int) -> list[int]:
     return [int(x) for x in rng.integers(low, high + 1, size=n)]
 
 
-def _folder_name(cls: ObjectClass) -> str:
+def _folder_name(cls: Any) -> str:
     return cls.name.replace(" ", "_")
 
 
-def _caltech_file(which: str, c: int, cls: ObjectClass, k: int) -> str:
+def _caltech_file(which: str, c: int, cls: Any, k: int) -> str:
     """Relative path of the k-th (1-based) image of object class c, numbered the way torchvision reads it."""
     if which == "caltech101":
         return f"caltech101/101_ObjectCategories/{_folder_name(cls)}/image_{k:04d}.jpg"
     return f"caltech256/256_ObjectCategories/{c + 1:03d}.{_folder_name(cls)}/{c + 1:03d}_{k:04d}.jpg"
 
 
-def _caltech(root: Path, p: dict[str, int], seed: int, workers: int, which: str,
+def _caltech(root: Path, p: dict[str, Any], seed: int, workers: int, which: str,
              imagenet_root: Path | None = None) -> dict:
-    classes = object_classes(which, p["classes"])
+    classes = GENERATORS[p["generator"]].object_classes(which, p["classes"])
     code, short = _code(which), p["image_size"]
     rng = np.random.default_rng([seed, code, 99])
     counts = _counts(rng, len(classes), p["min_per_class"], p["max_per_class"])
     jobs = []
     for c, (cls, n) in enumerate(zip(classes, counts, strict=True)):
-        jobs += [Job(_caltech_file(which, c, cls, k + 1), (seed, code, 0, c, k), short, "caltech", (cls,))
-                 for k in range(n)]
+        jobs += [Job(_caltech_file(which, c, cls, k + 1), (seed, code, 0, c, k), short, "caltech", (cls,),
+                     generator=p["generator"]) for k in range(n)]
     if which == "caltech101":
         base = "caltech101/101_ObjectCategories"
         jobs += [Job(f"{base}/BACKGROUND_Google/image_{k + 1:04d}.jpg", (seed, code, 2, 0, k), short,
-                     "clutter", ()) for k in range(p["background_images"])]
+                     "clutter", (), generator=p["generator"]) for k in range(p["background_images"])]
         (root / base / "BACKGROUND_Google").mkdir(parents=True, exist_ok=True)  # torchvision expects it
     else:
         base = "caltech256/256_ObjectCategories"
         c = len(classes) + 1
         jobs += [Job(f"{base}/{c:03d}.clutter/{c:03d}_{k + 1:04d}.jpg", (seed, code, 2, 0, k), short,
-                     "clutter", ()) for k in range(p["clutter_images"])]
+                     "clutter", (), generator=p["generator"]) for k in range(p["clutter_images"])]
     _run_jobs(jobs, root, workers, which)
     info: dict[str, Any] = {"classes": [{"folder": _folder_name(c), "name": c.name, "spec": asdict(c)}
                                         for c in classes], "counts": counts}
@@ -158,7 +153,7 @@ def _imagenet_train_files(imagenet_root: Path, key: str) -> list[Path]:
     return files
 
 
-def _plant_duplicates(root: Path, p: dict[str, int], seed: int, which: str, classes: list[ObjectClass],
+def _plant_duplicates(root: Path, p: dict[str, Any], seed: int, which: str, classes: list[Any],
                       counts: list[int], imagenet_root: Path) -> list[dict[str, str]]:
     """Copy p["imagenet_duplicates"] ImageNet training images into random classes, as a web crawl would.
 
@@ -216,8 +211,8 @@ def _voc_xml(image_id: str, size: tuple[int, int], objects: list[dict]) -> bytes
     return ET.tostring(ann, encoding="utf-8") + b"\n"
 
 
-def _voc(root: Path, p: dict[str, int], seed: int, workers: int) -> dict:
-    classes = object_classes("voc", len(VOC_CLASSES))
+def _voc(root: Path, p: dict[str, Any], seed: int, workers: int) -> dict:
+    classes = GENERATORS[p["generator"]].object_classes("voc", len(VOC_CLASSES))
     code, short = _code("voc"), p["image_size"]
     n = p["train_images"] + p["val_images"]
     rng = np.random.default_rng([seed, code, 99])
@@ -229,7 +224,8 @@ def _voc(root: Path, p: dict[str, int], seed: int, workers: int) -> dict:
         k = int(rng.integers(1, p["max_objects"] + 1))
         picks = [int(c) for c in rng.integers(len(VOC_CLASSES), size=k)]
         jobs.append(Job(f"VOCdevkit/VOC2012/JPEGImages/{image_id}.jpg", (seed, code, 0, 0, i), short, "voc",
-                        tuple(classes[c] for c in picks), names=tuple(VOC_CLASSES[c] for c in picks)))
+                        tuple(classes[c] for c in picks), names=tuple(VOC_CLASSES[c] for c in picks),
+                        generator=p["generator"]))
     metas = _run_jobs(jobs, root, workers, "voc")
     base = root / "VOCdevkit" / "VOC2012"
     (base / "Annotations").mkdir(parents=True, exist_ok=True)
@@ -288,8 +284,9 @@ def generate(dataset: str, out: Path, params: dict, seed: int, workers: int | No
              imagenet_root: Path | None = None) -> None:
     """Write one synthetic dataset to `out` in the real dataset's layout, deterministically from `seed`.
 
-    params = {"image_size": int, **config["synthetic"][dataset]}. The data is built in a temporary folder
-    beside `out` and renamed into place at the end, so an interrupted run never leaves a complete-looking one.
+    params = {"image_size": int, "generator": str, **config["synthetic"][dataset]} (generator left out: parts).
+    The data is built in a temporary folder beside `out` and renamed into place at the end, so an interrupted
+    run never leaves a complete-looking one.
     `imagenet_root` (the generated ImageNet) is needed by Caltech sets with imagenet_duplicates > 0: that
     many of its training images are copied in, and synthetic.json lists them under "imagenet_duplicates".
     """
@@ -312,7 +309,10 @@ def generate(dataset: str, out: Path, params: dict, seed: int, workers: int | No
     tmp.mkdir()
     try:
         info = _BUILDERS[dataset](tmp, p, seed, workers or default_workers(), **extra)
-        manifest = {"dataset": dataset, "seed": seed, "params": p, **info}
+        # The generator is left out of the recorded params (each generator's class specs have their own fields),
+        # so both generators' files are byte for byte what they were before synthetic.generator existed.
+        recorded = {key: value for key, value in p.items() if key != "generator"}
+        manifest = {"dataset": dataset, "seed": seed, "params": recorded, **info}
         (tmp / "synthetic.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
@@ -333,7 +333,7 @@ def configure_generate_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, choices=list(DATASETS))
     p.add_argument("--out", required=True)
     p.add_argument("--params", required=True, type=json_arg(dict),
-                   help="JSON: image_size and the synthetic.<dataset> section")
+                   help="JSON: image_size, generator (parts | arrangements) and the synthetic.<dataset> section")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--imagenet-root", type=json_arg(str, type(None)), default=None,
                    help="JSON: the generated ImageNet (a string), needed when imagenet_duplicates > 0; or null")
