@@ -18,6 +18,7 @@ from test_config_defaults import ROOT, _resolve
 
 from zfrepro.analysis import correspondence, deconvnet, filters, invariance, mining, occlusion, overlap, projections
 from zfrepro.cli import build_parser
+from zfrepro.data import synthetic
 from zfrepro.data.prepare import DATA_KEYS, data_params
 from zfrepro.errors import ConfigError
 from zfrepro.model import evaluate, network
@@ -140,6 +141,16 @@ def test_base_networks_are_the_schemas_enum():
     assert sorted(arch["properties"]["base"]["enum"]) == sorted(network.BASE_NETWORKS)
     for name, build in network.BASE_NETWORKS.items():
         assert build(10, 224).name == name
+
+
+def test_synthetic_generators_are_the_schemas_enum():
+    """A generator is an entry of synthetic.GENERATORS plus its name in the enum of synthetic.generator; a params
+    dict without the key (or null) means the schema's default."""
+    node = _node("synthetic.generator")
+    assert node["enum"] == list(synthetic.GENERATORS)
+    assert synthetic.DEFAULT_GENERATOR == node["default"] == schema_default("synthetic")["generator"]
+    params = {"image_size": 16, "train_images": 1, "val_images": 1, "max_objects": 1}
+    assert synthetic.check_params("voc", params)["generator"] == node["default"]
 
 
 # (command, option, config key): the option's default stands for that setting of the config

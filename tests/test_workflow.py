@@ -366,6 +366,16 @@ def test_default_plan_and_lint(tmp_path):
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
+def test_the_generator_option_reaches_every_generate_command(tmp_path):
+    """synthetic.generator is in every dataset's generator params, so changing it regenerates all four."""
+    cwd = workflow_copy(tmp_path)
+    targets = [f"results/demo/data/synthetic/{name}" for name in ("imagenet", "caltech101", "caltech256", "voc")]
+    for config, generator in (([], "parts"), (["--config", "synthetic={generator: arrangements}"], "arrangements")):
+        res = _snakemake(cwd, "-n", "-p", *config, "--", *targets)
+        commands = [line for line in res.stdout.splitlines() if "zfrepro generate" in line]
+        assert len(commands) == 4 and all(f'"generator":"{generator}"' in c for c in commands), commands
+
+
 def test_paper_config_needs_the_dataset_paths_and_plans_every_job(tmp_path):
     cwd = workflow_copy(tmp_path)
     res = _snakemake(cwd, "-n", "--configfile", "config/paper.yaml", check=False)
@@ -445,7 +455,7 @@ def test_a_misspelt_rule_in_the_resources_is_named(tmp_path):
 @pytest.mark.parametrize(
     ("override", "named"),
     [("trainig={epochs: 3}", "trainig"), ("training={lr: fast}", "training.lr"),
-     ("data={crop_size: 500}", "data.crop_size")],
+     ("data={crop_size: 500}", "data.crop_size"), ("synthetic={generator: shapes}", "synthetic.generator")],
 )
 def test_bad_config_is_rejected_naming_the_key(tmp_path, override, named):
     cwd = workflow_copy(tmp_path)

@@ -8,12 +8,13 @@ PREPARED = result_path("data/imagenet")
 
 
 def synthetic_params_json(dataset):
-    """The generator's parameters: synthetic.<dataset> plus the shared image size. Keys left null are left out
-    (null = the generator's behaviour without the key), so adding such a key to the schema changes no job's
-    params and reruns nothing."""
+    """The generator's parameters: synthetic.<dataset> plus the shared image size and generator (every dataset
+    takes its classes from the generator, so changing it regenerates all four). Keys of synthetic.<dataset> left
+    null are left out (null = the generator's behaviour without the key), so adding such a key to the schema
+    changes no job's params and reruns nothing."""
     section = config["synthetic"]
     given = {key: value for key, value in section[dataset].items() if value is not None}
-    return to_json({"image_size": section["image_size"], **given})
+    return to_json({"image_size": section["image_size"], "generator": section["generator"], **given})
 
 
 def data_params_json():
