@@ -355,7 +355,7 @@ def test_the_option_reaches_the_generator(tmp_path: Path) -> None:
         root = tmp_path / str(generator)
         synthetic.generate("imagenet", root, params, seed=0, workers=1)
         manifest = json.loads((root / "synthetic.json").read_text())
-        assert manifest["params"] == {k: v for k, v in params.items() if k != "generator"}
+        assert manifest["params"] == {**params, "generator": generator or "parts"}  # provenance: always recorded
         specs[generator] = manifest["classes"]
         images[generator] = {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*.JPEG"))}
     assert specs[None] == specs["parts"] and images[None] == images["parts"]

@@ -309,10 +309,7 @@ def generate(dataset: str, out: Path, params: dict, seed: int, workers: int | No
     tmp.mkdir()
     try:
         info = _BUILDERS[dataset](tmp, p, seed, workers or default_workers(), **extra)
-        # The generator is left out of the recorded params (each generator's class specs have their own fields),
-        # so both generators' files are byte for byte what they were before synthetic.generator existed.
-        recorded = {key: value for key, value in p.items() if key != "generator"}
-        manifest = {"dataset": dataset, "seed": seed, "params": recorded, **info}
+        manifest = {"dataset": dataset, "seed": seed, "params": p, **info}
         (tmp / "synthetic.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
