@@ -189,6 +189,17 @@ def test_the_catalogue_stops_after_138_classes_per_dataset() -> None:
         arrangements.catalogue(4 * (MAX_WORKING + 1))
 
 
+@pytest.mark.parametrize("dataset", ["caltech101", "caltech256"])
+def test_the_config_check_names_the_class_limit(dataset: str) -> None:
+    """Asking for more classes than the catalogue holds stops at the config check, naming the key to change."""
+    params = {"image_size": 16, "min_per_class": 1, "max_per_class": 1, "imagenet_duplicates": 0,
+              "generator": "arrangements", "background_images" if dataset == "caltech101" else "clutter_images": 0}
+    synthetic.check_params(dataset, {**params, "classes": MAX_WORKING})
+    with pytest.raises(ConfigError, match=rf"synthetic\.{dataset}\.classes = 139: .*at most 138"):
+        synthetic.check_params(dataset, {**params, "classes": MAX_WORKING + 1})
+    synthetic.check_params(dataset, {**params, "classes": MAX_WORKING + 1, "generator": "parts"})
+
+
 @NOT_FLIP_SAFE
 def test_1000_classes_per_dataset() -> None:
     assert arrangements.max_classes() >= 1000

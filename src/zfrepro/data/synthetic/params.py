@@ -26,7 +26,7 @@ OPTIONAL_KEYS: dict[str, dict[str, int]] = {
 NULLABLE_KEYS: dict[str, tuple[str, ...]] = {
     "imagenet": ("face_val_per_class",),
 }
-MAX_CLASSES = 1000  # ImageNet's class count; each generator's catalogue holds at least 1000 classes per dataset
+MAX_CLASSES = 1000  # ImageNet's class count (a generator may hold fewer: Generator.max_classes)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -93,5 +93,9 @@ def check_params(dataset: str, params: dict) -> dict[str, Any]:
         raise ConfigError("synthetic.caltech256.classes must be <= 998 (folders are numbered 001..999)")
     if p.get("classes", 0) > MAX_CLASSES:
         raise ConfigError(f"synthetic.{dataset}.classes must be <= {MAX_CLASSES} (ImageNet's class count)")
+    limit = GENERATORS[generator].max_classes
+    if p.get("classes", 0) > limit:
+        raise ConfigError(f"synthetic.{dataset}.classes = {p['classes']}: synthetic.generator {generator} holds at "
+                          f"most {limit} classes per dataset; ask for fewer or use generator parts")
     p["generator"] = generator
     return p
