@@ -49,11 +49,15 @@ def test_arrangements_config_changes_only_data_and_training_length() -> None:
 
 
 def test_arrangements_config_plans_the_default_rules() -> None:
-    def plan(*extra: str) -> set[str]:
-        res = run_python(REPO, "-m", "snakemake", "-n", "--forceall", *extra, "--cores", "2")
+    def plan(*extra: str) -> tuple[set[str], str]:
+        res = run_python(REPO, "-m", "snakemake", "-n", "-p", "--forceall", *extra, "--cores", "2")
         assert res.returncode == 0, res.stdout + res.stderr
-        return planned_rules(res)
+        return planned_rules(res), res.stdout + res.stderr
 
-    default, claims = plan(), plan("--configfile", "config/arrangements.yaml")
-    assert "claims" in claims and "generate_synthetic" in claims
-    assert claims == default
+    (default, default_text), (arranged, arranged_text) = plan(), plan("--configfile", "config/arrangements.yaml")
+    assert "claims" in arranged and "generate_synthetic" in arranged
+    assert arranged == default
+    # the tables' footnotes and the figures' titles say which generated data they show
+    assert "(synthetic.generator: arrangements), not the real datasets" in arranged_text
+    assert "synthetic.generator: arrangements" not in default_text
+    assert "(the default config), not the real datasets" in default_text

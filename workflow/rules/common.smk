@@ -289,7 +289,9 @@ def figure(name, inputs, options=None, also=None, target=True):
 def data_note():
     """What the tables' footnotes and the figures' titles say about the data."""
     if config["data"]["source"] == "synthetic":
-        return "generated data in the real datasets' layouts (the default config), not the real datasets"
+        generator = config["synthetic"]["generator"]
+        which = "the default config" if generator == "parts" else f"synthetic.generator: {generator}"
+        return f"generated data in the real datasets' layouts ({which}), not the real datasets"
     return "the real datasets (data.*_root)"
 
 
