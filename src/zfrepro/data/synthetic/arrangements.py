@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zfrepro.data.synthetic.vocabulary import _CATALOGUE_SEED, DATASETS, SHAPES
+from zfrepro.data.synthetic.vocabulary import _CATALOGUE_SEED, DATASETS, SHAPES, dataset_share
 from zfrepro.errors import ConfigError
 
 SMALL = 0.65  # scale of the two small parts (the main part's radius is 1)
@@ -305,8 +305,7 @@ def catalogue(n: int) -> tuple[ObjectClass, ...]:
 
 def object_classes(dataset: str, n: int) -> list[ObjectClass]:
     """The n object classes of one dataset: its own slice of the catalogue (whole families first)."""
-    k = DATASETS.index(dataset)
-    return list(catalogue(len(DATASETS) * n)[k::len(DATASETS)][:n])
+    return dataset_share(catalogue, dataset, n)
 
 
 @functools.lru_cache(maxsize=8)

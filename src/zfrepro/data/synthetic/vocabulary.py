@@ -11,13 +11,16 @@ hold disjoint combinations of the same parts.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from zfrepro.data.registry import DATASETS as REGISTRY
 from zfrepro.errors import ConfigError
+
+T = TypeVar("T")  # a catalogue's class type
 
 DATASETS = tuple(REGISTRY)  # ("imagenet", "caltech101", "caltech256", "voc"): the order deals the catalogue
 VOC_CLASSES = (
@@ -162,10 +165,16 @@ def catalogue(n: int) -> tuple[ObjectClass, ...]:
     return tuple(out)
 
 
-def object_classes(dataset: str, n: int) -> list[ObjectClass]:
-    """The n object classes of one dataset: its own slice of the catalogue."""
+def dataset_share(catalogue: Callable[[int], Sequence[T]], dataset: str, n: int) -> list[T]:
+    """The n classes of one dataset from a catalogue dealt in turn to DATASETS: dataset k takes entries k,
+    k + len(DATASETS), ..., so no class is in two datasets and each dataset's first n stay fixed as n grows."""
     k = DATASETS.index(dataset)
     return list(catalogue(len(DATASETS) * n)[k::len(DATASETS)][:n])
+
+
+def object_classes(dataset: str, n: int) -> list[ObjectClass]:
+    """The n object classes of one dataset: its own slice of the catalogue."""
+    return dataset_share(catalogue, dataset, n)
 
 
 @functools.lru_cache(maxsize=8)
