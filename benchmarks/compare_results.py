@@ -4,14 +4,16 @@
 
 Every file under results/ is compared by SHA-256, except what legitimately differs between two runs of the
 same code: logs/, benchmarks/ and the report (wall times), the timing columns of each training's
-metrics.csv (seconds, images_per_second), and the creation date inside PDF files. Prints one line per
-difference and a summary; exits 1 if anything differs, 2 if a file is in one folder only.
+metrics.csv (seconds, images_per_second), the modification time in checksum sidecars, and the creation
+date inside PDF files. Prints one line per difference and a summary; exits 1 if anything differs, 2 if a file
+is in one folder only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import sys
 from pathlib import Path
@@ -29,6 +31,10 @@ def comparable_bytes(path: Path) -> bytes:
     data = path.read_bytes()
     if path.suffix == ".pdf":
         return PDF_DATE.sub(b"", data)
+    if path.name.endswith(".sha256.json"):  # a checksum sidecar: its file's modification time is when it ran
+        record = json.loads(data)
+        record.pop("mtime_ns", None)
+        return json.dumps(record, sort_keys=True).encode()
     if path.name == "metrics.csv":
         table = pd.read_csv(io.BytesIO(data))
         return table.drop(columns=[c for c in TIMING_COLUMNS if c in table]).to_csv(index=False).encode()

@@ -1,16 +1,19 @@
-"""Results are written atomically with a checksum, and a damaged one is named when read (issue 9)."""
+"""Results are written atomically with a checksum, a damaged one is named when read and before any job runs, and a
+full disk ends in one line."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from zfrepro.errors import DataError
+from zfrepro.errors import DataError, DiskFullError
 from zfrepro.io import (
     atomic_torch_save,
     damaged_results,
@@ -43,9 +46,54 @@ def test_same_size_corruption_is_caught_by_the_checksum(tmp_path):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte inside the tensor data: torch would load it silently
     path.write_bytes(bytes(data))
-    assert list(damaged_results(tmp_path)) == []  # planning only compares sizes (no reading)
+    (problem,) = damaged_results(tmp_path)  # planning sees it: the modification time moved, so it hashes
+    assert problem.startswith(f"{path} is damaged: its content differs from what its step wrote")
+    assert f"rm {path}" in problem
     with pytest.raises(DataError, match="SHA-256 differs"):
         verify(path)
+
+
+@pytest.mark.parametrize("copy", [shutil.copyfile, shutil.copy2], ids=["cp", "cp -p"])
+def test_another_seeds_model_copied_over_is_caught_while_planning(tmp_path, copy):
+    weights = torch.randn(1000, generator=torch.Generator().manual_seed(0))
+    seed0 = atomic_torch_save(tmp_path / "seed0/final.pt", {"w": weights})
+    seed1 = atomic_torch_save(tmp_path / "seed1/final.pt", {"w": weights + 1})
+    assert seed0.stat().st_size == seed1.stat().st_size and list(damaged_results(tmp_path)) == []
+    copy(seed0, seed1)  # same size, a valid model file, only the wrong one (cp -p even keeps seed0's time)
+    (problem,) = damaged_results(tmp_path)
+    assert problem.startswith(f"{seed1} is damaged: its content differs")
+
+
+def test_an_intact_file_whose_time_moved_is_hashed_once(tmp_path, monkeypatch):
+    import zfrepro.io
+
+    path = atomic_torch_save(tmp_path / "final.pt", {"w": torch.randn(100)})
+    os.utime(path, ns=(1, 1))  # touched (snakemake --touch, a copy back): same bytes, another time
+    hashed = []
+    real = zfrepro.io.sha256_of
+    monkeypatch.setattr(zfrepro.io, "sha256_of", lambda p: hashed.append(p) or real(p))
+    assert list(damaged_results(tmp_path)) == [] and list(damaged_results(tmp_path)) == []
+    assert hashed == [path]  # the new time is recorded: later starts read only sizes and times
+    assert json.loads(sidecar(path).read_text())["mtime_ns"] == 1
+
+
+def test_a_full_disk_ends_in_one_line_and_keeps_the_earlier_file(tmp_path, monkeypatch):
+    path = atomic_torch_save(tmp_path / "last.pt", {"epoch": 1})
+    before = path.read_bytes()
+    real_save = torch.save
+
+    def save_to_a_full_disk(obj, f, *args, **kwargs):  # the real torch.save, on a device that is always full
+        with open("/dev/full", "wb") as full:
+            real_save(obj, full, *args, **kwargs)
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    monkeypatch.setattr(torch, "save", save_to_a_full_disk)
+    with pytest.raises(DiskFullError) as caught:
+        atomic_torch_save(path, {"epoch": 2, "w": torch.zeros(100_000)})
+    assert str(caught.value) == (f"no space left on device writing {path}: free space and rerun; nothing finished "
+                                 "was lost (the file is written whole or not at all)")
+    assert path.read_bytes() == before and not list(tmp_path.glob(".last.pt.*.tmp"))
 
 
 def test_unreadable_file_without_checksum_is_named(tmp_path):

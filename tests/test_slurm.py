@@ -142,11 +142,11 @@ def local_and_slurm_runs(slurm_cluster, tmp_path_factory) -> dict:
 
 # Outputs that record how fast, not what: compared by presence only (logs: progress rates and times; benchmarks:
 # Snakemake's timings and memory; an atlas's cost.json), or without their timings (a training history's columns; an
-# atlas's "cost" entry in its JSON and the cost summary its pages print).
+# atlas's "cost" entry in its JSON and the cost summary its pages print; when a checksum sidecar's file was written).
 TIMING_DIRS = ("logs", "benchmarks")
 TIMING_FILES = ("cost.json",)
 TIMING_COLUMNS = {"seconds", "images_per_second"}
-TIMING_KEYS = {"cost"}
+TIMING_KEYS = {"cost", "mtime_ns"}
 
 
 def output_files(root: Path) -> dict[str, Path]:

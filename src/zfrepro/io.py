@@ -1,8 +1,10 @@
 """Safe results: atomic writes, a checksum beside each binary result, and loads that name the file at fault.
 
-A crash never leaves a half-written result that looks complete (write to a temporary file, then rename).
-Each `.pt` result gets a sidecar `.<name>.sha256.json` (its SHA-256 and size), so a file damaged or replaced
-after its step wrote it is caught when read, and a truncated one before any job runs (`damaged_results`).
+A crash never leaves a half-written result that looks complete (write to a temporary file, then rename), and a
+full disk ends in one line (DiskFullError) with the earlier version of the file intact.
+Each `.pt` result gets a sidecar `.<name>.sha256.json` (its SHA-256, size and modification time), so a file damaged
+or replaced after its step wrote it is caught when read, and before any job runs (`damaged_results`): a file whose
+size differs at once, one whose modification time moved by its SHA-256 (a same-size copy of another seed's model).
 This module imports torch only when it saves or loads a tensor file: the workflow's planning imports it too.
 """
 
@@ -16,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from zfrepro.errors import DataError
+from zfrepro.errors import DataError, DiskFullError, disk_full
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -33,9 +35,12 @@ def _atomic(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the permissions open() would
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if disk_full(err):
+            raise DiskFullError(f"no space left on device writing {path}: free space and rerun; nothing finished "
+                                "was lost (the file is written whole or not at all)") from None
         raise
     return path
 
@@ -92,9 +97,12 @@ def sha256_of(path: str | os.PathLike) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def record_checksum(path: str | os.PathLike) -> None:
+def record_checksum(path: str | os.PathLike, sha256: str | None = None) -> None:
+    """Write the sidecar: the file's SHA-256 (`sha256` when the caller has just computed it), size and mtime."""
     path = Path(path)
-    atomic_write_json(sidecar(path), {"file": path.name, "sha256": sha256_of(path), "bytes": path.stat().st_size})
+    stat = path.stat()
+    atomic_write_json(sidecar(path), {"file": path.name, "sha256": sha256 or sha256_of(path), "bytes": stat.st_size,
+                                      "mtime_ns": stat.st_mtime_ns})
 
 
 def recorded_checksum(path: str | os.PathLike) -> dict | None:
@@ -141,11 +149,33 @@ def verify(path: str | os.PathLike) -> None:
         raise DataError(problem)
 
 
+def check_content(path: str | os.PathLike) -> str | None:
+    """A problem sentence if `path` is not what its step wrote: its size first, then, only when its modification
+    time is not the recorded one, its SHA-256. A file found intact after all (touched, or copied back) gets its
+    new time recorded, so it is hashed once, not at every start."""
+    path = Path(path)
+    record = recorded_checksum(path)
+    if record is None:
+        return None
+    if problem := check_size(path, record):
+        return problem
+    mtime = path.stat().st_mtime_ns
+    if record.get("mtime_ns") == mtime:
+        return None
+    digest = sha256_of(path)
+    if digest != record["sha256"]:
+        return (f"{path} is damaged: its content differs from what its step wrote (SHA-256 in {sidecar(path)}; "
+                f"overwritten, or another file copied over it?); {rewrite_advice(path)}")
+    record_checksum(path, sha256=digest)
+    return None
+
+
 def damaged_results(root: str | os.PathLike) -> Iterator[str]:
-    """A problem sentence for every result under `root` whose size differs from its sidecar's (planning time)."""
+    """A problem sentence for every result under `root` that differs from what its step wrote (planning time):
+    every size is compared, and the content of every file whose modification time moved (`check_content`)."""
     for side in sorted(Path(root).rglob(f".*{SIDECAR_SUFFIX}")):
         path = side.with_name(side.name[1 : -len(SIDECAR_SUFFIX)])
-        if path.exists() and (problem := check_size(path)):
+        if path.exists() and (problem := check_content(path)):
             yield problem
 
 
