@@ -60,10 +60,10 @@ dry-run: $(STAMP)  ## print the jobs `make reproduce` would run, and why
 	@$(PREFLIGHT) --if-running note -- $(ARGS)
 	$(SNAKEMAKE) --profile $(PROFILE) --dry-run $(ARGS)
 
-unlock: $(STAMP)  ## remove the lock a killed run left in .snakemake/locks (check first that no run goes on)
-	$(SNAKEMAKE) --unlock
+# Both refuse what could lose work: unlock while a process still works in the folder (FORCE=1 overrides), clean of
+# a folder that is not the configuration's own results folder marked by the workflow (src/zfrepro/preflight.py).
+unlock: $(STAMP)  ## remove the lock a killed run left in .snakemake/locks (refused while a run goes on; FORCE=1)
+	@$(PREFLIGHT) --unlock $(if $(FORCE),--force) -- $(ARGS)
 
 clean: $(STAMP)  ## delete the configuration's results folder (results/demo by default; others are kept)
-	d="$(RESULTS_DIR)"; case "$$d" in ""|.|./|..|../*|*/..|*/../*|/|results|results/) \
-	    echo "make clean: results_dir '$$d' is not a folder of its own; delete what you mean by hand" >&2; exit 1;; esac; \
-	rm -rf -- "$$d"
+	@$(PREFLIGHT) --clean -- $(ARGS)

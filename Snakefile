@@ -23,8 +23,9 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 
 
-apply_typed_command_line_config(config)
-validate_config(config, "workflow/schemas/config.schema.yaml")  # also fills in defaults
+with one_line_errors():
+    apply_typed_command_line_config(config)
+    validate_config(config, "workflow/schemas/config.schema.yaml")  # also fills in defaults
 
 
 # One file per study, with its helpers beside its rules; each adds its results to TARGETS and its figures
@@ -49,8 +50,15 @@ include: "workflow/rules/report.smk"
 report: os.path.abspath(FRONT_PAGE) if os.path.exists(FRONT_PAGE) else "workflow/report/workflow.rst"
 
 
-check_config(config)  # checks across sections, before any job runs
-check_results_intact(config["results_dir"])
+with one_line_errors():
+    check_config(config)  # checks across sections, before any job runs
+    check_results_intact(config["results_dir"])
+    check_generated_data()
+
+
+# The mark `make clean` looks for: it deletes a results folder only if a run of this workflow wrote there.
+onstart:
+    mark_results_dir(config["results_dir"])
 
 
 localrules:

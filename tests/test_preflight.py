@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +151,123 @@ def test_results_dir_agrees_with_the_workflows_own_plan():
     res = run_python(REPO, "-m", "snakemake", "-n", *args, "--", "runs/z/data/synthetic/voc")
     assert res.returncode == 0, (res.stdout + res.stderr)[-2000:]
     assert preflight.results_dir(args) == "runs/z"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Deleting is only ever of what the workflow wrote: `make clean` and the results_dir check
+
+
+def _scratch_checkout(tmp_path) -> Path:
+    """A checkout to lose: the repository's folders, each with a file, and a results folder of the tiny config."""
+    checkout = tmp_path / "checkout"
+    for name in ("src", "config", "workflow", "tests", "docs", ".git", ".venv", "results/tiny"):
+        (checkout / name).mkdir(parents=True)
+        (checkout / name / "keep.txt").write_text("mine")
+        (checkout / name / preflight.RESULTS_MARK).write_text("planted: the path guard alone must refuse")
+    (checkout / "Snakefile").write_text("# the checkout's\n")
+    return checkout
+
+
+def _clean(checkout, results_dir, capsys) -> tuple[int, str]:
+    code = preflight.main(["--clean", "--", "--config", f"results_dir={results_dir}"])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given", ["{checkout}", "{checkout}/", ".", "./", "..", "src", "config", "workflow", "tests",
+                                   "docs", ".git", ".venv", "src/zfrepro", "results", "results/", "~", "{home}"])
+def test_clean_never_removes_the_checkout_its_folders_or_home(tmp_path, monkeypatch, capsys, given):
+    checkout = _scratch_checkout(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / preflight.RESULTS_MARK).write_text("planted")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(checkout)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    code, err = _clean(checkout, given.format(checkout=checkout, home=home), capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("make clean: error: config results_dir ") and err.endswith("Nothing was removed.\n")
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # the real rm never ran
+
+
+@pytest.mark.parametrize("given", ["/", "//", "/usr", "/usr/lib", "/tmp", "/root", "/etc", "/var", "/home"])
+def test_clean_never_removes_a_system_folder(tmp_path, monkeypatch, capsys, given):
+    checkout = _scratch_checkout(tmp_path)
+    monkeypatch.chdir(checkout)
+
+    def tripwire(path, *args, **kwargs):
+        raise AssertionError(f"make clean tried to delete {path}")
+
+    monkeypatch.setattr(preflight.shutil, "rmtree", tripwire)  # a system folder is never handed to the real rm
+    code, err = _clean(checkout, given, capsys)
+    assert code == 1 and err.startswith("make clean: error: config results_dir ") and err.count("\n") == 1
+
+
+def test_clean_removes_a_marked_results_folder_and_says_what(tmp_path, monkeypatch, capsys):
+    checkout = _scratch_checkout(tmp_path)
+    monkeypatch.chdir(checkout)
+    code, err = _clean(checkout, "results/tiny", capsys)
+    assert code == 0 and err == ("make clean: removing results/tiny (2 files, 0.0 MB): the results of this "
+                                 "configuration.\n")
+    assert not (checkout / "results/tiny").exists() and (checkout / "src/keep.txt").exists()
+    elsewhere = tmp_path / "runs"  # outside the checkout, e.g. a scratch disk: fine when marked
+    elsewhere.mkdir()
+    (elsewhere / preflight.RESULTS_MARK).write_text("")
+    assert _clean(checkout, str(elsewhere), capsys)[0] == 0 and not elsewhere.exists()
+    assert _clean(checkout, "results/never", capsys) == (0, "make clean: results/never does not exist: nothing to "
+                                                            "remove.\n")
+
+
+def test_clean_keeps_a_folder_the_workflow_did_not_mark(tmp_path, monkeypatch, capsys):
+    checkout = _scratch_checkout(tmp_path)
+    monkeypatch.chdir(checkout)
+    (checkout / "results/tiny" / preflight.RESULTS_MARK).unlink()
+    code, err = _clean(checkout, "results/tiny", capsys)
+    assert code == 1 and f"has no {preflight.RESULTS_MARK}" in err and err.count("\n") == 1
+    assert (checkout / "results/tiny/keep.txt").exists()
+
+
+def test_results_dir_problem_accepts_folders_of_their_own(tmp_path):
+    for fine in ("results/demo", "results/paper", "runs/x", str(tmp_path / "elsewhere"), "/tmp/zf-results"):
+        assert preflight.results_dir_problem(fine, REPO) is None, fine
+
+
+@pytest.mark.parametrize("given", ["src", "config", ".", "..", "/", "//", "/usr", "/tmp", "/root", str(REPO)])
+def test_the_workflow_refuses_such_a_results_dir_in_one_line(given):
+    res = run_python(REPO, "-m", "snakemake", "-n", *TINY_CONFIG, "--config", f"results_dir={given}")
+    assert res.returncode == 1
+    lines = [line for line in res.stderr.splitlines() if "extended by additional config" not in line]
+    assert len(lines) == 1 and lines[0].startswith("error: config results_dir"), lines  # no traceback lines
+    if not given.endswith("/"):  # (the schema's pattern refuses a trailing slash first)
+        assert lines == [f"error: {preflight.results_dir_problem(given, REPO)}"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# `make unlock` respects a live run
+
+
+def test_unlock_keeps_a_live_runs_lock_and_names_its_pids(tmp_path, monkeypatch, capsys):
+    workflow_copy(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    locks = tmp_path / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.output.lock").write_text("results/tiny/models/zf/seed0/final.pt\n")
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "snakemake"], cwd=tmp_path)
+    try:
+        _wait(lambda: preflight.workers(tmp_path))
+        assert preflight.unlock(tmp_path) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"pid(s) {worker.pid} still work in this folder" in err
+        assert "`make unlock FORCE=1`" in err and preflight.lock_files(tmp_path)
+        assert preflight.unlock(tmp_path, force=True) == 0  # explicitly forced
+        assert "forced" in capsys.readouterr().err and not preflight.lock_files(tmp_path)
+    finally:
+        worker.kill()
+        worker.wait()
+    assert preflight.unlock(tmp_path) == 0 and "nothing to do" in capsys.readouterr().err
+
+
+def test_a_config_item_that_is_not_key_value_is_one_line(tmp_path):
+    res = run_python(tmp_path, "-m", "zfrepro.preflight", "--", "-n", "--config", "results_dir=a", "foo")
+    assert res.returncode == 1 and res.stderr == (
+        "error: --config 'foo' is not key=value: write e.g. --config results_dir=results/mine (nested keys as YAML: "
+        "--config training='{epochs: 20}').\n")

@@ -120,6 +120,9 @@ def test_damaged_truncated_and_missing_shards_are_named(files, tmp_path):
     with pytest.raises(DataError, match=r"00001\.bin is damaged: image 4 .* CRC-32") as err:
         list(split.batches(torch.arange(10), 5))  # ... reading the image does not
     assert "rerun: prepare rewrites the missing shard" in str(err.value)
+    with pytest.raises(DataError) as in_worker:  # read in a loader worker: the same one line, no traceback
+        list(split.batches(torch.arange(10), 5, workers=1))
+    assert str(in_worker.value) == str(err.value)
     split.reader.image(0)  # other shards still read
 
     shard.write_bytes(bytes(data[:-10]))

@@ -191,7 +191,8 @@ def test_changed_architecture_starts_afresh_instead_of_a_size_mismatch(tiny_prep
     _interrupted_before_publishing(tiny_prepared, tmp_path / "m", TINY_ARCHS["zf"], FAST, monkeypatch)
     wider = {**TINY_ARCHS["zf"], "width": 0.25}
     log = _assert_same_as_fresh(tiny_prepared, tmp_path / "m", wider, FAST, tmp_path, capsys)
-    assert "changed: spec." in log
+    assert "(changed: architectures.zf.width); starting afresh" in log  # the key the user changed, not spec.convs
+    assert "spec." not in log
 
 
 def test_diverged_state_is_never_resumed(tiny_prepared, tmp_path, capsys):
@@ -199,15 +200,26 @@ def test_diverged_state_is_never_resumed(tiny_prepared, tmp_path, capsys):
     blowing_up = {**FAST, "epochs": 3, "checkpoint_epochs": [], "lr_schedule": {"kind": "step", "milestones": [1],
                                                                               "factor": 1e4}}
     out = tmp_path / "m"
-    with pytest.raises(TrainingError, match="diverged.*starts afresh"):
+    with pytest.raises(TrainingError, match="diverged.*starts afresh") as err:
         train(tiny_prepared, "zf", TINY_ARCHS["zf"], TrainConfig.from_dict(blowing_up), seed=0, out_dir=out,
               device="cpu", threads=1)
     assert not (out / ".work" / "last.pt").exists()  # set aside, not resumable
-    assert torch.load(out / ".work" / "diverged_last.pt", weights_only=True)["epoch"] >= 1  # kept to inspect
+    kept = torch.load(out / ".work" / "diverged_last.pt", weights_only=True)["epoch"]  # kept to inspect
+    assert f"after epoch {kept}, is kept for inspection in {out / '.work' / 'diverged_last.pt'}" in str(err.value)
     capsys.readouterr()
     fixed = {**blowing_up, "lr_schedule": {"kind": "none"}, "lr": 0.01}
     log = _assert_same_as_fresh(tiny_prepared, out, TINY_ARCHS["zf"], fixed, tmp_path, capsys)
     assert "resuming" not in log
+
+
+def test_divergence_in_the_first_epoch_says_nothing_was_kept(tiny_prepared, tmp_path):
+    out = tmp_path / "m"
+    with pytest.raises(TrainingError) as err:
+        train(tiny_prepared, "zf", TINY_ARCHS["zf"], TrainConfig.from_dict({**FAST, "lr": 1e6, "filter_radius": None}),
+              seed=0, out_dir=out, device="cpu", threads=1)
+    assert "diverged: the loss became NaN/inf at epoch 1" in str(err.value)
+    assert str(err.value).endswith("(nothing was kept: no state is saved before the first epoch ends).")
+    assert not (out / ".work" / "diverged_last.pt").exists()
 
 
 def test_unreadable_resume_state_starts_afresh(tiny_prepared, tmp_path, monkeypatch, capsys):

@@ -77,3 +77,63 @@ def test_truncated_model_stops_planning_naming_the_file(tmp_path):
     out = res.stdout + res.stderr
     assert "results/tiny/models/zf/seed0/final.pt is damaged: it has" in out
     assert "delete it (rm results/tiny/models/zf/seed0/final.pt) and rerun" in out
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "another seed's model copied over"])
+def test_same_size_damage_stops_planning_before_any_output_is_deleted(tmp_path, damage):
+    import shutil
+
+    import torch
+
+    from zfrepro.io import atomic_torch_save
+
+    cwd = workflow_copy(tmp_path)
+    models = cwd / "results/tiny/models/zf"
+    seed0 = atomic_torch_save(models / "seed0/final.pt", {"w": torch.randn(1000)})
+    seed1 = atomic_torch_save(models / "seed1/final.pt", {"w": torch.randn(1000)})
+    metrics = cwd / "results/tiny/metrics/zf/seed0.json"  # a good output of the step after the model
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text("{}")
+    assert run_python(cwd, "-m", "snakemake", *TINY_CONFIG, "-n").returncode == 0
+    if damage == "flipped byte":
+        data = bytearray(seed0.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        seed0.write_bytes(bytes(data))
+    else:
+        shutil.copy2(seed1, seed0)  # same size, a valid model, the wrong one
+    for args in (["-n"], ["--cores", "1", "results/tiny/metrics/zf/seed0.json"]):
+        res = run_python(cwd, "-m", "snakemake", *TINY_CONFIG, *args)
+        assert res.returncode != 0
+        assert res.stderr.strip().splitlines()[-1] == (
+            "error: results/tiny/models/zf/seed0/final.pt is damaged: its content differs from what its step wrote "
+            "(SHA-256 in results/tiny/models/zf/seed0/.final.pt.sha256.json; overwritten, or another file copied "
+            "over it?); delete it (rm results/tiny/models/zf/seed0/final.pt) and rerun: the step that wrote it "
+            "(snakemake results/tiny/models/zf/seed0/final.pt) writes it again, and the steps after it rerun")
+        assert "Job stats" not in res.stdout + res.stderr  # nothing planned
+    assert metrics.read_text() == "{}"  # the good output is still there
+
+
+def test_generated_data_that_lost_a_file_stops_planning_and_its_readers(tmp_path):
+    import json
+
+    from zfrepro.data.datasets import open_voc
+    from zfrepro.errors import DataError
+
+    cwd = workflow_copy(tmp_path)
+    voc = cwd / "results/tiny/data/synthetic/voc"
+    made = run_python(cwd, "-m", "snakemake", *TINY_CONFIG, "--cores", "1", str(voc.relative_to(cwd)))
+    assert made.returncode == 0, made.stderr[-2000:]
+    assert run_python(cwd, "-m", "snakemake", *TINY_CONFIG, "-n").returncode == 0  # as written: fine
+    lost = sorted((voc / "VOCdevkit/VOC2012/JPEGImages").iterdir())[3]
+    lost.unlink()
+    res = run_python(cwd, "-m", "snakemake", *TINY_CONFIG, "-n")
+    assert res.returncode != 0
+    listed = len(json.loads((voc / "synthetic.json").read_text())["files"])
+    assert res.stderr.strip().splitlines()[-1] == (
+        f"error: generated data results/tiny/data/synthetic/voc is not what the generator wrote: "
+        f"{listed} files listed in results/tiny/data/synthetic/voc/synthetic.json, "
+        f"1 missing ({lost.relative_to(voc).as_posix()}); regenerate it: delete the folder (rm -r "
+        "results/tiny/data/synthetic/voc) and rerun (make reproduce, or your snakemake command): rule "
+        "generate_synthetic writes it again, the same images from synthetic.seed.")
+    with pytest.raises(DataError, match=r"is not what the generator wrote: .* 1 missing"):
+        open_voc(voc, "train")  # what prepare-transfer reads: an error, not a split one image short

@@ -3,6 +3,7 @@
 # fill: TARGETS (what `snakemake` with no target builds) and PLOTS (the figures; figures.smk makes their rules).
 # Each study's own helpers live beside its rules (data.smk, train.smk, ..., transfer.smk).
 
+import contextlib
 import difflib
 import json
 import math
@@ -53,12 +54,26 @@ def apply_typed_command_line_config(config):
     update_config(config, _yaml_values(dict(given)))
 
 
+@contextlib.contextmanager
+def one_line_errors():
+    """A mistake found while planning ends in its one line: as a WorkflowError, Snakemake would add the lines of
+    the Snakefile and common.smk that raised it."""
+    try:
+        yield
+    except WorkflowError as err:
+        raise SystemExit(f"error: {err}") from None
+
+
 def validate_config(config, schema):
     """Check the config against the JSON schema and fill in its defaults; on error, name the key.
 
     Snakemake's own message prints the whole failing (sub)schema, hundreds of lines for a top-level typo;
-    this keeps the key, the problem and what is allowed.
+    this keeps the key, the problem and what is allowed. results_dir must be a folder of its own (not the
+    checkout, one of its folders, the home folder or a system folder): the workflow writes there, `make clean`
+    deletes it.
     """
+    from zfrepro.preflight import results_dir_problem
+
     try:
         validate(config, schema)
     except WorkflowError as err:
@@ -66,6 +81,8 @@ def validate_config(config, schema):
         if not hasattr(problem, "absolute_path"):
             raise
         raise WorkflowError(_schema_message(problem)) from None
+    if problem := results_dir_problem(config["results_dir"], os.getcwd(), workflow.basedir):
+        raise WorkflowError(problem)
 
 
 def _schema_message(problem):
@@ -154,6 +171,16 @@ def check_results_intact(root):
     if problems:
         more = f" ({len(problems) - 1} more damaged file(s) under {root}/)" if len(problems) > 1 else ""
         raise WorkflowError(problems[0] + more)
+
+
+def mark_results_dir(root):
+    """Write the mark that `make clean` looks for (zfrepro.preflight.RESULTS_MARK) into the results folder."""
+    from zfrepro.io import atomic_write_text
+    from zfrepro.preflight import RESULTS_MARK
+
+    if not os.path.exists(os.path.join(root, RESULTS_MARK)):
+        atomic_write_text(os.path.join(root, RESULTS_MARK), "A results folder of the zfrepro workflow: `make clean` "
+                          "deletes it (with the configuration that names it as results_dir).\n")
 
 
 def _command_line():

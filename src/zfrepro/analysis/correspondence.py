@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from zfrepro.data.generated import generated_data_problem, generated_root, regenerate_advice
 from zfrepro.data.preprocess import center_crop, load_rgb, resize_center_crop
 from zfrepro.data.splits import class_names
 from zfrepro.errors import ConfigError, DataError
@@ -77,7 +78,11 @@ def _number(value: str, path: Path, line: int, column: str) -> int:
 
 
 def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
-    """(line number, row dict) of the CSV, skipping blank and # comment lines; checks the header."""
+    """(line number, row dict) of the CSV, skipping blank and # comment lines; checks the header (and, for the CSV
+    of generated data, that its folder still holds what the generator wrote)."""
+    generated = generated_root(path.parent)
+    if generated is not None and (problem := generated_data_problem(generated)):
+        raise DataError(problem)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -155,8 +160,11 @@ def load_parts_csv(path: str | Path, check_files: bool = True) -> list[PartsImag
             file = Path(name).expanduser()
             file = file if file.is_absolute() else path.parent / file
             if check_files and not file.is_file():
+                generated = generated_root(path)
+                advice = (f"the CSV came with generated data, which lost the image: {regenerate_advice(generated)}"
+                          if generated is not None else "relative paths are taken from the CSV's folder")
                 raise DataError(f"parts CSV {path}, line {line}, column image: image file {file} does not exist "
-                                "(relative paths are taken from the CSV's folder)")
+                                f"({advice})")
             images[name] = PartsImage(name, file, file.parent.name, {}, line)
         entry = images[name]
         if part in entry.boxes:

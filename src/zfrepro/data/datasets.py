@@ -17,6 +17,7 @@ from torch.utils.data import Dataset, Subset
 from torchvision.datasets import Caltech101, Caltech256, ImageNet, VOCDetection
 from torchvision.datasets.imagenet import ARCHIVE_META, META_FILE
 
+from zfrepro.data.generated import generated_data_problem
 from zfrepro.errors import DataError
 
 VOC_CLASSES: tuple[str, ...] = (
@@ -39,12 +40,15 @@ VOC_LAYOUT = (
 
 
 def _check_root(root: str | os.PathLike | None, key: str, layout: str) -> Path:
-    """The dataset root as a Path; DataError naming `key` when it is unset or not a folder."""
+    """The dataset root as a Path; DataError naming `key` when it is unset or not a folder, or when it is generated
+    data that lost (or gained) a file since the generator wrote it."""
     if root is None or str(root).strip() == "":
         raise DataError(f"{key} is not set: point it at the dataset folder ({layout})")
     path = Path(root).expanduser()
     if not path.is_dir():
         raise DataError(f"{key} = {str(root)!r}: folder {path} does not exist; expected {layout}")
+    if problem := generated_data_problem(path):
+        raise DataError(problem)
     return path
 
 

@@ -143,17 +143,18 @@ TRAINING_CODE_VERSION = 1
 
 
 def training_fingerprint(arch: str, spec: ArchSpec, cfg: TrainConfig, seed: int, data_dir: Path,
-                         rt: Runtime) -> dict:
+                         rt: Runtime, arch_params: dict | None = None) -> dict:
     """Everything that determines the weights a training run produces, as plain JSON-able values.
 
     The resume state records it, and a rerun continues that state only if nothing here changed. The data
     enter as the prepared manifest (class list, counts, sizes, exclusions; not its folder or cache mode,
     which change no image) and the checksum of the mean image (a digest of every training image's pixels).
+    `arch_params` (the config's architectures.<arch>) is kept to name the keys a user changed.
     """
     manifest = {k: v for k, v in load_json_result(data_dir / "manifest.json").items() if k not in ("root", "mode")}
     recorded = recorded_checksum(data_dir / "mean.pt")
     mean_sha256 = recorded["sha256"] if recorded else sha256_of(data_dir / "mean.pt")
-    return {"code": TRAINING_CODE_VERSION, "arch": arch, "spec": spec_to_dict(spec),
+    return {"code": TRAINING_CODE_VERSION, "arch": arch, "spec": spec_to_dict(spec), "architecture": arch_params,
             "training": dataclasses.asdict(cfg), "seed": seed, "device": rt.device.type,
             "processes": rt.world,  # DDP drops a last global batch that does not split evenly
             "data": {"manifest": manifest, "mean_sha256": mean_sha256}}
@@ -165,6 +166,33 @@ def fingerprint_changes(saved: dict, now: dict, prefix: str = "") -> list[str]:
         return [prefix.rstrip(".") or "(all)"] if saved != now else []
     return [change for key in sorted(set(saved) | set(now))
             for change in fingerprint_changes(saved.get(key), now.get(key), f"{prefix}{key}.")]
+
+
+# What a user changed, in the config's words, for each part of the fingerprint (its first dotted key).
+_CONFIG_KEY = {"seed": "seeds", "device": "device", "processes": "gpus_per_training",
+               "code": "the training code (zfrepro was updated)",
+               "data": "the prepared ImageNet (data.* or synthetic.*)"}
+
+
+def changed_config_keys(changes: list[str], arch: str) -> list[str]:
+    """The config keys behind the fingerprint's changed dotted keys: architectures.<arch>.width rather than the
+    spec.convs it changes, training.lr as it is; each named once, in order."""
+    named: list[str] = []
+    for change in changes:
+        head, _, rest = change.partition(".")
+        if head == "architecture":
+            key = f"architectures.{arch}" + (f".{rest}" if rest else "")
+        elif head in ("spec", "arch"):
+            if any(c.startswith("architecture") for c in changes):
+                continue  # the config keys that changed the spec are named
+            key = f"architectures.{arch} (the network's layers)"
+        elif head == "training":
+            key = change
+        else:
+            key = _CONFIG_KEY.get(head, change)
+        if key not in named:
+            named.append(key)
+    return named
 
 
 def resumable_state(last: Path, fingerprint: dict, device: torch.device) -> dict | None:
@@ -183,7 +211,8 @@ def resumable_state(last: Path, fingerprint: dict, device: torch.device) -> dict
         changes = fingerprint_changes(state.get("fingerprint", {}), fingerprint)
         if not changes:
             return state
-        shown = ", ".join(changes[:6]) + (f" and {len(changes) - 6} more" if len(changes) > 6 else "")
+        keys = changed_config_keys(changes, fingerprint.get("arch", "?"))
+        shown = ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
         why = f"it was made with another configuration (changed: {shown})"
     print(f"not resuming from {last}: {why}; starting afresh", flush=True)
     shutil.rmtree(last.parent)
@@ -292,7 +321,7 @@ def train(
     start_epoch = 1
 
     last = work / "last.pt"
-    fingerprint = training_fingerprint(arch, spec, cfg, seed, data_dir, rt)
+    fingerprint = training_fingerprint(arch, spec, cfg, seed, data_dir, rt, arch_params)
     state = resumable_state(last, fingerprint, rt.device) if rt.main else None
     if rt.world > 1:  # the others load the state rank 0 accepted (a stale one it has deleted)
         accepted = [state is not None]
@@ -431,15 +460,19 @@ def _crop_size_of(data_dir: Path) -> int:
 
 
 def _diverged(arch: str, epoch: int, step: int, cfg: TrainConfig, last: Path, rt: Runtime) -> None:
-    """Stop with advice; set the resume state aside so that no rerun continues a run that went astray."""
+    """Stop with advice; set the resume state aside so that no rerun continues a run that went astray.
+
+    The resume state is saved after every epoch, so there is one (of epoch - 1) unless the first epoch diverged.
+    """
     kept = last.with_name("diverged_last.pt")
     if rt.main and last.exists():
         move_result(last, kept)
+    state = (f"the last finite state, after epoch {epoch - 1}, is kept for inspection in {kept}, never resumed"
+             if epoch > 1 else "nothing was kept: no state is saved before the first epoch ends")
     raise TrainingError(
         f"training of '{arch}' diverged: the loss became NaN/inf at epoch {epoch}, step {step}. "
         f"Lower training.lr (now {cfg.lr}), keep training.filter_radius set (now {cfg.filter_radius}), "
-        f"or change training.init (now {cfg.init}); the next run starts afresh (the last finite state is "
-        f"kept for inspection in {kept}, never resumed)."
+        f"or change training.init (now {cfg.init}); the next run starts afresh ({state})."
     )
 
 

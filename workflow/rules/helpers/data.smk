@@ -55,3 +55,15 @@ def pretraining_exclusions():
     if config["transfer"]["enabled"] and overlap["enabled"] and overlap["drop_from_pretraining"]:
         return [result_path(f"analysis/overlap/{dataset}.csv") for dataset in zfrepro.data.registry.CALTECH]
     return []
+
+
+def check_generated_data():
+    """Stop while planning when a generated dataset lost, resized or gained a file since the generator wrote it:
+    Snakemake sees only the folder, and would say "Nothing to be done" (zfrepro.data.generated)."""
+    if config["data"]["source"] != "synthetic" or not workflow.is_main_process:
+        return
+    from zfrepro.data.generated import generated_data_problem
+
+    for dataset in DATASETS:
+        if problem := generated_data_problem(result_path(f"data/synthetic/{dataset}")):
+            raise WorkflowError(problem)

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from PIL import Image
 
+from zfrepro.data.generated import MANIFEST, file_sizes
 from zfrepro.data.synthetic.generators import GENERATORS
 from zfrepro.data.synthetic.params import check_params
 from zfrepro.data.synthetic.pool import _run_jobs
@@ -289,6 +290,7 @@ def generate(dataset: str, out: Path, params: dict, seed: int, workers: int | No
     run never leaves a complete-looking one.
     `imagenet_root` (the generated ImageNet) is needed by Caltech sets with imagenet_duplicates > 0: that
     many of its training images are copied in, and synthetic.json lists them under "imagenet_duplicates".
+    synthetic.json also lists every file written, with its size ("files").
     """
     p = check_params(dataset, params)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -309,8 +311,9 @@ def generate(dataset: str, out: Path, params: dict, seed: int, workers: int | No
     tmp.mkdir()
     try:
         info = _BUILDERS[dataset](tmp, p, seed, workers or default_workers(), **extra)
-        manifest = {"dataset": dataset, "seed": seed, "params": p, **info}
-        (tmp / "synthetic.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        # What was written, file by file, so that readers notice a file lost later (zfrepro.data.generated).
+        manifest = {"dataset": dataset, "seed": seed, "params": p, **info, "files": file_sizes(tmp)}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
             os.replace(out, old)
