@@ -15,7 +15,7 @@ import argparse
 import importlib
 import sys
 
-from zfrepro.errors import ZFError
+from zfrepro.errors import ZFError, disk_full
 
 # (command, module under zfrepro, help), in the order of the study
 COMMANDS = [
@@ -91,6 +91,15 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except ZFError as err:
         print(f"zfrepro {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        if not disk_full(err):
+            raise
+        # A full disk outside the results' atomic writes (zfrepro.io names the file there): images, logs, caches.
+        name = next((e.filename for e in (err, err.__cause__, err.__context__) if getattr(e, "filename", None)), None)
+        print(f"zfrepro {args.command}: error: no space left on device{f' writing {name}' if name else ''}: free "
+              "space and rerun; nothing finished was lost (every result is written whole or not at all)",
+              file=sys.stderr)
         return 2
     return 0
 
