@@ -111,3 +111,21 @@ def test_main_returns_0_when_the_command_succeeds(tmp_path):
                  "--out-csv", str(tmp_path / "t3.csv"), "--out-md", str(tmp_path / "t3.md")])
     assert code == 0
     assert (tmp_path / "t3.md").read_text().startswith("# Table 3")
+
+
+def test_a_full_disk_anywhere_in_a_command_is_one_line(monkeypatch, capsys):
+    import argparse
+    import errno
+
+    import zfrepro.cli
+
+    def full(args):  # a command whose own write (not through zfrepro.io) finds the disk full
+        raise OSError(errno.ENOSPC, "No space left on device", "results/demo/data/synthetic/voc/x.jpg")
+
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(func=full, command="table2")
+    monkeypatch.setattr(zfrepro.cli, "build_parser", lambda command=None: parser)
+    assert main([]) == 2
+    assert capsys.readouterr().err == (
+        "zfrepro table2: error: no space left on device writing results/demo/data/synthetic/voc/x.jpg: free space "
+        "and rerun; nothing finished was lost (every result is written whole or not at all)\n")
