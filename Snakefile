@@ -26,6 +26,7 @@ include: "workflow/rules/common.smk"
 with one_line_errors():
     apply_typed_command_line_config(config)
     validate_config(config, "workflow/schemas/config.schema.yaml")  # also fills in defaults
+    check_architecture_names(config)
 
 
 # One file per study, with its helpers beside its rules; each adds its results to TARGETS and its figures

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import TINY_CONFIG, run_python, workflow_copy
+from conftest import REPO, TINY_CONFIG, run_python, workflow_copy
 
 
 def test_broken_workflow_config_yaml_names_its_line(tmp_path):
@@ -137,3 +137,19 @@ def test_generated_data_that_lost_a_file_stops_planning_and_its_readers(tmp_path
         "generate_synthetic writes it again, the same images from synthetic.seed.")
     with pytest.raises(DataError, match=r"is not what the generator wrote: .* 1 missing"):
         open_voc(voc, "train")  # what prepare-transfer reads: an error, not a split one image short
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("training={epochs: x}", "error: config training.epochs: 'x' is not of type 'integer'. See config/README.md."),
+    ("atlas={networks: [nope]}", "error: config atlas.networks names architecture 'nope', which is not defined under "
+                                 "architectures"),
+    ("transfer={arch: nope}", "error: config transfer.arch names architecture 'nope'"),
+    ("tables={table2: {x: nope}}", "error: config tables.table2['x'] names architecture 'nope'"),
+    ("data={source: real}", "error: config data.imagenet_root is not set but data.source is 'real'"),
+])
+def test_a_config_error_from_the_command_line_is_one_line(given, expected):
+    res = run_python(REPO, "-m", "snakemake", "-n", *TINY_CONFIG, "--config", given)
+    assert res.returncode == 1
+    lines = res.stderr.splitlines()
+    assert lines[-1].startswith(expected)
+    assert not [line for line in lines if line.startswith(("  File ", "Traceback", "KeyError", "WorkflowError"))]

@@ -102,21 +102,9 @@ def _schema_message(problem):
     return f"config {key}: {message}. See config/README.md."
 
 
-def check_config(config):
-    """Checks the JSON schema cannot express; each error names the key and says what to do."""
-    data = config["data"]
-    if data["crop_size"] > data["image_size"]:
-        raise WorkflowError(
-            f"config data.crop_size ({data['crop_size']}) is larger than data.image_size "
-            f"({data['image_size']}): the crops are taken inside the resized image; lower data.crop_size."
-        )
-    for name in ("caltech101", "caltech256"):
-        section = config["synthetic"][name]
-        if section["min_per_class"] > section["max_per_class"]:
-            raise WorkflowError(
-                f"config synthetic.{name}.min_per_class ({section['min_per_class']}) is larger than "
-                f"synthetic.{name}.max_per_class ({section['max_per_class']}); swap or fix them."
-            )
+def check_architecture_names(config):
+    """Every key that names an architecture names one defined under architectures. Checked before the study files
+    are included: they look the names up while the rules are made, where a KeyError would be a traceback."""
     for table in ("table2", "table3"):
         for label, refs in config["tables"][table].items():
             for ref in [refs] if isinstance(refs, str) else refs:
@@ -139,17 +127,35 @@ def check_config(config):
                 f"config visualize.{key} names architecture {config['visualize'][key]!r}, which is not defined "
                 f"under architectures (defined: {', '.join(config['architectures'])}); add it or fix the name."
             )
-    if config["gpus_per_training"] > 1 and config["device"] != "cuda":
-        raise WorkflowError(
-            f"config gpus_per_training is {config['gpus_per_training']} but device is {config['device']!r}: "
-            "several GPUs per training need device: cuda (or set gpus_per_training: 1)."
-        )
     transfer = config["transfer"]
     if transfer["enabled"] and transfer["arch"] not in config["architectures"]:
         raise WorkflowError(
             f"config transfer.arch names architecture {transfer['arch']!r}, which is not defined under "
             f"architectures (defined: {', '.join(config['architectures'])}); add it or fix the name."
         )
+
+
+def check_config(config):
+    """Checks the JSON schema cannot express; each error names the key and says what to do."""
+    data = config["data"]
+    if data["crop_size"] > data["image_size"]:
+        raise WorkflowError(
+            f"config data.crop_size ({data['crop_size']}) is larger than data.image_size "
+            f"({data['image_size']}): the crops are taken inside the resized image; lower data.crop_size."
+        )
+    for name in ("caltech101", "caltech256"):
+        section = config["synthetic"][name]
+        if section["min_per_class"] > section["max_per_class"]:
+            raise WorkflowError(
+                f"config synthetic.{name}.min_per_class ({section['min_per_class']}) is larger than "
+                f"synthetic.{name}.max_per_class ({section['max_per_class']}); swap or fix them."
+            )
+    if config["gpus_per_training"] > 1 and config["device"] != "cuda":
+        raise WorkflowError(
+            f"config gpus_per_training is {config['gpus_per_training']} but device is {config['device']!r}: "
+            "several GPUs per training need device: cuda (or set gpus_per_training: 1)."
+        )
+    transfer = config["transfer"]
     if data["source"] == "real":
         imagenet_root()  # fail while building the DAG, not hours later inside a job
         if transfer["enabled"]:
