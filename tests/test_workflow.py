@@ -499,6 +499,10 @@ def test_report_in_a_browser_opens_on_the_front_page_and_shows_the_training_curv
     assert seen["headings"][1:5] == ["Zeiler & Fergus (2014), reproduced", "What this run reproduced",
                                      "About this run", "Section by section: the paper beside this run"]
     assert {"atlas/zf_seed0/index.html", "atlas/compare_zf_krizhevsky/index.html"} <= set(seen["links"])
+    # At 1400 px the claims table gets the page's width (not a 32rem column beside the rule graph, where each row
+    # wrapped onto 6-10 lines) and the page starts at the frame's left edge.
+    assert seen["title_left"] >= 0
+    assert seen["table"]["width"] > 800 and seen["table"]["tallest_row_lines"] < 6, seen["table"]
     with Image.open(tiny_study / "results/tiny/figures/training_curves.png") as png:
         assert seen["figure_link"]
         assert seen["figure"] == [{"width": png.width, "height": png.height}]  # ... and shows the figure
