@@ -278,7 +278,7 @@ def check_lock(workdir: Path, stop_if_running: bool = True) -> int:
     running = workers(workdir)
     if running is None:
         print(f"note: {locks} holds a lock; if no Snakemake run is going on in {workdir} (a killed run leaves "
-              "one), type `make unlock` (or `snakemake --unlock`).", file=sys.stderr)
+              "one), type `make unlock`.", file=sys.stderr)
         return 0
     if running:
         pids = " ".join(str(pid) for pid, _ in running)
