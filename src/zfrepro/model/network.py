@@ -398,8 +398,9 @@ class BandedLRN(nn.LocalResponseNorm):
 
     def _pooled(self, x: torch.Tensor) -> torch.Tensor:
         """The GPU and reduced-precision path: the window mean of x^2 as one average pool over channels, all in
-        float32 (x^2 summed in bf16 loses most of its bits), and the result in x's dtype, so that bf16 activations stay bf16 into the pooling and conv2 (CUDA autocast would
-        otherwise run pow in float32 and hand float32 on). About 8 kernels where the slices take 11."""
+        float32 (x^2 summed in bf16 loses most of its bits), and the result in x's dtype, so that bf16
+        activations stay bf16 into the pooling and conv2 (CUDA autocast would otherwise run pow in float32 and
+        hand float32 on). About 8 kernels where the slices take 11."""
         wide = x if x.dtype == torch.float64 else x.float()
         squares = (wide * wide).unsqueeze(1)  # [B, 1, C, H, W]
         # zero-padded by size // 2 on both sides; an even window gives one output too many at the far end
