@@ -408,6 +408,8 @@ def train(
                 _diverged(arch, epoch, step, cfg, last, rt)
             bar.update(1)
         bar.close()
+        if cuda:  # nothing in the loop waits for the GPU: let its queued steps finish before the clock stops
+            torch.cuda.synchronize(rt.device)
         seconds = time.perf_counter() - t0
 
         totals = torch.stack([loss_sum, wrong, torch.tensor(float(seen), device=rt.device)])
