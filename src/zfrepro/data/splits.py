@@ -42,7 +42,7 @@ class _ShardImages(Dataset):
 def _encoded_batch(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Collate stored JPEGs of unequal lengths: their bytes joined into one uint8 tensor, the offsets [B + 1] of
     each image in it, and the stacked labels. One tensor crosses from the worker, not one per image: each costs
-    a shared-memory file and its handshake (about 10x the time per batch, benchmarks/data_path.py)."""
+    a shared-memory file and its handshake (benchmarks/data_path.py, "feeding a GPU", measures the difference)."""
     lengths = torch.tensor([len(image) for image, _ in items], dtype=torch.int64)
     offsets = torch.zeros(len(items) + 1, dtype=torch.int64)
     torch.cumsum(lengths, 0, out=offsets[1:])
