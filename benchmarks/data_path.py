@@ -12,6 +12,10 @@ This benchmark measures, on this machine and in this process:
   batch) / (its seconds - a one-batch pass's), which leaves out the workers' start-up;
 - **prepare per core**: what `zfrepro prepare` does once per image: decode a source JPEG of ImageNet's typical
   size (500 x 375), resize the shorter side to 256, centre-crop, encode JPEG q90;
+- **feeding a GPU**: what PreparedSplit.batches does on CUDA before the GPU decodes: --workers DataLoader workers
+  read and CRC-check each stored JPEG and collate a batch of bytes (zfrepro.data.splits._encoded_batch), which
+  crosses to the main process; steady-state images/s and ms per batch of 128 (the decode itself, nvJPEG, needs a
+  GPU: benchmarks/gpu_check.py). `--feed-only` measures just this;
 - **model step**: zfrepro.model.train.sgd_step of ZF at full width (1000 classes, 224 crops) on the CPU with all
   cores (--model-batch images; images/s is what matters), fp32;
 
@@ -178,6 +182,42 @@ def loader_pass(split: PreparedSplit, order: torch.Tensor, batch: int, workers: 
     return seen
 
 
+def gpu_feed_pass(split: PreparedSplit, order: torch.Tensor, batch: int, workers: int) -> int:
+    """PreparedSplit.batches' CUDA path up to the GPU decode: workers read the stored bytes of each batch and collate
+    them (splits._encoded_batch); the batch crosses to this process, which splits it into the per-image tensors
+    decode_batch takes. Returns the images delivered."""
+    from torch.utils.data import DataLoader
+
+    from zfrepro.data import splits
+
+    chunks = [order[s : s + batch].tolist() for s in range(0, len(order), batch)]
+    loader = DataLoader(splits._ShardImages(split.reader, split.labels, decode=False), batch_sampler=chunks,
+                        num_workers=workers, collate_fn=splits._encoded_batch, generator=torch.Generator())
+    joined = getattr(splits, "_joined_images", None)  # (absent before the bytes were joined in the workers)
+    seen = 0
+    for item in loader:
+        images = joined(item[0], item[1]) if joined is not None and len(item) == 3 else item[0]
+        seen += len(images)
+    return seen
+
+
+def measure_feed(args: argparse.Namespace) -> dict:
+    """Only the "feeding a GPU" measurement (--feed-only): JPEG shards of --images generated photographs."""
+    cores = os.cpu_count() or 1
+    workers = args.workers or cores
+    with tempfile.TemporaryDirectory(prefix="zf_data_path_") as tmp:
+        print(f"generating {args.images} source images and building the JPEG shards in {tmp} ...", file=sys.stderr)
+        sources = make_sources(Path(tmp) / "src", args.images)
+        split, _ = build_split(sources, Path(tmp) / "jpeg" / "train.pt", "jpeg", threads=min(cores, 4))
+        long, short = orders(args.images, BATCH, args.batches)
+        runs = {f"gpu_feed_{length}": (lambda o=order: gpu_feed_pass(split, o, BATCH, workers))
+                for length, order in (("long", long), ("short", short))}
+        seconds = best_of(runs, torch.device("cpu"), args.repeats)
+    rate = steady_rate(seconds, "gpu_feed", len(long), len(short))
+    return {"provenance": provenance(args.repeats), "images": args.images, "workers": workers,
+            "feeding_a_gpu": {"images_per_second": rate, "ms_per_batch": 1e3 * BATCH / rate}, "seconds": seconds}
+
+
 def orders(count: int, batch: int, batches: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A long pass of `batches` batches (shuffled passes over the `count` images, as an epoch reads them) and a
     one-batch pass: their difference is the steady state, without the workers' start-up."""
@@ -240,6 +280,8 @@ def measure(args: argparse.Namespace) -> dict:
                 for length, order in (("long", long), ("short", short)):
                     runs[f"{fmt}_{kind}_{length}"] = with_threads(
                         threads, lambda s=split, o=order, w=w: loader_pass(s, o, BATCH, w, mean))
+        for length, order in (("long", long), ("short", short)):
+            runs[f"gpu_feed_{length}"] = lambda o=order: gpu_feed_pass(splits["jpeg"][0], o, BATCH, workers)
         prep = sources[: args.prepare_images]
         runs["prepare"] = with_threads(1, lambda: [prepare_one(p) for p in prep])
 
@@ -264,6 +306,8 @@ def measure(args: argparse.Namespace) -> dict:
     rates = {f"{fmt}_{kind}": steady_rate(seconds, f"{fmt}_{kind}", n_long, n_short)
              for fmt in ("jpeg", "raw") for kind in ("core", "total")}
     model_ips = mb / seconds["model_step"]
+    feed = steady_rate(seconds, "gpu_feed", n_long, n_short)
+    out["feeding_a_gpu"] = {"images_per_second": feed, "ms_per_batch": 1e3 * BATCH / feed}
     out["images_per_second"] = {
         "data_path_jpeg_per_core": rates["jpeg_core"], "data_path_jpeg_total": rates["jpeg_total"],
         "data_path_raw_per_core": rates["raw_core"], "data_path_raw_total": rates["raw_total"],
@@ -308,6 +352,7 @@ def report(r: dict) -> str:
                                                       r["per_image_seconds_one_core"].items()),
              "images/s:"]
     lines += [f"  {k:32s} {v:10.1f}" for k, v in ips.items()]
+    lines.append(feed_line(r))
     lines.append(f"ratios data path / model step (ZF fp32 step, {r['model_step']['batch']} images, "
                  f"{r['model_step']['threads']} threads, {r['model_step']['gflop_per_image']:.2f} GFLOP/image):")
     lines += [f"  {k:32s} {v:10.1f}" for k, v in r["ratios_to_model_step"].items()]
@@ -323,6 +368,12 @@ def report(r: dict) -> str:
     return "\n".join(lines)
 
 
+def feed_line(r: dict) -> str:
+    f = r["feeding_a_gpu"]
+    return (f"feeding a GPU (workers read + join the stored JPEG bytes, {r['workers']} workers): "
+            f"{f['images_per_second']:,.0f} images/s, {f['ms_per_batch']:.1f} ms per batch of {BATCH}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--images", type=int, default=256, help="generated source images (the shards hold them)")
@@ -336,9 +387,17 @@ def main() -> None:
     p.add_argument("--node-cores", type=int, default=16, help="CPU cores of the GPU node (projection)")
     p.add_argument("--trainer-cores", type=int, default=1, help="cores each GPU's trainer process keeps")
     p.add_argument("--out", help="write every number to this JSON file")
+    p.add_argument("--feed-only", action="store_true", help="only the 'feeding a GPU' measurement")
     args = p.parse_args()
-    result = measure(args)
-    print(report(result))
+    if args.feed_only:
+        result = measure_feed(args)
+        p_ = result["provenance"]
+        print(f"machine: {p_['machine']}; commit {p_['commit']}; {p_['date']}; best of {p_['repeats']}; load average "
+              f"at start {p_['load_average_at_start']}; {args.images} images")
+        print(feed_line(result))
+    else:
+        result = measure(args)
+        print(report(result))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 

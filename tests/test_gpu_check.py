@@ -1,4 +1,5 @@
-"""benchmarks/gpu_check.py: its FLOP count is the hand-computed one, and its CPU smoke run writes every figure."""
+"""benchmarks/gpu_check.py: its FLOP count is the hand-computed one, its peak table goes by the exact card, every
+stage is written as it ends (a failing one recorded, the rest still run), and its CPU smoke run does all of it."""
 
 from __future__ import annotations
 
@@ -40,12 +41,63 @@ def test_flop_count_is_the_hand_computed_one():
     assert gpu_check.flops_per_image(model, x, y) == 3 * by_hand - conv1_flops
 
 
-@pytest.mark.slow
-def test_smoke_run_writes_every_measurement(tmp_path):
+@pytest.mark.parametrize(("name", "peak"), [
+    ("NVIDIA H100 80GB HBM3", 989.0), ("NVIDIA H100 PCIe", 756.0), ("NVIDIA H100 NVL", 835.0),
+    ("NVIDIA H200", 989.0), ("NVIDIA A100-SXM4-40GB", 312.0), ("NVIDIA A100-SXM4-80GB", 312.0),
+    ("NVIDIA A100 80GB PCIe", 312.0), ("NVIDIA L40S", 362.0),
+    ("NVIDIA H800", None), ("NVIDIA RTX A6000", None), (None, None)])  # unknown: images/s only
+def test_peak_table_goes_by_the_exact_card(name, peak):
+    assert gpu_check.peak_tflops(name, None) == peak
+    assert gpu_check.peak_tflops(name, 500.0) == 500.0  # --peak-tflops wins
+
+
+def test_every_stage_is_written_as_it_ends_and_a_failure_stops_nothing(tmp_path):
     out = tmp_path / "check.json"
-    subprocess.run([sys.executable, str(REPO / "benchmarks/gpu_check.py"), "--smoke", "--out", str(out)],
-                   check=True, capture_output=True, timeout=300)
+    results = gpu_check.Results(out, {"device": "test"})
+    seen_by_b = {}
+
+    def b():
+        seen_by_b.update(json.loads(out.read_text())["stages"])
+        return {"images_per_second": 2.0}
+
+    results.stage("a", lambda: {"images_per_second": 1.0})
+    results.stage("b", b)
+    results.stage("c", lambda: 1 / 0)
+    results.stage("d", lambda: {"images_per_second": 4.0}, fail="d")
+    results.stage("e", lambda: {"images_per_second": 5.0}, fail="d")
+    assert seen_by_b["a"]["images_per_second"] == 1.0  # on disk before the next stage started
+    stages = json.loads(out.read_text())["stages"]
+    assert [stages[k]["status"] for k in "abcde"] == ["ok", "ok", "failed", "failed", "ok"]
+    assert stages["c"]["error"].startswith("ZeroDivisionError") and "--fail-stage d" in stages["d"]["error"]
+    assert stages["e"]["images_per_second"] == 5.0
+    assert "c FAILED" in gpu_check.summary(json.loads(out.read_text()))
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_every_stage_and_survives_a_failing_one(tmp_path):
+    out = tmp_path / "check.json"
+    subprocess.run([sys.executable, str(REPO / "benchmarks/gpu_check.py"), "--smoke", "--out", str(out),
+                    "--fail-stage", "evaluate"], check=True, capture_output=True, timeout=600)
     result = json.loads(out.read_text())
-    assert result["device"] == "cpu" and result["crop"] == 224
-    for name in ("train", "data_path", "evaluate"):
-        assert result[name]["images_per_second"] == pytest.approx(result["batch_size"] / result[name]["seconds"])
+    assert result["device"] == "cpu" and result["crop"] == 224 and result["peak_bf16_tflops"] is None
+    stages = result["stages"]
+    assert set(stages) == {"train", "evaluate", "data_path", "data_path_jpeg", "ddp"}
+    assert stages["evaluate"]["status"] == "failed" and "--fail-stage evaluate" in stages["evaluate"]["error"]
+    for name in ("train", "data_path", "data_path_jpeg"):
+        assert stages[name]["status"] == "ok" and stages[name]["images_per_second"] > 0
+        assert "mfu" not in stages[name]  # no peak known for a CPU
+    train = stages["train"]
+    assert train["images_per_second"] == pytest.approx(result["batch_size"] * train["steps"] / train["seconds"])
+    # DDP over two gloo processes, compared after exactly one float32 step: equal to rounding
+    assert stages["ddp"]["status"] == "ok" and stages["ddp"]["processes"] == 2
+    assert stages["ddp"]["max_weight_difference_after_one_step"] < 1e-5 * stages["ddp"]["largest_weight"]
+
+
+@pytest.mark.slow
+def test_smoke_evaluate_is_the_float32_evaluation(tmp_path):
+    out = tmp_path / "check.json"
+    subprocess.run([sys.executable, str(REPO / "benchmarks/gpu_check.py"), "--smoke", "--out", str(out), "--no-ddp",
+                    "--no-jpeg"], check=True, capture_output=True, timeout=600)
+    evaluate = json.loads(out.read_text())["stages"]["evaluate"]
+    assert evaluate["status"] == "ok" and evaluate["precision"].startswith("float32")
+    assert evaluate["images_per_second"] == pytest.approx(evaluate["images"] / evaluate["seconds"])

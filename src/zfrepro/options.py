@@ -68,11 +68,18 @@ def json_list_of(kind: type) -> Callable[[str], list]:
 
 
 def resolve_device(device: str) -> torch.device:
-    """The `device` option: auto -> cuda when visible, else cpu; a ConfigError when cuda is absent."""
+    """The `device` option: auto -> cuda when visible, else cpu; a ConfigError when cuda is absent. On CUDA it
+    also allows TF32 and cuDNN autotuning, for the float32 analyses that call it (training sets its own)."""
     import torch  # here: the option parsers above are used by commands that never load torch
 
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device: cuda was asked for but no CUDA device is visible; set device: auto or cpu")
+    if device == "cuda":
+        # The analyses run in float32: TF32 tensor cores for their matrix products and convolutions (10-bit
+        # mantissas, ample for rankings and softmax outputs), and cuDNN's autotuned kernels for their fixed shapes.
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
     return torch.device(device)

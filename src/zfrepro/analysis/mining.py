@@ -292,13 +292,14 @@ def mine_top9(model: ConvNet, split: PreparedSplit, mean: torch.Tensor, crop: in
     mean = mean.to(dev)
     maps = {c.name: c.out_channels for c in model.spec.convs if c.name in layers}
     top = TopK(maps, k)
+    ids_on_device = indices.to(dev)  # once: a copy per layer and batch would make the host wait each time
     try:
         start = 0
         batches = split.batches(indices, batch_size, workers=0 if split.in_memory else workers,
                                 pin_memory=dev.type == "cuda", device=dev)
         for images, _ in progress(batches, total=math.ceil(len(indices) / batch_size),
                                   desc=f"mine top-{k} {split.path.stem}", unit="batch"):
-            ids = indices[start : start + len(images)]
+            ids = ids_on_device[start : start + len(images)]
             start += len(images)
             x = center_crop(images.to(dev, non_blocking=True), mean, crop)
             for name, out in iter_conv_outputs(model, x, layers):

@@ -12,6 +12,7 @@ baseline 0, Captum's attribution is exactly p(x) - p(x occluded) on each square.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -94,7 +95,7 @@ def occlusion_maps(forward: Forward, x: torch.Tensor, size: int, stride: int, ba
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"occlusion.batch_size: expected a positive integer, got {batch_size!r}")
     side = x.shape[-1]
-    offsets = occluder_positions(side, size, stride).to(x.device)
+    offsets = occluder_positions(side, size, stride).to(x.device, non_blocking=True)  # small; not waited for
     n = len(offsets)
     ys, xs = (g.reshape(-1) for g in torch.meshgrid(offsets, offsets, indexing="ij"))
     base_maps, base_logits = forward(x[None])
@@ -166,12 +167,14 @@ def occlusion_data(model_path: str | Path, data_dir: str | Path, top9: Mapping, 
     offsets = occluder_positions(crop, size, stride)
     dev = resolve_device(device)
     names = class_names(data_dir, ckpt["classes"])
+    # The projections run on the CPU model; the occlusion passes on a copy moved to the device once (moving the
+    # model there and back for every image copied all its weights twice per image).
+    on_device = model if dev.type == "cpu" else copy.deepcopy(model).to(dev)
 
     def occluded(index: int) -> tuple[torch.Tensor, dict, int, tuple[int, int, int]]:
         """One validation image: its pixels, occlude()'s maps, its label and its strongest map (channel, y, x)."""
         u8 = load_images(split, [index])
-        occ = occlude(model.to(dev), center_crop(u8, mean, crop)[0].to(dev), size, stride, layer, batch_size)
-        model.cpu()
+        occ = occlude(on_device, center_crop(u8, mean, crop)[0].to(dev), size, stride, layer, batch_size)
         return u8, occ, int(split.labels[index]), strongest_map(occ["base_maps"])
 
     rows = []

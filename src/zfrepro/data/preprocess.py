@@ -7,6 +7,7 @@ with and without a horizontal flip) of size c.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 
@@ -170,13 +171,9 @@ def _gathered_crops(images_u8: torch.Tensor, mean: torch.Tensor, crop_size: int,
     reversed column indices), so there is no per-sample loop and no device sync."""
     size = images_u8.shape[-1]
     device = images_u8.device
-    choice = choice.to(device)
-    offsets = crop_offsets(size, crop_size)
-    tops = torch.tensor([t for t, _ in offsets] * 2, device=device)
-    # crop k+5 of the mirrored image is the mirror of the original's crop at left offset S - c - left
-    lefts = torch.tensor([x for _, x in offsets] + [size - crop_size - x for _, x in offsets], device=device)
+    choice = choice.to(device, non_blocking=True)  # callers keep the indices on the device; then a no-op
+    tops, lefts, step = _crop_geometry(size, crop_size, device)
     flip = choice >= 5
-    step = torch.arange(crop_size, device=device)
     rows = tops[choice][:, None] + step  # [B, c]
     cols = lefts[choice][:, None] + torch.where(flip[:, None], crop_size - 1 - step, step)  # [B, c]
     batch = torch.arange(images_u8.shape[0], device=device)[:, None, None, None]
@@ -184,6 +181,17 @@ def _gathered_crops(images_u8: torch.Tensor, mean: torch.Tensor, crop_size: int,
     rows, cols = rows[:, None, :, None], cols[:, None, None, :]
     crops = images_u8[batch, channel, rows, cols].to(torch.float32)
     return crops - mean.to(torch.float32)[channel, rows, cols]
+
+
+@functools.lru_cache(maxsize=16)
+def _crop_geometry(size: int, crop_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The ten crops' top and left offsets and arange(crop_size), on `device`: built once per shape and device,
+    because torch.tensor(list, device=cuda) copies from pageable memory and waits for it, every call."""
+    offsets = crop_offsets(size, crop_size)
+    tops = torch.tensor([t for t, _ in offsets] * 2, device=device)
+    # crop k+5 of the mirrored image is the mirror of the original's crop at left offset S - c - left
+    lefts = torch.tensor([x for _, x in offsets] + [size - crop_size - x for _, x in offsets], device=device)
+    return tops, lefts, torch.arange(crop_size, device=device)
 
 
 def center_crop(images_u8: torch.Tensor, mean: torch.Tensor, crop_size: int) -> torch.Tensor:

@@ -285,6 +285,12 @@ def decode_batch(encoded: Sequence[torch.Tensor], device: torch.device, image_si
     """A batch of stored JPEGs decoded on `device` in one call (nvJPEG on CUDA): uint8 [B, 3, S, S]."""
     from torchvision.io import decode_jpeg
 
+    if device.type == "cuda":
+        # torchvision 0.29's batched GPU decoder allocates its outputs on the caller's stream but writes them on
+        # a private stream that does not wait for it (pytorch/vision#9606): memory the caller's queued work still
+        # uses (the previous batch's torch.stack reads freed decoder outputs) could be overwritten before that
+        # work runs. Waiting here for the caller's stream (the prefetch thread's, not the training stream) closes it.
+        torch.cuda.current_stream(device).synchronize()
     images = decode_jpeg(list(encoded), device=device)
     batch = torch.stack(images)
     if tuple(batch.shape[1:]) != (3, image_size, image_size):

@@ -39,9 +39,20 @@ class _ShardImages(Dataset):
         return image, self.labels[row]
 
 
-def _encoded_batch(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Collate stored JPEGs of unequal lengths: a list of byte tensors and the stacked labels."""
-    return [image for image, _ in items], torch.stack([label for _, label in items])
+def _encoded_batch(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Collate stored JPEGs of unequal lengths: their bytes joined into one uint8 tensor, the offsets [B + 1] of
+    each image in it, and the stacked labels. One tensor crosses from the worker, not one per image: each costs
+    a shared-memory file and its handshake (benchmarks/data_path.py, "feeding a GPU", measures the difference)."""
+    lengths = torch.tensor([len(image) for image, _ in items], dtype=torch.int64)
+    offsets = torch.zeros(len(items) + 1, dtype=torch.int64)
+    torch.cumsum(lengths, 0, out=offsets[1:])
+    return torch.cat([image for image, _ in items]), offsets, torch.stack([label for _, label in items])
+
+
+def _joined_images(data: torch.Tensor, offsets: torch.Tensor) -> list[torch.Tensor]:
+    """The per-image byte tensors (views, no copy) of a batch joined by _encoded_batch."""
+    bounds = offsets.tolist()
+    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 class PreparedSplit:
@@ -82,15 +93,15 @@ class PreparedSplit:
         batch is returned on the CPU (pinned with `pin_memory`) for the caller to move.
         """
         order = torch.as_tensor(order, dtype=torch.long)
+        device = torch.device(device) if device is not None else None
+        cuda = device is not None and device.type == "cuda"
         if self.in_memory:
-            images = self.data["images"]
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                yield images[idx], self.labels[idx]
+            gathered = self._memory_batches(order, batch_size, pin_memory)
+            # On CUDA: gathered into pinned memory and copied by a background thread, a batch or two ahead.
+            yield from prefetched(_moved(gathered, device), device) if cuda else gathered
             return
         assert self.reader is not None
-        device = torch.device(device) if device is not None else None
-        on_gpu = device is not None and device.type == "cuda" and self.reader.format == "jpeg"
+        on_gpu = cuda and self.reader.format == "jpeg"
         chunks = [order[s : s + batch_size].tolist() for s in range(0, len(order), batch_size)]
         loader = DataLoader(
             _ShardImages(self.reader, self.labels, decode=not on_gpu),
@@ -105,8 +116,23 @@ class PreparedSplit:
         if not on_gpu:
             yield from loader
             return
-        decoded = ((decode_batch(images, device, self.image_size), labels) for images, labels in loader)
+        decoded = ((decode_batch(_joined_images(data, offsets), device, self.image_size),
+                    labels.pin_memory().to(device, non_blocking=True)) for data, offsets, labels in loader)
         yield from prefetched(decoded, device)
+
+    def _memory_batches(self, order: torch.Tensor, batch_size: int,
+                        pin_memory: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        images = self.data["images"]
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = images[idx], self.labels[idx]
+            yield tuple(t.pin_memory() for t in batch) if pin_memory else batch
+
+
+def _moved(batches: Iterator[tuple[torch.Tensor, ...]], device: torch.device) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Each batch's tensors copied to `device` without waiting (from pinned memory: a real asynchronous copy)."""
+    for batch in batches:
+        yield tuple(t.to(device, non_blocking=True) for t in batch)
 
 
 def prefetched(batches: Iterator[Any], device: torch.device | None = None, depth: int = 2) -> Iterator[Any]:
@@ -117,12 +143,17 @@ def prefetched(batches: Iterator[Any], device: torch.device | None = None, depth
     """
     cuda = device is not None and device.type == "cuda"
     side = torch.cuda.Stream(device) if cuda else None
+    # The thread's own current device starts at GPU 0: without setting it, rank k of a DDP job would open a
+    # context (and allocate) on GPU 0 for every kernel the thread launches without an explicit device.
+    index = (device.index if device.index is not None else torch.cuda.current_device()) if cuda else None
     items: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
     end = object()
 
     def produce() -> None:
         try:
+            if cuda:
+                torch.cuda.set_device(index)
             with torch.cuda.stream(side) if cuda else contextlib.nullcontext():
                 for item in batches:
                     ready = torch.cuda.Event() if cuda else None

@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ class TrainConfig:
     amp: bool = True
     channels_last: bool = True
     validate: bool = True  # the validation error after every epoch (the plateau schedule needs it)
+    compile: bool = False  # torch.compile the network (opt-in: its first steps compile, and it needs a compiler)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -134,12 +136,29 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
 
+def dropout_seed(seed: int, epoch: int, rank: int) -> int:
+    """The global RNG's seed (dropout) of one process in one epoch: epoch_seed on rank 0 (so one process trains
+    as it always has), a 32-bit mix of it and the rank elsewhere, so that ranks draw different masks (the CPU
+    generator keeps only 32 bits of a seed: adding the rank in high bits would change nothing)."""
+    base = epoch_seed(seed, epoch)
+    return base if rank == 0 else zlib.crc32(f"{base}/{rank}".encode())
+
+
+def training_record(cfg: TrainConfig) -> dict:
+    """The training section as the model files and the fingerprint record it: `compile` only when set, so that
+    files of runs that do not compile stay as they were before the option existed."""
+    record = dataclasses.asdict(cfg)
+    if not cfg.compile:
+        del record["compile"]
+    return record
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Resuming: only a state of this exact configuration is continued
 
 # Bump when a change to this file makes the same configuration train differently: a saved resume state of
 # the old code must then not be continued by the new one.
-TRAINING_CODE_VERSION = 1
+TRAINING_CODE_VERSION = 2  # 2: dropout seeds per DDP rank; the fingerprint names the architecture's config
 
 
 def training_fingerprint(arch: str, spec: ArchSpec, cfg: TrainConfig, seed: int, data_dir: Path,
@@ -155,7 +174,7 @@ def training_fingerprint(arch: str, spec: ArchSpec, cfg: TrainConfig, seed: int,
     recorded = recorded_checksum(data_dir / "mean.pt")
     mean_sha256 = recorded["sha256"] if recorded else sha256_of(data_dir / "mean.pt")
     return {"code": TRAINING_CODE_VERSION, "arch": arch, "spec": spec_to_dict(spec), "architecture": arch_params,
-            "training": dataclasses.asdict(cfg), "seed": seed, "device": rt.device.type,
+            "training": training_record(cfg), "seed": seed, "device": rt.device.type,
             "processes": rt.world,  # DDP drops a last global batch that does not split evenly
             "data": {"manifest": manifest, "mean_sha256": mean_sha256}}
 
@@ -177,6 +196,8 @@ _CONFIG_KEY = {"seed": "seeds", "device": "device", "processes": "gpus_per_train
 def changed_config_keys(changes: list[str], arch: str) -> list[str]:
     """The config keys behind the fingerprint's changed dotted keys: architectures.<arch>.width rather than the
     spec.convs it changes, training.lr as it is; each named once, in order."""
+    if "code" in changes:  # a state of older code: its other differences are the code's, not the user's
+        return [_CONFIG_KEY["code"]]
     named: list[str] = []
     for change in changes:
         head, _, rest = change.partition(".")
@@ -228,10 +249,16 @@ class Runtime:
     device: torch.device
     rank: int = 0
     world: int = 1
+    local_world: int = 1  # processes of this job on this node (torchrun's LOCAL_WORLD_SIZE)
 
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+    def threads(self, job_threads: int) -> int:
+        """This process's share of the job's CPUs (torch threads, and loader workers): the job's `threads`
+        are for all its processes on the node, so N ranks each taking all of them would oversubscribe N times."""
+        return max(1, job_threads // self.local_world)
 
 
 def setup_runtime(device: str) -> Runtime:
@@ -244,12 +271,13 @@ def setup_runtime(device: str) -> Runtime:
     if world == 1:
         return Runtime(torch.device(device))
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
     if device == "cuda":
         torch.cuda.set_device(local_rank)
         dist.init_process_group("nccl")
-        return Runtime(torch.device("cuda", local_rank), rank, world)
+        return Runtime(torch.device("cuda", local_rank), rank, world, local_world)
     dist.init_process_group("gloo")
-    return Runtime(torch.device("cpu"), rank, world)
+    return Runtime(torch.device("cpu"), rank, world, local_world)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -260,20 +288,28 @@ def setup_runtime(device: str) -> Runtime:
 def center_crop_error(model: nn.Module, split: PreparedSplit, mean: torch.Tensor, crop: int,
                       rt: Runtime, batch_size: int, autocast: bool, workers: int = 0) -> float:
     """Top-1 error (%) of the centre crop over the whole split (stream mode: read and decoded by `workers`
-    loader processes, or on the GPU, as the training batches are)."""
+    loader processes, or on the GPU, as the training batches are).
+
+    Under DDP each process takes a contiguous share of the split and the counts meet in one all-reduce; the
+    count stays on the device until then (no host sync per batch).
+    """
     model.eval()
-    wrong = 0
-    batches = split.batches(torch.arange(len(split)), batch_size, workers=0 if split.in_memory else workers,
+    wrong = torch.zeros((), dtype=torch.int64, device=rt.device)
+    n = len(split)
+    mine = torch.arange(rt.rank * n // rt.world, (rt.rank + 1) * n // rt.world)
+    batches = split.batches(mine, batch_size, workers=0 if split.in_memory else workers,
                             pin_memory=rt.device.type == "cuda", device=rt.device)
-    steps = math.ceil(len(split) / batch_size)
+    steps = math.ceil(len(mine) / batch_size)
     for images, labels in progress(batches, total=steps, desc="validation", unit="batch", disable=not rt.main,
                                    leave=False):
-        x = center_crop(images.to(rt.device), mean, crop)
+        x = center_crop(images.to(rt.device, non_blocking=True), mean, crop)
         with torch.autocast(rt.device.type, dtype=torch.bfloat16, enabled=autocast):
             logits = model(x)
-        wrong += (logits.argmax(1).cpu() != labels).sum().item()
+        wrong += (logits.argmax(1) != labels.to(rt.device, non_blocking=True)).sum()
+    if rt.world > 1:
+        dist.all_reduce(wrong)
     model.train()
-    return 100.0 * wrong / max(1, len(split))
+    return 100.0 * wrong.item() / max(1, n)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -293,8 +329,9 @@ def train(
     """Train one model; write epoch{E}.pt, final.pt and metrics.csv to `out_dir`. Resumes if interrupted."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     work = out_dir / ".work"  # not a declared Snakemake output, so an interrupted job keeps it
-    torch.set_num_threads(max(1, threads))
     rt = setup_runtime(device)
+    threads = rt.threads(threads)  # this process's share of the job's CPUs
+    torch.set_num_threads(threads)
 
     train_split = PreparedSplit(data_dir / "train.pt")
     val_split = PreparedSplit(data_dir / "val.pt")
@@ -308,6 +345,8 @@ def train(
     model = ConvNet(spec)
     init_weights_(model, **cfg.init)
     cuda = rt.device.type == "cuda"
+    if cuda:  # the convolutions' shapes never change, so cuDNN's autotuned choice holds for the whole run
+        torch.backends.cudnn.benchmark = True
     model.to(rt.device)
     if cfg.channels_last:  # oneDNN's and cuDNN's preferred layout: 1.26x per CPU step (benchmarks/cpu_training.py)
         model.to(memory_format=torch.channels_last)
@@ -341,6 +380,8 @@ def train(
     net: nn.Module = model
     if rt.world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[rt.device.index] if cuda else None)
+    if cfg.compile:
+        net = torch.compile(net)
 
     if cfg.batch_size % rt.world:
         raise ConfigError(f"training.batch_size ({cfg.batch_size}) must divide evenly over {rt.world} processes")
@@ -349,14 +390,14 @@ def train(
     def snapshot(epoch: int) -> dict:
         """A self-contained model file: weights, the spec to rebuild it, and how it was trained."""
         return {"arch": arch, "spec": spec_to_dict(spec), "model": model.state_dict(), "epoch": epoch,
-                "classes": train_split.classes, "crop_size": crop, "seed": seed, "training": dataclasses.asdict(cfg)}
+                "classes": train_split.classes, "crop_size": crop, "seed": seed, "training": training_record(cfg)}
 
     workers = threads if not train_split.in_memory else 0
     epoch_times: list[float] = []  # wall seconds of each epoch run here (training + validation), for the ETA
 
     for epoch in range(start_epoch, cfg.epochs + 1):
         epoch_start = time.perf_counter()
-        torch.manual_seed(epoch_seed(seed, epoch))  # dropout
+        torch.manual_seed(dropout_seed(seed, epoch, rt.rank))  # dropout: each process draws its own masks
         gen = torch.Generator().manual_seed(epoch_seed(seed, epoch))  # data order and crops
         order = torch.randperm(len(train_split), generator=gen)
         crops = torch.randint(10, (len(train_split),), generator=gen)
@@ -368,6 +409,9 @@ def train(
                           for s in range(0, len(order), cfg.batch_size)])
         my_crops = torch.cat([crops[s : s + cfg.batch_size][rt.rank :: rt.world]
                               for s in range(0, len(order), cfg.batch_size)])
+        # One copy of the epoch's crop indices to the device (from pinned memory, not waited for): a copy per
+        # step from pageable memory would stall every step until the GPU had caught up.
+        my_crops = my_crops.pin_memory().to(rt.device, non_blocking=True) if cuda else my_crops
         local_batch = cfg.batch_size // rt.world
 
         net.train()
@@ -380,7 +424,7 @@ def train(
         batches = train_split.batches(mine, local_batch, workers=workers, pin_memory=cuda, device=rt.device)
         for step, (images, labels) in enumerate(batches):
             idx = my_crops[step * local_batch : step * local_batch + len(labels)]
-            x = ten_crop_select(images.to(rt.device, non_blocking=True), mean, crop, idx.to(rt.device))
+            x = ten_crop_select(images.to(rt.device, non_blocking=True), mean, crop, idx)
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             labels = labels.to(rt.device, non_blocking=True)
@@ -391,17 +435,19 @@ def train(
             loss_sum += loss.detach() * len(labels)
             wrong += (logits.detach().argmax(1) != labels).sum()
             seen += len(labels)
-            if step % 10 == 0 and not torch.isfinite(loss_sum):
+            if (step + 1) % DIVERGENCE_CHECK_STEPS == 0 and not _all_finite(loss_sum, rt):
                 _diverged(arch, epoch, step, cfg, last, rt)
             bar.update(1)
         bar.close()
-        if not torch.isfinite(loss_sum):
-            _diverged(arch, epoch, steps_per_epoch, cfg, last, rt)
+        if cuda:  # nothing in the loop waits for the GPU: let its queued steps finish before the clock stops
+            torch.cuda.synchronize(rt.device)
         seconds = time.perf_counter() - t0
 
         totals = torch.stack([loss_sum, wrong, torch.tensor(float(seen), device=rt.device)])
         if rt.world > 1:
             dist.all_reduce(totals)
+        if not torch.isfinite(totals[0]):  # the sum over all processes: every one stops here, with one message
+            _diverged(arch, epoch, steps_per_epoch, cfg, last, rt)
         train_loss, train_err = (totals[0] / totals[2]).item(), (100 * totals[1] / totals[2]).item()
         val_err = (center_crop_error(model, val_split, mean, crop, rt, 256, autocast, workers=threads)
                    if cfg.validate else math.nan)
@@ -457,6 +503,20 @@ def _crop_size_of(data_dir: Path) -> int:
         return int(json.loads(manifest.read_text())["crop_size"])
     except (FileNotFoundError, KeyError) as err:
         raise ConfigError(f"{manifest} has no crop_size: rerun the prepare step (data.crop_size)") from err
+
+
+# Steps between the in-epoch divergence checks: each reads one flag from the device (a host sync), so they
+# are as rare as a log line; the end of every epoch checks as well.
+DIVERGENCE_CHECK_STEPS = 100
+
+
+def _all_finite(loss_sum: torch.Tensor, rt: Runtime) -> bool:
+    """Whether the accumulated loss is finite on every process (one all-reduce under DDP, so that all ranks
+    agree and stop together instead of one raising while the others wait in the next all-reduce)."""
+    finite = torch.isfinite(loss_sum).to(torch.int32)
+    if rt.world > 1:
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+    return bool(finite.item())
 
 
 def _diverged(arch: str, epoch: int, step: int, cfg: TrainConfig, last: Path, rt: Runtime) -> None:

@@ -83,25 +83,37 @@ def extract_features(model_path: str | os.PathLike, split_path: str | os.PathLik
     grids: dict[str, int | None] = {}
     batches = split.batches(torch.arange(count), batch_size, workers=0 if split.in_memory else workers,
                             pin_memory=dev.type == "cuda", device=dev)
+    # Whether each layer's features stayed finite, kept on the device and read once at the end (a check per
+    # batch would make the host wait for the GPU every batch).
+    finite: dict[str, torch.Tensor] = {}
     start = 0
     for images, _ in progress(batches, desc=f"features {Path(split_path).stem}", total=math.ceil(count / batch_size),
                               unit="batch"):
         _, record = model.forward_record(center_crop(images.to(dev, non_blocking=True), mean, crop))
         stop = start + len(images)
+        per_layer = []
         for layer in layers:
             output = record.outputs[layer]
             if layer not in shapes:
                 shapes[layer] = list(output.shape[1:])
                 grids[layer] = pool_grid(shapes[layer], max_feature_dim)
             batch = layer_features(output, grids[layer]).to(torch.float16)
-            if not torch.isfinite(batch).all():
-                raise DataError(f"{layer} features of {split_path} overflow float16 (|value| > 65504); the model "
-                                f"{model_path} has diverged or its input is not mean-subtracted")
+            ok = torch.isfinite(batch).all()
+            finite[layer] = finite[layer] & ok if layer in finite else ok
+            per_layer.append(batch)
+        host = torch.cat(per_layer, dim=1).cpu()  # one copy from the device per batch, all layers together
+        column = 0
+        for layer, batch in zip(layers, per_layer, strict=True):
             if layer not in features:
                 features[layer] = torch.empty((count, batch.shape[1]), dtype=torch.float16)
-            features[layer][start:stop].copy_(batch)  # also from the GPU
+            features[layer][start:stop].copy_(host[:, column : column + batch.shape[1]])
+            column += batch.shape[1]
         start = stop
-        del record
+        del record, per_layer
+    for layer, ok in finite.items():
+        if not ok:
+            raise DataError(f"{layer} features of {split_path} overflow float16 (|value| > 65504); the model "
+                            f"{model_path} has diverged or its input is not mean-subtracted")
     if start != count:
         raise DataError(f"{split_path}: read {start} of its {count} images")
     result = {}

@@ -64,7 +64,10 @@ def training_resources(arch):
     per_second = res["images_per_second"]["cuda" if config["device"] == "cuda" else "cpu"] * gpus
     seconds = train_params(arch)["epochs"] * training_images_per_epoch() / per_second
     computed = {"runtime": res["startup_minutes"] + math.ceil(res["margin"] * seconds / 60), "mem_mb": res["mem_mb"]}
-    return {**computed, **config["resources"]["jobs"].get(f"train_{arch}", {}), **gpu_request(gpus)}
+    # Several GPUs: torchrun --standalone starts every process on one node, so the GPUs must all be on it
+    # (sbatch --nodes=1; without it SLURM may spread --gpus=N over nodes).
+    one_node = {"nodes": 1} if config["device"] == "cuda" and gpus > 1 else {}
+    return {**computed, **config["resources"]["jobs"].get(f"train_{arch}", {}), **gpu_request(gpus), **one_node}
 
 
 def train_launcher():
