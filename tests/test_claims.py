@@ -14,6 +14,7 @@ import pytest
 import torch
 from scipy import stats
 
+from zfrepro.commands import report as report_commands
 from zfrepro.io import atomic_torch_save
 from zfrepro.report import claims
 from zfrepro.report.claims import (
@@ -387,7 +388,7 @@ def test_scorecard_and_command_write_11_rows(tmp_path):
     args = argparse.Namespace(inputs={"crops": "ten", "metrics": {}, "fig6": None, "transfer": None},
                               criteria={"confidence": 0.9}, out_csv=str(tmp_path / "claims.csv"),
                               out_md=str(tmp_path / "claims.md"))
-    claims.claims_command(args)
+    report_commands.claims_command(args)
     df = pd.read_csv(tmp_path / "claims.csv", keep_default_na=False)
     assert list(df.columns) == claims.COLUMNS
     assert list(df["claim"]) == list(range(1, 12)) and set(df["verdict"]) == {NOT_RUN}

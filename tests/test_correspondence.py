@@ -18,9 +18,6 @@ from scipy.spatial.distance import hamming, pdist
 from zfrepro.analysis.correspondence import (
     SIGN_RTOL,
     choose_images,
-    configure_correspondence_parser,
-    configure_table1_parser,
-    correspondence_command,
     crop_geometry,
     delta,
     feature_signs,
@@ -29,9 +26,14 @@ from zfrepro.analysis.correspondence import (
     mask_box,
     preprocess,
     random_boxes,
-    table1_command,
 )
 from zfrepro.cli import main as cli_main
+from zfrepro.commands.analyses import (
+    configure_correspondence_parser,
+    configure_table1_parser,
+    correspondence_command,
+    table1_command,
+)
 from zfrepro.data.preprocess import center_crop, load_rgb, resize_center_crop
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.model.network import ConvNet, spec_to_dict, zf_spec

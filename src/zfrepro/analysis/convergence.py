@@ -14,7 +14,6 @@ that kept epoch checkpoints gives its own curve, so the spread over seeds is the
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,6 @@ from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError
 from zfrepro.io import load_result
 from zfrepro.model.checkpoint import load_model
-from zfrepro.options import json_arg, resolve_device
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -123,33 +121,3 @@ def footnote(data: Mapping[str, Any], arch: str) -> str:
             f"{spread.capitalize()}. Definitions in src/zfrepro/analysis/convergence.py.")
 
 
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def configure_convergence_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoints", required=True, type=json_arg(dict),
-                   help="JSON: {seed: {epoch: checkpoint}}, the last epoch of each being the final model")
-    p.add_argument("--data-dir", required=True, help="prepared data folder (val.pt, mean.pt)")
-    p.add_argument("--images", type=json_arg(int, type(None)), default=256,
-                   help="JSON: validation images compared (an integer, or null for all)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random choice of images")
-    p.add_argument("--arch", required=True, help="the network's name, for the footnote")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--out", required=True)
-    p.add_argument("--out-csv", required=True)
-    p.add_argument("--out-md", required=True)
-
-
-def convergence_command(args: argparse.Namespace) -> None:
-    from zfrepro.io import atomic_torch_save
-    from zfrepro.report.write import write_table
-
-    torch.set_num_threads(max(1, args.threads))
-    checkpoints = {int(s): {int(e): path for e, path in kept.items()} for s, kept in args.checkpoints.items()}
-    data = convergence_data(checkpoints, args.data_dir, args.images, args.seed, resolve_device(args.device))
-    data["arch"] = args.arch
-    atomic_torch_save(args.out, data)
-    table = convergence_table(data)
-    write_table(table, args.out_csv, args.out_md, "Fig 4: how far each layer is from its final features (claim 9)",
-                footnote(data, args.arch))
-    print(table.to_string(index=False))

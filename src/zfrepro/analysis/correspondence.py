@@ -12,11 +12,9 @@ where the network sees it: such images are skipped (with a message) and the next
 
 from __future__ import annotations
 
-import argparse
 import csv
 import itertools
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,10 +26,9 @@ from PIL import Image
 from zfrepro.data.preprocess import center_crop, load_rgb, resize_center_crop
 from zfrepro.data.splits import class_names
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.io import atomic_torch_save, load_result
+from zfrepro.io import load_result
 from zfrepro.model.checkpoint import load_model
 from zfrepro.model.network import ConvNet
-from zfrepro.options import json_arg, json_list_of
 from zfrepro.report import paper
 
 PARTS_COLUMNS = ("image", "part", "x0", "y0", "x1", "y1")
@@ -535,44 +532,3 @@ def table1_footnote(data: dict) -> str:
     )
 
 
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def configure_correspondence_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="trained checkpoint (final.pt)")
-    p.add_argument("--data-dir", required=True, help="prepared data folder (mean.pt, manifest.json)")
-    p.add_argument("--parts-csv", required=True, help=PARTS_CSV_HELP)
-    p.add_argument("--images", type=int, default=5, help="images per analysis (paper: 5)")
-    p.add_argument("--wnid", type=json_arg(str, type(None)), default=None,
-                   help="JSON: the class folder to use, or null for the first with enough images")
-    p.add_argument("--random-repeats", type=int, default=50, help="repetitions of the random boxes")
-    p.add_argument("--layers", type=json_list_of(str), default=["conv5", "fc7"],
-                   help="JSON list: layers whose features are compared")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random boxes")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--out", required=True, help="the analysis file (.pt)")
-
-
-def correspondence_command(args: argparse.Namespace) -> None:
-    torch.set_num_threads(max(1, getattr(args, "threads", 1)))
-    data = correspondence(args.model, args.data_dir, args.parts_csv, images=args.images, wnid=args.wnid,
-                          random_repeats=args.random_repeats, layers=tuple(args.layers), seed=args.seed,
-                          batch_size=args.batch_size, log=lambda text: print(text, file=sys.stderr))
-    atomic_torch_save(args.out, data)
-
-
-def configure_table1_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--input", required=True, help="the correspondence analysis file (.pt)")
-    p.add_argument("--out-csv", required=True)
-    p.add_argument("--out-md", required=True)
-
-
-def table1_command(args: argparse.Namespace) -> None:
-    from zfrepro.report.write import write_table
-
-    data = load_result(args.input)
-    df = table1(data)
-    write_table(df, args.out_csv, args.out_md, "Table 1: correspondence measure Delta (mean +- sd)",
-                table1_footnote(data))
-    print(df.to_string(index=False))
-    print(claim8(data))

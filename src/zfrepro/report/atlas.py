@@ -13,7 +13,6 @@ for tests and for `zfrepro atlas-compare`; cost.json says what building it cost.
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import math
@@ -636,17 +635,3 @@ def write_comparison(atlases: Sequence[str | Path], out_dir: str | Path, layers:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return commit_dir(tmp, final)
-
-
-def configure_atlas_compare_parser(p: argparse.ArgumentParser) -> None:
-    from zfrepro.options import json_list_of
-
-    p.add_argument("--atlases", required=True, type=json_list_of(str),
-                   help="JSON list of atlas directories (`zfrepro atlas` outputs), shown left to right")
-    p.add_argument("--layers", type=json_list_of(str), default=["conv1", "conv2"], help="JSON list of layers")
-    p.add_argument("--order", default="top", choices=["top", "map"], help="card order: strongest first or by map")
-    p.add_argument("--out-dir", required=True)
-
-
-def atlas_compare_command(args: argparse.Namespace) -> None:
-    write_comparison(args.atlases, args.out_dir, args.layers, args.order)

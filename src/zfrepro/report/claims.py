@@ -25,18 +25,15 @@ and is inconclusive otherwise (a part not run keeps a claim from holding). Inter
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from zfrepro.io import atomic_write_text, load_json_result, load_result
-from zfrepro.options import json_arg
+from zfrepro.io import load_json_result, load_result
 from zfrepro.report.paper import CLAIMS
 
 HOLDS, FAILS, INCONCLUSIVE, NOT_RUN = "holds", "does not hold", "inconclusive", "not run"
@@ -549,7 +546,7 @@ def _with_sample(data: Mapping) -> tuple[dict, str]:
 def claim6(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     """Layer 1 changes more than layer 7 at the smallest transformations; p(true) stays higher under translation
     and scale than under rotation (both bootstrapped over the Fig 5 images and the rule's extra sample)."""
-    from zfrepro.analysis.invariance import _magnitude
+    from zfrepro.analysis.invariance import magnitude
 
     names = ("layer-1 minus layer-7 feature change at the smallest step (distance / feature norm, mean over "
              "translation, scale, rotation)",
@@ -565,7 +562,7 @@ def claim6(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
         changes: dict[str, list[np.ndarray]] = {"conv1": [], "fc7": []}  # per kind: [images] relative change
         for kind in kinds:
             k = data["kinds"][kind]
-            mag = _magnitude(kind, k["applied"].double())
+            mag = magnitude(kind, k["applied"].double())
             nonzero = mag > 1e-9
             if not nonzero.any():
                 continue
@@ -837,21 +834,3 @@ def scorecard_markdown(df: pd.DataFrame, criteria: Mapping) -> str:
     return "\n".join(lines) + "\n"
 
 
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def configure_claims_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--inputs", required=True, type=json_arg(dict),
-                   help="JSON: the result files each claim reads (see workflow/rules/claims.smk)")
-    p.add_argument("--criteria", type=json_arg(dict), default={}, help="JSON: the config's claims section")
-    p.add_argument("--out-csv", required=True)
-    p.add_argument("--out-md", required=True)
-
-
-def claims_command(args: argparse.Namespace) -> None:
-    df = scorecard(args.inputs, args.criteria)
-    atomic_write_text(args.out_csv, df.to_csv(index=False))
-    atomic_write_text(args.out_md, scorecard_markdown(df, args.criteria))
-    print(df[["claim", "verdict", "value", "low", "high", "quantity"]].to_string(index=False))
-    for path in (args.out_csv, args.out_md):
-        print(f"wrote {Path(path)}")

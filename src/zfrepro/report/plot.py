@@ -9,13 +9,11 @@ figure is drawn: every workflow job is one command, and matplotlib's start-up is
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from zfrepro.io import load_result
-from zfrepro.options import json_arg
 
 Inputs = Mapping[str, Any]  # input name -> path (or a list of paths)
 Options = Mapping[str, Any]
@@ -96,16 +94,3 @@ FIGURES: dict[str, Callable[[Inputs, Options, Path], None]] = {
 }
 
 
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def configure_plot_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("figure", choices=sorted(FIGURES))
-    p.add_argument("--inputs", required=True, type=json_arg(dict),
-                   help='JSON: the figure\'s named inputs, e.g. {"data": "results/analysis/fig5/invariance.pt"}')
-    p.add_argument("--options", type=json_arg(dict), default={}, help="JSON: the figure's options, if any")
-    p.add_argument("--out", required=True, help="the PNG; the PDF is written beside it")
-
-
-def plot_command(args: argparse.Namespace) -> None:
-    FIGURES[args.figure](args.inputs, args.options, Path(args.out))

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import functools
 import json
@@ -28,9 +27,8 @@ from zfrepro.data.synthetic.generators import GENERATORS
 from zfrepro.data.synthetic.params import check_params
 from zfrepro.data.synthetic.pool import _run_jobs
 from zfrepro.data.synthetic.scenes import Job
-from zfrepro.data.synthetic.vocabulary import DATASETS, FACE_PARTS, VOC_CLASSES
+from zfrepro.data.synthetic.vocabulary import FACE_PARTS, VOC_CLASSES
 from zfrepro.errors import ConfigError
-from zfrepro.options import json_arg
 
 # The order in which quirky ImageNet train files cycle through the oddities of the real set.
 QUIRKY_KINDS = ("grey", "cmyk", "png_rgba", "png_palette", "png_rgb")
@@ -323,19 +321,3 @@ def generate(dataset: str, out: Path, params: dict, seed: int, workers: int | No
         raise
 
 
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def configure_generate_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", required=True, choices=list(DATASETS))
-    p.add_argument("--out", required=True)
-    p.add_argument("--params", required=True, type=json_arg(dict),
-                   help="JSON: image_size, generator (parts | arrangements) and the synthetic.<dataset> section")
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--imagenet-root", type=json_arg(str, type(None)), default=None,
-                   help="JSON: the generated ImageNet (a string), needed when imagenet_duplicates > 0; or null")
-
-
-def generate_command(args: argparse.Namespace) -> None:
-    generate(args.dataset, Path(args.out), args.params, args.seed, workers=args.threads,
-             imagenet_root=Path(args.imagenet_root) if args.imagenet_root else None)
