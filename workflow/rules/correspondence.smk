@@ -50,12 +50,14 @@ rule table1_correspondence:
         md=report_file(result_path("tables/table1_correspondence.md"), "table1_correspondence", name="table1_correspondence", kind="table (Markdown)"),
     log:
         result_path("logs/table1_correspondence/table1_correspondence.log"),
+    params:
+        criteria=to_json(config["claims"]),  # its footnote states claim 8 by the scorecard's rule
     resources:
         **job_resources("table1_correspondence"),
     conda:
         "../envs/zfrepro.yaml"
     shell:
-        "zfrepro table1 --input {input:q} --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+        "zfrepro table1 --input {input:q} --criteria {params.criteria:q} --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
 
 
 CORRESPONDENCE_ENABLED = correspondence_enabled()  # also read by claims.smk (claim 8)

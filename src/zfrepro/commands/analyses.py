@@ -90,21 +90,23 @@ def correspondence_command(args: argparse.Namespace) -> None:
 
 def configure_table1_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, help="the correspondence analysis file (.pt)")
+    p.add_argument("--criteria", type=json_arg(dict), default={},
+                   help="JSON: the config's claims section (the footnote states claim 8 by the scorecard's rule)")
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-md", required=True)
 
 
 def table1_command(args: argparse.Namespace) -> None:
-    from zfrepro.analysis.correspondence import claim8, table1, table1_footnote
     from zfrepro.io import load_result
+    from zfrepro.report.correspondence_table import claim8, table1, table1_footnote
     from zfrepro.report.write import write_table
 
     data = load_result(args.input)
     df = table1(data)
     write_table(df, args.out_csv, args.out_md, "Table 1: correspondence measure Delta (mean +- sd)",
-                table1_footnote(data))
+                table1_footnote(data, args.criteria))
     print(df.to_string(index=False))
-    print(claim8(data))
+    print(claim8(data, args.criteria))
 
 
 def configure_overlap_parser(p: argparse.ArgumentParser) -> None:
