@@ -22,6 +22,7 @@ from zfrepro.data import synthetic
 from zfrepro.data.datasets import image_list, open_caltech101, open_imagenet
 from zfrepro.data.prepare import prepare_imagenet
 from zfrepro.errors import ConfigError, DataError
+from zfrepro.report import overlap_table
 
 from conftest import TINY_DATA
 
@@ -194,13 +195,13 @@ def test_command_and_table(overlap_csv: Path, caltech: Path, tiny_imagenet: Path
     assert "removed from the pretraining set" in text and ">= 0.95" in text
 
     # a stricter threshold re-counts; a looser one than the search used cannot
-    assert overlap.overlap_table([overlap_csv], threshold=0.99999)["duplicates_found"].iloc[0] == 0
+    assert overlap_table.overlap_table([overlap_csv], threshold=0.99999)["duplicates_found"].iloc[0] == 0
     with pytest.raises(ConfigError, match="transfer.overlap.threshold"):
-        overlap.overlap_table([overlap_csv], threshold=0.5)
+        overlap_table.overlap_table([overlap_csv], threshold=0.5)
     overlap_csv.with_suffix(".json").rename(tmp_path / "moved.json")
     try:
         with pytest.raises(DataError, match="rerun"):
-            overlap.overlap_table([overlap_csv], threshold=0.95)
+            overlap_table.overlap_table([overlap_csv], threshold=0.95)
     finally:
         (tmp_path / "moved.json").rename(overlap_csv.with_suffix(".json"))
 

@@ -165,7 +165,8 @@ def configure_overlap_table_parser(p: argparse.ArgumentParser) -> None:
 
 def overlap_table_command(args: argparse.Namespace) -> None:
     """Write the overlap table (ours beside the paper's counts) as CSV and Markdown."""
-    from zfrepro.analysis.overlap import DEFAULT_SIZE, PAPER_DUPLICATES, check_settings, overlap_footnote, overlap_table
+    from zfrepro.analysis.overlap import DEFAULT_SIZE, PAPER_DUPLICATES, check_settings
+    from zfrepro.report.overlap_table import overlap_footnote, overlap_table
     from zfrepro.report.write import write_table
 
     check_settings(DEFAULT_SIZE, args.threshold)
