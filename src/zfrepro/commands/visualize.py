@@ -331,7 +331,7 @@ def configure_atlas_compare_parser(p: argparse.ArgumentParser) -> None:
 
 
 def atlas_compare_command(args: argparse.Namespace) -> None:
-    from zfrepro.report.atlas import write_comparison
+    from zfrepro.report.atlas_compare import write_comparison
 
     write_comparison(args.atlases, args.out_dir, args.layers, args.order)
 
