@@ -22,11 +22,11 @@ from zfrepro.analysis.correspondence import (
     delta,
     feature_signs,
     hamming_fractions,
-    load_parts_csv,
     mask_box,
     preprocess,
     random_boxes,
 )
+from zfrepro.analysis.parts_csv import load_parts_csv
 from zfrepro.cli import main as cli_main
 from zfrepro.commands.analyses import (
     configure_correspondence_parser,

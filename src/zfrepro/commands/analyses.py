@@ -61,7 +61,7 @@ def invariance_command(args: argparse.Namespace) -> None:
 
 
 def configure_correspondence_parser(p: argparse.ArgumentParser) -> None:
-    from zfrepro.analysis.correspondence import PARTS_CSV_HELP
+    from zfrepro.analysis.parts_csv import PARTS_CSV_HELP
 
     p.add_argument("--model", required=True, help="trained checkpoint (final.pt)")
     p.add_argument("--data-dir", required=True, help="prepared data folder (mean.pt, manifest.json)")

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from zfrepro.analysis.correspondence import RANDOM, part_label
+from zfrepro.analysis.correspondence import RANDOM
+from zfrepro.analysis.parts_csv import part_label
 from zfrepro.report import paper
 from zfrepro.report.scorecard.rows import with_defaults
 from zfrepro.report.scorecard.visualization import claim8_parts, correspondence_gap

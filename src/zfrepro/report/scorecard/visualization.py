@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from zfrepro.analysis.correspondence import PAPER_PARTS
+from zfrepro.analysis.parts_csv import PAPER_PARTS
 from zfrepro.io import load_result
 from zfrepro.report.scorecard.inputs import load_optional
 from zfrepro.report.scorecard.rows import Part, claim_row, not_run, rule_not_run
