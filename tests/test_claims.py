@@ -230,7 +230,8 @@ def test_claims_1_and_2_read_the_fig6_filters(tmp_path):
 def test_claim1_fails_when_no_filter_stands_out(tmp_path):
     flat = _wave(24, 7, 0, 1)
     data = {"filters": {"a": flat, "b": flat, "c": flat}, "history": {"a": {5: flat}, "c": {5: flat}},
-            "projections": {}, "arches": {"a": "zf_no_renorm", "c": "zf"}, "strides": {"a": 2, "c": 2},
+            "projections": {}, "arches": {"a": "zf_no_renorm", "b": "krizhevsky", "c": "zf"},
+            "strides": {"a": 2, "b": 4, "c": 2},
             "mid_band": [0.125, 0.375]}
     row = filters.claim1({"fig6": _save(tmp_path, "f.pt", data)}, CRIT)
     assert row["value"] == pytest.approx(1.0) and row["verdict"] == FAILS
@@ -428,7 +429,8 @@ def test_capacity_claims_give_how_far_training_got_as_their_cause(tmp_path):
 def test_claim1_cause_is_how_the_filters_grew(tmp_path):
     flat = _wave(24, 7, 0, 1)  # RMS 1/sqrt(2) each
     data = {"filters": {"a": flat * 3, "b": flat, "c": flat}, "history": {"a": {1: flat, 5: flat * 3}, "c": {5: flat}},
-            "projections": {}, "arches": {"a": "zf_no_renorm", "c": "zf"}, "strides": {"a": 2, "c": 2},
+            "projections": {}, "arches": {"a": "zf_no_renorm", "b": "krizhevsky", "c": "zf"},
+            "strides": {"a": 2, "b": 4, "c": 2},
             "radii": {"a": None, "c": 1.0}, "mid_band": [0.125, 0.375]}
     row = filters.claim1({"fig6": _save(tmp_path, "f.pt", data)}, CRIT)
     assert row["verdict"] == FAILS

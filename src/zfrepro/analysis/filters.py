@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -254,3 +255,57 @@ FOOTNOTE = ("Claims 1 and 2 of the paper: with filter renormalisation no layer-1
             "DFT; low/mid/high_share: below, inside, above the middle band {band} cycles per pixel; alias_share: "
             "above the Nyquist frequency 1/(2 stride) of layer 1's stride; l2_alias_share: the same for the "
             "layer-2 projections of Fig 6 (d, e). Definitions of every column in src/zfrepro/analysis/filters.py.")
+
+
+@dataclass(frozen=True)
+class Layer1:
+    """One network's layer 1 in Fig 6: its final filters, the kept epochs' filters, and how it was trained."""
+
+    arch: str
+    filters: Any  # [out, 3, k, k] tensor of the final model
+    history: Mapping[int, Any]  # {epoch: filters}, the final epoch included
+    stride: int
+    radius: float | None  # the filter renormalisation radius it was trained with (None: none)
+
+
+@dataclass(frozen=True)
+class Layer2:
+    """One network's layer-2 projections in Fig 6 (d, e), with its layer-1 stride (their Nyquist limit)."""
+
+    arch: str
+    projections: Any  # [maps, 3, h, w] tensor
+    stride: int
+
+
+@dataclass(frozen=True)
+class FilterStudy:
+    """Fig 6's results by role, as `zfrepro filters` saves them under the figure's panel letters."""
+
+    no_renorm: Layer1  # (a) ZF trained without filter renormalisation
+    krizhevsky: Layer1  # (b)
+    zf: Layer1  # (c)
+    krizhevsky_layer2: Layer2 | None  # (d), when layer-2 maps are projected (visualize.fig6_layer2_maps)
+    zf_layer2: Layer2 | None  # (e)
+    mid_band: tuple[float, float]
+
+    LAYER1_PANELS = {"no_renorm": "a", "krizhevsky": "b", "zf": "c"}
+    LAYER2_PANELS = {"krizhevsky_layer2": "d", "zf_layer2": "e"}
+
+    @classmethod
+    def from_saved(cls, data: Mapping) -> FilterStudy:
+        """The study from the filters command's .pt (panel letters: a-c layer 1, d-e layer 2)."""
+        layer1 = {role: Layer1(str(data["arches"][p]), data["filters"][p], data["history"].get(p, {}),
+                               int(data["strides"][p]), data.get("radii", {}).get(p))
+                  for role, p in cls.LAYER1_PANELS.items()}
+        layer2 = {role: Layer2(str(data["arches"][p]), data["projections"][p], int(data["strides"][p]))
+                  if p in data["projections"] else None for role, p in cls.LAYER2_PANELS.items()}
+        return cls(**layer1, **layer2, mid_band=tuple(data["mid_band"]))
+
+    def layer1_panels(self) -> dict[str, Any]:
+        """{panel letter: filters} for the figure's layout."""
+        return {p: getattr(self, role).filters for role, p in self.LAYER1_PANELS.items()}
+
+    def layer2_panels(self) -> dict[str, Any]:
+        """{panel letter: projections} of the networks projected, for the figure's layout."""
+        return {p: getattr(self, role).projections for role, p in self.LAYER2_PANELS.items()
+                if getattr(self, role) is not None}

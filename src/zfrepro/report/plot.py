@@ -55,10 +55,11 @@ def fig5_invariance(inputs: Inputs, options: Options, out: Path) -> None:
 
 
 def fig6_filters(inputs: Inputs, options: Options, out: Path) -> None:
+    from zfrepro.analysis.filters import FilterStudy
     from zfrepro.report.figures.deconvnet import fig6_filters as draw
 
-    data = load_result(inputs["data"])
-    draw(data["filters"], data["projections"], out)
+    study = FilterStudy.from_saved(load_result(inputs["data"]))
+    draw(study.layer1_panels(), study.layer2_panels(), out)
 
 
 def fig7_occlusion(inputs: Inputs, options: Options, out: Path) -> None:

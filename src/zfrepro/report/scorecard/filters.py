@@ -8,13 +8,15 @@ from typing import Any
 
 import numpy as np
 
+from zfrepro.analysis.filters import FilterStudy
 from zfrepro.report.scorecard.inputs import load_optional
 from zfrepro.report.scorecard.rows import Part, claim_row, not_run, rule_not_run
 from zfrepro.report.scorecard.statistics import boot_estimate
 
 
-def _fig6(inputs: Mapping) -> dict | None:
-    return load_optional(inputs.get("fig6"))
+def _fig6(inputs: Mapping) -> FilterStudy | None:
+    data = load_optional(inputs.get("fig6"))
+    return None if data is None else FilterStudy.from_saved(data)
 
 
 def claim1(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
@@ -28,22 +30,22 @@ def claim1(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     data = _fig6(inputs)
     if data is None:
         return rule_not_run(1, [(names[0], t, True), (names[1], t, False)], "the filters rule (Fig 6)")
-    radius = data.get("radii", {}).get("c")
+    radius = data.zf.radius
     clipped = ""
     if radius:  # whether renormalisation acted at all: filters held at the radius at the end of training
-        final = rms_norms(data["filters"]["c"])
-        clipped = (f"; {data['arches']['c']}: {int((final >= 0.99 * radius).sum())} of {len(final)} filters at the "
+        final = rms_norms(data.zf.filters)
+        clipped = (f"; {data.zf.arch}: {int((final >= 0.99 * radius).sum())} of {len(final)} filters at the "
                    f"renormalisation radius {radius:g}")
     parts = []
-    for name, panel, above in ((names[0], "a", True), (names[1], "c", False)):
-        history = data["history"][panel]
+    for name, network, above in ((names[0], data.no_renorm, True), (names[1], data.zf, False)):
+        history = network.history
         peak, epoch = peak_dominance(history)
         norms = rms_norms(history[epoch])
         estimate = boot_estimate(max_median, [norms], criteria, f"the {len(norms)} layer-1 filters")
-        context = (f"{data['arches'][panel]} at epoch {epoch} (of {', '.join(map(str, sorted(history)))}): largest "
+        context = (f"{network.arch} at epoch {epoch} (of {', '.join(map(str, sorted(history)))}): largest "
                    f"RMS {norms.max():.3g}, median {np.median(norms):.3g}" + clipped)
         parts.append(Part(name, t, above, estimate, context))
-    return claim_row(1, parts, mechanism=_growth(data["history"]["a"], data["arches"]["a"], radius))
+    return claim_row(1, parts, mechanism=_growth(data.no_renorm.history, data.no_renorm.arch, radius))
 
 
 def _growth(history: Mapping[int, Any], arch: str, radius: float | None) -> str:
@@ -76,10 +78,11 @@ def claim2(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     if data is None:
         return rule_not_run(2, [(n, criteria[k], True) for n, k in zip(names, keys, strict=True)],
                             "the filters rule (Fig 6)")
-    band = tuple(data["mid_band"])
-    n_k, n_z = len(data["filters"]["b"]), len(data["filters"]["c"])
-    mid = {p: band_shares(data["filters"][p], band) for p in ("b", "c")}
-    near = {p: near_dead_mask(data["filters"][p]).astype(np.float64) for p in ("b", "c")}
+    band = data.mid_band
+    n_k, n_z = len(data.krizhevsky.filters), len(data.zf.filters)
+    mid = {"b": band_shares(data.krizhevsky.filters, band), "c": band_shares(data.zf.filters, band)}
+    near = {"b": near_dead_mask(data.krizhevsky.filters).astype(np.float64),
+            "c": near_dead_mask(data.zf.filters).astype(np.float64)}
     diff = lambda a, b: float(np.mean(a) - np.mean(b))  # noqa: E731
     filters = f"the layer-1 filters of each network ({n_k} Krizhevsky, {n_z} ZF)"
     parts = [
@@ -92,13 +95,15 @@ def claim2(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
              f"near-dead (RMS below 10% of the median, or flat colour): Krizhevsky {int(near['b'].sum())} of "
              f"{len(near['b'])}, ZF {int(near['c'].sum())} of {len(near['c'])}"),
     ]
-    if {"d", "e"} <= set(data["projections"]):
-        alias = {p: alias_share(data["projections"][p], int(data["strides"][p]), remove_mean=True) for p in "de"}
+    if data.krizhevsky_layer2 is not None and data.zf_layer2 is not None:
+        k2, z2 = data.krizhevsky_layer2, data.zf_layer2
+        alias = {"d": alias_share(k2.projections, k2.stride, remove_mean=True),
+                 "e": alias_share(z2.projections, z2.stride, remove_mean=True)}
         parts.append(Part(names[2], criteria[keys[2]], True,
                           boot_estimate(diff, [alias["d"], alias["e"]], criteria,
                                         f"the layer-2 projections of each network ({len(alias['d'])} each)"),
-                          f"Krizhevsky (layer-1 stride {data['strides']['d']}) {alias['d'].mean():.3f}, ZF (stride "
-                          f"{data['strides']['e']}) {alias['e'].mean():.3f}"))
+                          f"Krizhevsky (layer-1 stride {k2.stride}) {alias['d'].mean():.3f}, ZF (stride "
+                          f"{z2.stride}) {alias['e'].mean():.3f}"))
     else:
         parts.append(not_run(names[2], criteria[keys[2]], "visualize.fig6_layer2_maps"))
     return claim_row(2, parts)
