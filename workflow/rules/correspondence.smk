@@ -1,6 +1,8 @@
 # Correspondence (Table 1, Fig 8): mask the same part (eyes, nose) in several images of one class and
 # compare how the features change. Computing, the table and the figure are separate rules.
 
+import os
+
 
 include: "helpers/correspondence.smk"
 

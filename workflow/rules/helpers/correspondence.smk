@@ -1,5 +1,8 @@
 # Helpers of correspondence.smk: its config values, paths and parameters.
 
+import os
+import sys
+
 
 CORR = config["correspondence"]
 
