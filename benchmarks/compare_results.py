@@ -4,7 +4,8 @@
 
 Every file under results/ is compared by SHA-256, except what legitimately differs between two runs of the
 same code: logs/, benchmarks/ and the report (wall times), the timing columns of each training's
-metrics.csv (seconds, images_per_second), and the creation date inside PDF files. Prints one line per
+metrics.csv (seconds, images_per_second), each atlas's cost.json and the cost paragraph of its index.html
+(seconds and projections per second), and the creation date inside PDF files. Prints one line per
 difference and a summary; exits 1 if anything differs, 2 if a file is in one folder only.
 """
 
@@ -22,6 +23,7 @@ SKIPPED_DIRS = {"logs", "benchmarks"}
 SKIPPED_FILES = {"report.html", "report.zip", "README.md"}
 TIMING_COLUMNS = ["seconds", "images_per_second"]
 PDF_DATE = re.compile(rb"/CreationDate \(D:[^)]*\)")
+ATLAS_COST = re.compile(rb'<h2>Cost</h2><p class="note">[^<]*')
 
 
 def comparable_bytes(path: Path) -> bytes:
@@ -29,6 +31,8 @@ def comparable_bytes(path: Path) -> bytes:
     data = path.read_bytes()
     if path.suffix == ".pdf":
         return PDF_DATE.sub(b"", data)
+    if path.name == "index.html" and (path.parent / "cost.json").exists():  # an atlas: its cost is timings
+        return ATLAS_COST.sub(b"", data)
     if path.name == "metrics.csv":
         table = pd.read_csv(io.BytesIO(data))
         return table.drop(columns=[c for c in TIMING_COLUMNS if c in table]).to_csv(index=False).encode()
@@ -39,7 +43,8 @@ def digests(root: Path) -> dict[str, str]:
     out = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if not path.is_file() or rel.parts[0] in SKIPPED_DIRS or str(rel) in SKIPPED_FILES:
+        if not path.is_file() or rel.parts[0] in SKIPPED_DIRS or str(rel) in SKIPPED_FILES or \
+                (rel.parts[0] == "atlas" and path.name == "cost.json"):
             continue
         out[str(rel)] = hashlib.sha256(comparable_bytes(path)).hexdigest()
     return out

@@ -174,7 +174,7 @@ class AtlasWriter:
             rows = np.array([row_of[int(m)] for m in chunk.maps])
             tiles[rows, chunk.slots.numpy()] = to_u8(shrink_to(self._display(chunk.projections), t))
         for i, m in enumerate(maps):
-            rel = f"evolution/{map_file(layer, m)}escape{epoch:03d}.png"
+            rel = f"evolution/{map_file(layer, m)}_e{epoch:03d}.png"
             save_png(self.tmp / rel, row(tiles[i], 1))
             values = [float(v) for v, img in zip(sel["value"][i], sel["image"][i], strict=True) if img >= 0]
             labels = [self.names[int(split.labels[int(img)])] for img in sel["image"][i] if img >= 0]
