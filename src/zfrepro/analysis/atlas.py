@@ -7,7 +7,8 @@ batched deconvnet). What is new is only the bookkeeping at the atlas's scale: ev
 thousands of projections, so entries are sorted by source image (entries that share an image share one
 forward pass) and handed out a chunk at a time. The caller turns each chunk into display tiles at once, so
 memory stays at one chunk of full projections even at paper shape (conv5's raw projections alone would be
-~0.8 GB). Functions here do no I/O; report.atlas writes the pages, and the command below wires the two.
+~0.8 GB). Functions here do no I/O; report.atlas writes the pages, and commands.visualize (`zfrepro atlas`)
+wires the two.
 """
 
 from __future__ import annotations

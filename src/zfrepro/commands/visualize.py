@@ -63,7 +63,7 @@ def project_command(args: argparse.Namespace) -> None:
     atomic_torch_save(args.out, {"projections": projections, "targets": args.targets, "images": images,
                                  "split": args.split, "norm": args.norm})
     if args.png:
-        from zfrepro.report.figures.deconvnet import fig6_filters
+        from zfrepro.report.figures.filters import fig6_filters
 
         fig6_filters({}, {"projections": projections}, args.png, titles={"projections": "deconvnet projections"})
 

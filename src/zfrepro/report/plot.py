@@ -56,7 +56,7 @@ def fig5_invariance(inputs: Inputs, options: Options, out: Path) -> None:
 
 def fig6_filters(inputs: Inputs, options: Options, out: Path) -> None:
     from zfrepro.analysis.filters import FilterStudy
-    from zfrepro.report.figures.deconvnet import fig6_filters as draw
+    from zfrepro.report.figures.filters import fig6_filters as draw
 
     study = FilterStudy.from_saved(load_result(inputs["data"]))
     draw(study.layer1_panels(), study.layer2_panels(), out)
