@@ -4,15 +4,16 @@
 
 Every file under results/ is compared by SHA-256, except what legitimately differs between two runs of the
 same code: logs/, benchmarks/ and the report (wall times), the timing columns of each training's
-metrics.csv (seconds, images_per_second), each atlas's cost.json and the cost paragraph of its index.html
-(seconds and projections per second), and the creation date inside PDF files. Prints one line per
-difference and a summary; exits 1 if anything differs, 2 if a file is in one folder only.
+metrics.csv (seconds, images_per_second), each atlas's cost (cost.json, the cost key of atlas.json, the cost
+paragraph of index.html: seconds and projections per second), and the creation date inside PDF files. Prints
+one line per difference and a summary; exits 1 if anything differs, 2 if a file is in one folder only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import sys
 from pathlib import Path
@@ -33,6 +34,8 @@ def comparable_bytes(path: Path) -> bytes:
         return PDF_DATE.sub(b"", data)
     if path.name == "index.html" and (path.parent / "cost.json").exists():  # an atlas: its cost is timings
         return ATLAS_COST.sub(b"", data)
+    if path.name == "atlas.json" and (path.parent / "cost.json").exists():
+        return json.dumps({k: v for k, v in json.loads(data).items() if k != "cost"}, sort_keys=True).encode()
     if path.name == "metrics.csv":
         table = pd.read_csv(io.BytesIO(data))
         return table.drop(columns=[c for c in TIMING_COLUMNS if c in table]).to_csv(index=False).encode()
