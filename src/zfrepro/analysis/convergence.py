@@ -15,6 +15,7 @@ that kept epoch checkpoints gives its own curve, so the spread over seeds is the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,24 @@ def convergence_data(checkpoints: Mapping[int, Mapping[int, str | Path]], data_d
         values.append([[cka(grams[e][layer], final[layer]) for layer in layers] for e in epochs[:-1]])
     return {"cka": torch.tensor(values, dtype=torch.float64), "seeds": seeds, "epochs": epochs[:-1],
             "final_epoch": epochs[-1], "layers": layers, "images": int(len(chosen)), "sample_seed": seed}
+
+
+@dataclass(frozen=True)
+class ConvergenceStudy:
+    """Fig 4's numbers (claim 9) as `zfrepro convergence` saves them: CKA of each layer's features with the
+    final epoch's, per seed and kept epoch."""
+
+    cka: Any  # [seeds, kept epochs, layers] float64 tensor
+    seeds: list[int]
+    epochs: list[int]  # the kept epochs before the final one
+    final_epoch: int
+    layers: list[str]
+    arch: str | None  # the network's name, when the command recorded it
+
+    @classmethod
+    def from_saved(cls, data: Mapping[str, Any]) -> ConvergenceStudy:
+        return cls(data["cka"], list(data["seeds"]), list(data["epochs"]), int(data["final_epoch"]),
+                   list(data["layers"]), data.get("arch"))
 
 
 def convergence_table(data: Mapping[str, Any]) -> pd.DataFrame:

@@ -165,22 +165,25 @@ def claim8(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
 def claim9(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     """Layer 1's features are closer to their final form than the top conv layer's at the kept epochs (linear
     CKA with the final epoch), over the seeds of the Fig 4 network."""
+    from zfrepro.analysis.convergence import ConvergenceStudy  # torch and the data loaders: only when run
+
     t = criteria["convergence_gap"]
-    data = load_optional(inputs.get("convergence"))
-    if data is None:
+    saved = load_optional(inputs.get("convergence"))
+    if saved is None:
         return claim_row(9, [not_run("layer 1 minus top conv layer: CKA with the final epoch's features, mean over "
                                      "the kept epochs", t, "training.checkpoint_epochs before the last epoch")])
-    layers = data["layers"]
+    data = ConvergenceStudy.from_saved(saved)
+    layers = data.layers
     name = (f"{layers[0]} minus {layers[-1]}: CKA with the final epoch's features, mean over the kept epochs "
-            f"({', '.join(map(str, data['epochs']))})")
-    cka = data["cka"].double().numpy()  # [seeds, epochs, layers]
+            f"({', '.join(map(str, data.epochs))})")
+    cka = data.cka.double().numpy()  # [seeds, epochs, layers]
     per_seed = (cka[:, :, 0] - cka[:, :, -1]).mean(axis=1)
     value = float(per_seed.mean())
     if len(per_seed) >= 2:
         sd = float(per_seed.std(ddof=1))
         se = sd / math.sqrt(len(per_seed))
         low, high = t_interval(value, se, len(per_seed) - 1, criteria["confidence"])
-        arch = data.get("arch", "the Fig 4 network")
+        arch = data.arch or "the Fig 4 network"
         noise = (f"{criteria['confidence']:.0%} t-interval over {len(per_seed)} seeds of {arch} "
                  f"(seed-to-seed sd {sd:.3g})")
         estimate = Estimate(value, se, low, high, noise)
@@ -189,5 +192,5 @@ def claim9(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
                                                      "seeds of the Fig 4 network: `seeds` or tables.table2)")
     mean = cka.mean(axis=0)
     context = "; ".join(f"epoch {e}: " + ", ".join(f"{layer} {mean[i, j]:.2f}" for j, layer in enumerate(layers))
-                        for i, e in enumerate(data["epochs"]))
-    return claim_row(9, [Part(name, t, True, estimate, f"mean CKA with epoch {data['final_epoch']}: {context}")])
+                        for i, e in enumerate(data.epochs))
+    return claim_row(9, [Part(name, t, True, estimate, f"mean CKA with epoch {data.final_epoch}: {context}")])
