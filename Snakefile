@@ -3,6 +3,7 @@
 # every option.
 
 import os
+import sys
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
@@ -17,6 +18,13 @@ if os.path.exists("config/config.yaml") and (problem := config_file_problem("con
     raise WorkflowError(problem)
 
 
+# The rules call `zfrepro`: take the one installed beside the Python that runs Snakemake (.venv/bin for
+# `.venv/bin/snakemake`), so the workflow runs without activating the environment. A conda environment
+# of --software-deployment-method conda is activated inside each job and still comes first.
+if os.environ.get("PATH", "").split(os.pathsep)[0] != os.path.dirname(sys.executable):
+    os.environ.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+
+
 configfile: "config/config.yaml"
 
 
@@ -26,11 +34,13 @@ include: "workflow/rules/common.smk"
 with one_line_errors():
     apply_typed_command_line_config(config)
     validate_config(config, "workflow/schemas/config.schema.yaml")  # also fills in defaults
-    check_architecture_names(config)
+
+
+include: "workflow/rules/shared.smk"
 
 
 # One file per study, with its helpers beside its rules; each adds its results to TARGETS and its figures
-# to PLOTS (common.smk), and figures.smk makes one plot rule per figure.
+# to PLOTS (shared.smk), and figures.smk makes one plot rule per figure.
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
@@ -53,13 +63,12 @@ report: os.path.abspath(FRONT_PAGE) if os.path.exists(FRONT_PAGE) else "workflow
 
 with one_line_errors():
     check_config(config)  # checks across sections, before any job runs
-    check_results_intact(config["results_dir"])
-    check_generated_data()
+    check_results_intact(config)
 
 
 # The mark `make clean` looks for: it deletes a results folder only if a run of this workflow wrote there.
 onstart:
-    mark_results_dir(config["results_dir"])
+    zfrepro.preflight.mark_results_dir(config["results_dir"])
 
 
 localrules:

@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from zfrepro.analysis.atlas import atlas_command, configure_atlas_parser
 from zfrepro.analysis.mining import mine_top9
+from zfrepro.commands.visualize import atlas_command, configure_atlas_parser
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.io import atomic_torch_save
 from zfrepro.model.network import ConvNet, init_weights_, spec_from_config, spec_to_dict

@@ -13,7 +13,7 @@ This benchmark measures, on this machine and in this process:
 - **prepare per core**: what `zfrepro prepare` does once per image: decode a source JPEG of ImageNet's typical
   size (500 x 375), resize the shorter side to 256, centre-crop, encode JPEG q90;
 - **feeding a GPU**: what PreparedSplit.batches does on CUDA before the GPU decodes: --workers DataLoader workers
-  read and CRC-check each stored JPEG and collate a batch of bytes (zfrepro.data.splits._encoded_batch), which
+  read and CRC-check each stored JPEG and collate a batch of bytes (zfrepro.data.splits.encoded_batch), which
   crosses to the main process; steady-state images/s and ms per batch of 128 (the decode itself, nvJPEG, needs a
   GPU: benchmarks/gpu_check.py). `--feed-only` measures just this;
 - **model step**: zfrepro.model.train.sgd_step of ZF at full width (1000 classes, 224 crops) on the CPU with all
@@ -52,17 +52,16 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gpu_check  # noqa: E402
+from data_sources import CROP, IMAGE_SIZE, SOURCE_SIZE, build_split, loader_pass, make_sources, orders, stored_bytes  # noqa: E402
 from timing import best_of  # noqa: E402
 
-from zfrepro.data.prepare import prepare_image_list  # noqa: E402
 from zfrepro.data.preprocess import load_rgb, resize_center_crop_array, ten_crop_select  # noqa: E402
 from zfrepro.data.shards import encode  # noqa: E402
 from zfrepro.data.splits import PreparedSplit  # noqa: E402
 from zfrepro.model.train import sgd_step  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-IMAGE_SIZE, CROP, BATCH, CLASSES = 256, 224, 128, 1000  # the paper's shape (config/paper.yaml)
-SOURCE_SIZE = (500, 375)  # (width, height) of a typical ImageNet training JPEG
+BATCH, CLASSES = 128, 1000  # the paper's shape (config/paper.yaml), with data_sources' IMAGE_SIZE, CROP
 RAW_BYTES = 3 * IMAGE_SIZE * IMAGE_SIZE  # 196,608 bytes per stored image in raw shards
 H100_BF16_TFLOPS = 989.0  # dense bf16 peak of an H100 SXM (also H200)
 
@@ -98,51 +97,6 @@ def provenance(repeats: int) -> dict:
     }
 
 
-# ---------------------------------------------------------------------------------------------- the images
-
-
-def make_sources(folder: Path, count: int, seed: int = 0, scenes: int = 32) -> list[str]:
-    """`count` JPEG files (q90) of about 500 x 375 pixels: `scenes` generated photographs (zfrepro.data.synthetic,
-    objects over real photographs), each file a different flip, crop and brightness of one of them."""
-    from zfrepro.data.synthetic import Job, object_classes, render
-
-    folder.mkdir(parents=True, exist_ok=True)
-    classes = object_classes("imagenet", 20)
-    rng = np.random.default_rng(seed)
-    rendered = []
-    for i in range(min(scenes, count)):
-        job = Job(f"{i}.JPEG", (seed, 97, 0, i % len(classes), i), min(SOURCE_SIZE), "object",
-                  (classes[i % len(classes)],))
-        rendered.append(Image.fromarray(render(job)[0]))
-    paths = []
-    for i in range(count):
-        im = rendered[i % len(rendered)]
-        w, h = im.size
-        s = rng.uniform(0.85, 1.0)
-        x0, y0 = rng.uniform(0, w * (1 - s)), rng.uniform(0, h * (1 - s))
-        im = im.resize(im.size, Image.Resampling.BILINEAR, box=(x0, y0, x0 + w * s, y0 + h * s))
-        if rng.random() < 0.5:
-            im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        im = Image.fromarray(np.clip(np.asarray(im, np.float32) * rng.uniform(0.85, 1.15), 0, 255).astype(np.uint8))
-        path = folder / f"n{i % 10:08d}_{i}.JPEG"
-        im.save(path, format="JPEG", quality=90)
-        paths.append(str(path))
-    return paths
-
-
-def build_split(sources: list[str], out_path: Path, fmt: str, threads: int = 1, quality: int = 90,
-                image_size: int = IMAGE_SIZE) -> tuple[PreparedSplit, torch.Tensor]:
-    """`zfrepro prepare`'s stream mode on `sources`: the split (JPEG or raw shards) and its mean image."""
-    params = {"image_size": image_size, "crop_size": min(CROP, image_size), "cache": "stream", "cache_max_gb": 8,
-              "max_bad_fraction": 0.0, "mean_max_images": None, "shard_format": fmt, "jpeg_quality": quality,
-              "shard_images": 64}
-    labels = [i % 10 for i in range(len(sources))]
-    summary = prepare_image_list(sources, labels, [f"c{i}" for i in range(10)], out_path, params, threads=threads,
-                                 compute_mean=True, desc=f"shards ({fmt})")
-    assert summary.mean is not None
-    return PreparedSplit(out_path), summary.mean
-
-
 def prepare_one(path: str, size: int = IMAGE_SIZE, quality: int = 90) -> bytes:
     """What prepare does once per image in stream mode (shards.write_shard): decode, resize, crop, encode."""
     return encode(resize_center_crop_array(load_rgb(path), size), "jpeg", quality)
@@ -160,40 +114,18 @@ def photo_bytes(size: int = IMAGE_SIZE, quality: int = 90) -> float:
                                       quality)) for a in photos]))
 
 
-def stored_bytes(split: PreparedSplit) -> float:
-    """Mean bytes per stored image of a stream-mode split."""
-    return float(split.data["shards"]["length"].double().mean())
-
-
-# ---------------------------------------------------------------------------------------------- the data path
-
-
-def loader_pass(split: PreparedSplit, order: torch.Tensor, batch: int, workers: int, mean: torch.Tensor,
-                crop: int = CROP, device: torch.device | None = None, pin_memory: bool = False) -> int:
-    """One pass of the training data path over `order`: batches from the shards, a random one of the ten crops of
-    each image and the mean subtracted, on `device` (the CPU by default). Returns the images produced."""
-    device = device or torch.device("cpu")
-    gen = torch.Generator().manual_seed(0)
-    seen = 0
-    for images, _ in split.batches(order, batch, workers=workers, pin_memory=pin_memory, device=device):
-        which = torch.randint(0, 10, (len(images),), generator=gen)
-        x = ten_crop_select(images.to(device, non_blocking=True), mean, crop, which.to(device))
-        seen += len(x)
-    return seen
-
-
 def gpu_feed_pass(split: PreparedSplit, order: torch.Tensor, batch: int, workers: int) -> int:
     """PreparedSplit.batches' CUDA path up to the GPU decode: workers read the stored bytes of each batch and collate
-    them (splits._encoded_batch); the batch crosses to this process, which splits it into the per-image tensors
+    them (splits.encoded_batch); the batch crosses to this process, which splits it into the per-image tensors
     decode_batch takes. Returns the images delivered."""
     from torch.utils.data import DataLoader
 
     from zfrepro.data import splits
 
     chunks = [order[s : s + batch].tolist() for s in range(0, len(order), batch)]
-    loader = DataLoader(splits._ShardImages(split.reader, split.labels, decode=False), batch_sampler=chunks,
-                        num_workers=workers, collate_fn=splits._encoded_batch, generator=torch.Generator())
-    joined = getattr(splits, "_joined_images", None)  # (absent before the bytes were joined in the workers)
+    loader = DataLoader(splits.ShardImages(split.reader, split.labels, decode=False), batch_sampler=chunks,
+                        num_workers=workers, collate_fn=splits.encoded_batch, generator=torch.Generator())
+    joined = getattr(splits, "joined_images", None)  # (absent before the bytes were joined in the workers)
     seen = 0
     for item in loader:
         images = joined(item[0], item[1]) if joined is not None and len(item) == 3 else item[0]
@@ -216,15 +148,6 @@ def measure_feed(args: argparse.Namespace) -> dict:
     rate = steady_rate(seconds, "gpu_feed", len(long), len(short))
     return {"provenance": provenance(args.repeats), "images": args.images, "workers": workers,
             "feeding_a_gpu": {"images_per_second": rate, "ms_per_batch": 1e3 * BATCH / rate}, "seconds": seconds}
-
-
-def orders(count: int, batch: int, batches: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """A long pass of `batches` batches (shuffled passes over the `count` images, as an epoch reads them) and a
-    one-batch pass: their difference is the steady state, without the workers' start-up."""
-    gen = torch.Generator().manual_seed(seed)
-    reps = -(-batches * batch // count)
-    long = torch.cat([torch.randperm(count, generator=gen) for _ in range(reps)])[: batches * batch]
-    return long, long[:batch]
 
 
 def with_threads(threads: int, run: Callable[[], object]) -> Callable[[], object]:

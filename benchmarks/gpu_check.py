@@ -208,7 +208,7 @@ def data_path_stage(args: argparse.Namespace, device: torch.device, data: dict) 
 
 def jpeg_data_path(args: argparse.Namespace, device: torch.device, mean: torch.Tensor) -> dict:
     """The data path from JPEG shards: workers read bytes, the GPU decodes (nvJPEG) and crops; images/s."""
-    import data_path  # benchmarks/data_path.py: the generated images and the shards built as prepare builds them
+    import data_sources as data_path  # the generated images and the shards built as prepare builds them
 
     from zfrepro.data.shards import decode_batch
 

@@ -16,17 +16,18 @@ import torch
 from PIL import Image
 
 from zfrepro.analysis import atlas as atlas_mod
-from zfrepro.analysis.atlas import (
-    atlas_command,
-    configure_atlas_parser,
-    evolution_maps,
-)
+from zfrepro.analysis.atlas import evolution_maps
 from zfrepro.analysis.mining import crop_u8, load_images, mine_top9, mining_indices, patch_box, receptive_fields
+from zfrepro.commands.visualize import (
+    atlas_command,
+    atlas_compare_command,
+    configure_atlas_compare_parser,
+    configure_atlas_parser,
+)
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save
 from zfrepro.model.network import ConvNet, init_weights_, spec_from_config, spec_to_dict
-from zfrepro.report.atlas import atlas_compare_command, configure_atlas_compare_parser
 
 from conftest import TINY_ARCHS, run_command
 

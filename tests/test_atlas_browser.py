@@ -23,6 +23,8 @@ import pytest
 from PIL import Image
 from test_atlas import LAYERS, build_atlas, parse, tiny_inputs
 
+from zfrepro.commands.visualize import atlas_compare_command, configure_atlas_compare_parser
+
 from conftest import run_command
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -96,7 +98,6 @@ def screenshot(page: Path, png: Path, profile: Path, size: str = "1400,1000") ->
 
 @pytest.fixture(scope="module")
 def built(tiny_prepared, tmp_path_factory, one_torch_thread) -> dict:
-    from zfrepro.report.atlas import atlas_compare_command, configure_atlas_compare_parser
 
     root = tmp_path_factory.mktemp("browser")
     nets, dirs = {}, {}

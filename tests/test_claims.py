@@ -14,10 +14,13 @@ import pytest
 import torch
 from scipy import stats
 
+from zfrepro.commands import report as report_commands
 from zfrepro.io import atomic_torch_save
-from zfrepro.report import claims
-from zfrepro.report.claims import (
-    CRITERIA,
+from zfrepro.report.scorecard import filters, imagenet, rows, statistics, visualization
+from zfrepro.report.scorecard import inputs as claim_inputs
+from zfrepro.report.scorecard import transfer as transfer_claims
+from zfrepro.report.scorecard.rows import CRITERIA
+from zfrepro.report.scorecard.statistics import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
@@ -119,20 +122,20 @@ def test_bootstrap_is_the_percentile_interval_of_resampled_statistics():
 
 
 def test_the_rows_numbers_are_those_of_a_part_that_decides_its_verdict():
-    ok = claims.Part("a", 0.0, True, claims.Estimate(1.0, 0.1, 0.8, 1.2, "n"))
-    bad = claims.Part("b", 0.0, True, claims.Estimate(-1.0, 0.1, -1.2, -0.8, "n"), context="b's numbers")
-    unsure = claims.Part("c", 0.0, True, claims.Estimate(0.1, 0.1, -0.1, 0.3, "n"))
-    row = claims.claim_row(6, [ok, bad, unsure])
+    ok = rows.Part("a", 0.0, True, statistics.Estimate(1.0, 0.1, 0.8, 1.2, "n"))
+    bad = rows.Part("b", 0.0, True, statistics.Estimate(-1.0, 0.1, -1.2, -0.8, "n"), context="b's numbers")
+    unsure = rows.Part("c", 0.0, True, statistics.Estimate(0.1, 0.1, -0.1, 0.3, "n"))
+    row = rows.claim_row(6, [ok, bad, unsure])
     assert (row["verdict"], row["quantity"], row["value"], row["low"]) == (FAILS, "b", -1.0, -1.2)
     assert row["cause"].startswith("b is -1 [-1.2, -0.8], below the threshold 0 beyond the noise; b's numbers | c is")
-    row = claims.claim_row(6, [ok, unsure], headline=0)
+    row = rows.claim_row(6, [ok, unsure], headline=0)
     assert (row["verdict"], row["quantity"]) == (INCONCLUSIVE, "c")
-    row = claims.claim_row(6, [ok, claims.not_run("d", 0.0, "set x")])
+    row = rows.claim_row(6, [ok, rows.not_run("d", 0.0, "set x")])
     assert (row["verdict"], row["quantity"], row["cause"]) == (INCONCLUSIVE, "a", "d: not run (set x)")
 
 
 def test_a_single_unit_gives_no_interval():
-    est = claims.boot_estimate(np.mean, [np.array([0.7])], CRIT, "the 1 image")
+    est = statistics.boot_estimate(np.mean, [np.array([0.7])], CRIT, "the 1 image")
     assert est.value == 0.7 and est.low is None and "single unit" in est.noise
 
 
@@ -167,16 +170,16 @@ def test_claims_3_to_5_compare_networks_over_seeds(tmp_path):
                "wide": {0: _metrics(tmp_path, "wide", 0, 5.0, 3.0)},
                "fc": {0: _metrics(tmp_path, "fc", 0, 7.5, 1.0, 9.5)}}
     inputs = {"crops": "ten", "metrics": metrics,
-              "table2": {claims.T2_KRIZHEVSKY: "krizhevsky", claims.T2_ZF: "zf"},
-              "table3": {claims.T3_ZF: "zf", claims.T3_CONV: "wide", claims.T3_FC8192: "fc"}}
-    row = claims.claim3(inputs, CRIT)
+              "table2": {claim_inputs.T2_KRIZHEVSKY: "krizhevsky", claim_inputs.T2_ZF: "zf"},
+              "table3": {claim_inputs.T3_ZF: "zf", claim_inputs.T3_CONV: "wide", claim_inputs.T3_FC8192: "fc"}}
+    row = imagenet.claim3(inputs, CRIT)
     low, high = stats.ttest_ind([10.0, 11.5, 12.0], [7.0, 8.5, 6.0], equal_var=False).confidence_interval(0.95)
     assert (row["value"], row["low"], row["high"]) == (pytest.approx(4.0), pytest.approx(low, abs=1e-4),
                                                        pytest.approx(high, abs=1e-4))
     assert row["verdict"] == verdict(low, high, 0.0) == HOLDS and row["cause"] == ""
     assert "Welch" in row["noise"]
 
-    row = claims.claim5(inputs, CRIT)
+    row = imagenet.claim5(inputs, CRIT)
     # wide and fc have one seed: the noise is the pooled seed sd of krizhevsky and zf (3 seeds each).
     sd, df = pooled_sd({"k": [10.0, 11.5, 12.0], "z": [7.0, 8.5, 6.0]})
     se = sd * math.sqrt(1 / 3 + 1)
@@ -189,7 +192,7 @@ def test_claims_3_to_5_compare_networks_over_seeds(tmp_path):
     gap_z = [8.0 - 4.0, 9.0 - 4.5, 7.5 - 3.0]
     assert f"{9.5 - 1.0 - np.mean(gap_z):.4g}" in row["details"]
 
-    row = claims.claim4(inputs, CRIT)  # no removal rows in tables.table3
+    row = imagenet.claim4(inputs, CRIT)  # no removal rows in tables.table3
     assert row["verdict"] == NOT_RUN and row["value"] == NOT_RUN and "tables.table3" in row["cause"]
 
 
@@ -209,11 +212,11 @@ def test_claims_1_and_2_read_the_fig6_filters(tmp_path):
             "strides": {"a": 2, "b": 4, "c": 2, "d": 4, "e": 2}, "radii": {"a": None, "c": 0.5},
             "mid_band": [0.125, 0.375]}
     inputs = {"fig6": _save(tmp_path, "analysis/fig6/filters.pt", data)}
-    row = claims.claim1(inputs, CRIT)
+    row = filters.claim1(inputs, CRIT)
     assert row["value"] == pytest.approx(5.0) and row["verdict"] == HOLDS  # the peak: epoch 10
     assert "zf_no_renorm at epoch 10 (of 1, 10)" in row["details"]
     assert "zf: 24 of 24 filters at the renormalisation radius 0.5" in row["details"]  # RMS of a cosine: 0.71
-    row = claims.claim2(inputs, CRIT)
+    row = filters.claim2(inputs, CRIT)
     parts = row["details"].split(" | ")
     assert row["value"] == pytest.approx(1.0)  # ZF all mid band, Krizhevsky none
     assert parts[1].startswith("Krizhevsky minus ZF: share of near-dead layer-1 filters: 0.25 ")
@@ -221,18 +224,19 @@ def test_claims_1_and_2_read_the_fig6_filters(tmp_path):
                                "frequency: 1 ")  # the checkerboards all above 1/8, the smooth waves none above 1/4
     assert row["verdict"] == HOLDS
     # without the Fig 6 data both claims say so
-    assert claims.claim1({}, CRIT)["verdict"] == NOT_RUN
+    assert filters.claim1({}, CRIT)["verdict"] == NOT_RUN
 
 
 def test_claim1_fails_when_no_filter_stands_out(tmp_path):
     flat = _wave(24, 7, 0, 1)
     data = {"filters": {"a": flat, "b": flat, "c": flat}, "history": {"a": {5: flat}, "c": {5: flat}},
-            "projections": {}, "arches": {"a": "zf_no_renorm", "c": "zf"}, "strides": {"a": 2, "c": 2},
+            "projections": {}, "arches": {"a": "zf_no_renorm", "b": "krizhevsky", "c": "zf"},
+            "strides": {"a": 2, "b": 4, "c": 2},
             "mid_band": [0.125, 0.375]}
-    row = claims.claim1({"fig6": _save(tmp_path, "f.pt", data)}, CRIT)
+    row = filters.claim1({"fig6": _save(tmp_path, "f.pt", data)}, CRIT)
     assert row["value"] == pytest.approx(1.0) and row["verdict"] == FAILS
     assert "zf_no_renorm at epoch 5" in row["cause"] and "below the threshold 2" in row["cause"]
-    assert NOT_RUN in claims.claim2({"fig6": _save(tmp_path, "f.pt", data)}, CRIT)["details"]
+    assert NOT_RUN in filters.claim2({"fig6": _save(tmp_path, "f.pt", data)}, CRIT)["details"]
 
 
 def _invariance() -> dict:
@@ -252,7 +256,7 @@ def _invariance() -> dict:
 
 
 def test_claim6_compares_layers_and_transformations_per_image(tmp_path):
-    row = claims.claim6({"invariance": _save(tmp_path, "inv.pt", _invariance())}, CRIT)
+    row = visualization.claim6({"invariance": _save(tmp_path, "inv.pt", _invariance())}, CRIT)
     # translation: smallest step +-4 (mean of both); scale 1.2, rotation 90: the values placed at index 0
     # image 0: conv1 2/10 = 0.2 in every kind, fc7 0.5/5 = 0.1; image 1: conv1 (3+5)/2/20 = 0.2 for translation
     # and 3/20 = 0.15 otherwise, fc7 0.1.
@@ -261,14 +265,14 @@ def test_claim6_compares_layers_and_transformations_per_image(tmp_path):
     means = {k: np.mean(v) for k, v in {"t": [2.8 / 3, 2.8 / 3], "s": [2.8 / 3, 2.7 / 3],
                                         "r": [1.3 / 3, 2.4 / 3]}.items()}
     assert f"{min(means['t'], means['s']) - means['r']:.4g}" in row["details"]
-    assert claims.claim6({}, CRIT)["verdict"] == NOT_RUN
+    assert visualization.claim6({}, CRIT)["verdict"] == NOT_RUN
     # The rule's extra sample joins the Fig 5 images: a third image equal to image 0 gives rel 0.1 again.
     data = _invariance()
     data["sample"] = {"labels": torch.tensor([0]),
                       "kinds": {k: {"distance": {layer: v["distance"][layer][:1] for layer in ("conv1", "fc7")},
                                     "p_true": v["p_true"][:1]} for k, v in data["kinds"].items()},
                       "norm": {layer: n[:1] for layer, n in data["norm"].items()}}
-    row = claims.claim6({"invariance": _save(tmp_path, "inv.pt", data)}, CRIT)
+    row = visualization.claim6({"invariance": _save(tmp_path, "inv.pt", data)}, CRIT)
     assert row["value"] == pytest.approx(np.mean(rel + [rel[0]]), abs=1e-4)
     assert "3 images (the 2 of Fig 5 and 1 more)" in row["noise"]
 
@@ -281,7 +285,7 @@ def test_claim7_measures_the_occlusion_drop_and_the_map_correlation(tmp_path):
     m1, m2 = p1 * 3 + 1, torch.rand(4, 4, generator=torch.Generator().manual_seed(0))
     data = {"rows": [{"p_true": p1, "map_total": m1}, {"p_true": p2, "map_total": m2}], "layer": "conv5",
             "size": 3, "crop": 10}
-    row = claims.claim7({"occlusion": _save(tmp_path, "occ.pt", data)}, CRIT)
+    row = visualization.claim7({"occlusion": _save(tmp_path, "occ.pt", data)}, CRIT)
     assert row["value"] == pytest.approx(np.mean([0.9, 0.4]), abs=1e-4)
     corr2 = np.corrcoef(p2.flatten().numpy(), m2.flatten().numpy())[0, 1]
     assert f"per image: 1.00, {corr2:.2f}" in row["details"]
@@ -289,11 +293,11 @@ def test_claim7_measures_the_occlusion_drop_and_the_map_correlation(tmp_path):
     p3 = torch.ones(4, 4) * 0.5
     p3[3, 3] = 0.3
     sampled = {**data, "sample": [{"p_true": p3, "map_total": p3 * 2}]}
-    row = claims.claim7({"occlusion": _save(tmp_path, "occ.pt", sampled)}, CRIT)
+    row = visualization.claim7({"occlusion": _save(tmp_path, "occ.pt", sampled)}, CRIT)
     assert row["value"] == pytest.approx(np.mean([0.9, 0.4, 0.2]), abs=1e-4)
     assert "3 images (the 2 of Fig 7 and 1 more)" in row["noise"]
     data["layer"] = "conv4"
-    assert "occlusion.layer" in claims.claim7({"occlusion": _save(tmp_path, "occ.pt", data)}, CRIT)["details"]
+    assert "occlusion.layer" in visualization.claim7({"occlusion": _save(tmp_path, "occ.pt", data)}, CRIT)["details"]
 
 
 def test_claim8_pairs_parts_with_the_random_control(tmp_path):
@@ -303,13 +307,13 @@ def test_claim8_pairs_parts_with_the_random_control(tmp_path):
     data = {"layers": ["conv5", "fc7"], "parts": ["right_eye", "left_eye", "nose"],
             "pair_distances": {"conv5": {p: pairs + i * 0.01 for i, p in enumerate(["right_eye", "left_eye", "nose"])}},
             "random_pair_distances": {"conv5": random}}
-    row = claims.claim8({"correspondence": _save(tmp_path, "corr.pt", data)}, CRIT)
+    row = visualization.claim8({"correspondence": _save(tmp_path, "corr.pt", data)}, CRIT)
     diffs = random.mean(0) - (pairs + 0.01)  # parts' mean per pair: pairs + 0.01
     value, _, low, high = bootstrap(np.mean, [diffs.numpy()], 500, 0.95, 0)
     assert (row["value"], row["low"], row["high"]) == (pytest.approx(value, abs=1e-4), pytest.approx(low, abs=1e-4),
                                                        pytest.approx(high, abs=1e-4))
     assert row["verdict"] == HOLDS and "6 image pairs" in row["noise"]
-    row = claims.claim8({"correspondence": None}, CRIT)
+    row = visualization.claim8({"correspondence": None}, CRIT)
     assert row["verdict"] == NOT_RUN and "correspondence.parts_csv" in row["cause"]
 
 
@@ -317,16 +321,16 @@ def test_claim9_uses_the_seed_spread_of_the_convergence_curves(tmp_path):
     cka = torch.tensor([[[0.9, 0.6, 0.3], [0.95, 0.8, 0.6]], [[0.8, 0.6, 0.4], [0.9, 0.7, 0.5]]], dtype=torch.float64)
     data = {"cka": cka, "seeds": [0, 1], "epochs": [1, 5], "final_epoch": 10, "layers": ["conv1", "conv3", "conv5"],
             "arch": "zf"}
-    row = claims.claim9({"convergence": _save(tmp_path, "c.pt", data)}, CRIT)
+    row = visualization.claim9({"convergence": _save(tmp_path, "c.pt", data)}, CRIT)
     per_seed = [((0.9 - 0.3) + (0.95 - 0.6)) / 2, ((0.8 - 0.4) + (0.9 - 0.5)) / 2]
     se = np.std(per_seed, ddof=1) / math.sqrt(2)
     q = stats.t.ppf(0.975, 1)
     assert (row["value"], row["low"]) == (pytest.approx(np.mean(per_seed), abs=1e-4),
                                           pytest.approx(np.mean(per_seed) - q * se, abs=1e-4))
     one = {**data, "cka": cka[:1], "seeds": [0]}
-    row = claims.claim9({"convergence": _save(tmp_path, "c.pt", one)}, CRIT)
+    row = visualization.claim9({"convergence": _save(tmp_path, "c.pt", one)}, CRIT)
     assert row["verdict"] == INCONCLUSIVE and row["low"] == "" and "no seed spread" in row["cause"]
-    assert "training.checkpoint_epochs" in claims.claim9({"convergence": None}, CRIT)["cause"]
+    assert "training.checkpoint_epochs" in visualization.claim9({"convergence": None}, CRIT)["cause"]
 
 
 def _transfer_files(root: Path, splits: int = 2) -> tuple[dict, dict]:
@@ -357,7 +361,7 @@ def _transfer_files(root: Path, splits: int = 2) -> tuple[dict, dict]:
 
 def test_claim10_pairs_pretrained_and_scratch_by_split(tmp_path):
     transfer, _ = _transfer_files(tmp_path)
-    row = claims.claim10({"transfer": transfer}, CRIT)
+    row = transfer_claims.claim10({"transfer": transfer}, CRIT)
     # pretrained - scratch = (60 + n + s) - (10 + 3n + 2s) = 50 - 2n - s: at n 10: 30 and 29, mean 29.5 (smallest)
     assert row["value"] == pytest.approx(29.5) and row["quantity"].startswith("caltech101 at 10 per class")
     # every comparison's two split differences deviate by +-0.5: pooled sd sqrt(0.5 * 5 / 5), df 5
@@ -367,19 +371,19 @@ def test_claim10_pairs_pretrained_and_scratch_by_split(tmp_path):
     assert "caltech256: pretrained at 2 per class minus from scratch at 10 per class (accuracy points): 21.5 [" in \
         row["details"]  # (62 + 63) / 2 - (40 + 42) / 2 = 21.5
     assert row["verdict"] == HOLDS
-    row = claims.claim10({"transfer": None}, CRIT)
+    row = transfer_claims.claim10({"transfer": None}, CRIT)
     assert row["verdict"] == NOT_RUN and "transfer.enabled" in row["cause"]
 
 
 def test_claim11_ranks_the_layers_per_split(tmp_path):
     _, table7 = _transfer_files(tmp_path)
-    row = claims.claim11({"table7": table7}, CRIT)
+    row = transfer_claims.claim11({"table7": table7}, CRIT)
     # split 0: 50, 60, 70, 64 -> ranks 1 2 4 3: rho 0.8; split 1: fc7 74 best -> rho 1
     rho = [stats.spearmanr([1, 3, 5, 7], [50, 60, 70, 64]).statistic, 1.0]
     assert row["value"] == pytest.approx(np.mean(rho), abs=1e-4)
     assert "fc7 69.0%; best conv5" in row["details"]
     _, single = _transfer_files(tmp_path / "one", splits=1)
-    row = claims.claim11({"table7": single}, CRIT)
+    row = transfer_claims.claim11({"table7": single}, CRIT)
     assert row["verdict"] == INCONCLUSIVE and "transfer.splits" in row["cause"]
 
 
@@ -387,9 +391,9 @@ def test_scorecard_and_command_write_11_rows(tmp_path):
     args = argparse.Namespace(inputs={"crops": "ten", "metrics": {}, "fig6": None, "transfer": None},
                               criteria={"confidence": 0.9}, out_csv=str(tmp_path / "claims.csv"),
                               out_md=str(tmp_path / "claims.md"))
-    claims.claims_command(args)
+    report_commands.claims_command(args)
     df = pd.read_csv(tmp_path / "claims.csv", keep_default_na=False)
-    assert list(df.columns) == claims.COLUMNS
+    assert list(df.columns) == rows.COLUMNS
     assert list(df["claim"]) == list(range(1, 12)) and set(df["verdict"]) == {NOT_RUN}
     assert (df["value"] == NOT_RUN).all() and all(df["cause"] != "")
     md = (tmp_path / "claims.md").read_text()
@@ -405,8 +409,8 @@ def test_capacity_claims_give_how_far_training_got_as_their_cause(tmp_path):
     r67 = {s: _metrics(tmp_path, "r67", s, v, t, c) for s, (v, t, c) in
            enumerate([(3.0, 2.0, 4.0), (4.0, 2.0, 5.0), (5.0, 2.0, 3.0)])}
     inputs = {"crops": "ten", "metrics": {"k": k, "r67": r67},
-              "table3": {claims.T3_KRIZHEVSKY: "k", claims.T3_NO_67: "r67"}}
-    row = claims.claim4(inputs, CRIT)
+              "table3": {claim_inputs.T3_KRIZHEVSKY: "k", claim_inputs.T3_NO_67: "r67"}}
+    row = imagenet.claim4(inputs, CRIT)
     assert row["verdict"] == FAILS  # removing 6,7 lowers the error beyond the noise
     why = row["cause"].split(" | why: ")[1]
     assert why.startswith("training / validation top-1 error (centre crop, mean over seeds): Krizhevsky 9.0% / "
@@ -416,8 +420,8 @@ def test_capacity_claims_give_how_far_training_got_as_their_cause(tmp_path):
     z = {0: _metrics(tmp_path, "z", 0, 8.0, 6.0, 9.0), 1: _metrics(tmp_path, "z", 1, 8.0, 6.0, 9.0)}
     fc = {0: _metrics(tmp_path, "fc", 0, 8.5, 1.0, 9.5), 1: _metrics(tmp_path, "fc", 1, 8.5, 1.0, 9.5)}
     inputs = {"crops": "ten", "metrics": {"z": z, "fc": fc},
-              "table3": {claims.T3_ZF: "z", claims.T3_FC8192: "fc"}}
-    why = claims.claim5(inputs, CRIT)["cause"].split(" | why: ")[1]
+              "table3": {claim_inputs.T3_ZF: "z", claim_inputs.T3_FC8192: "fc"}}
+    why = imagenet.claim5(inputs, CRIT)["cause"].split(" | why: ")[1]
     assert why.endswith("layers 6,7 at 8192 fits its training set best, and its validation error follows: gap "
                         "8.5 points against 3.0 (ZF)")
 
@@ -425,9 +429,10 @@ def test_capacity_claims_give_how_far_training_got_as_their_cause(tmp_path):
 def test_claim1_cause_is_how_the_filters_grew(tmp_path):
     flat = _wave(24, 7, 0, 1)  # RMS 1/sqrt(2) each
     data = {"filters": {"a": flat * 3, "b": flat, "c": flat}, "history": {"a": {1: flat, 5: flat * 3}, "c": {5: flat}},
-            "projections": {}, "arches": {"a": "zf_no_renorm", "c": "zf"}, "strides": {"a": 2, "c": 2},
+            "projections": {}, "arches": {"a": "zf_no_renorm", "b": "krizhevsky", "c": "zf"},
+            "strides": {"a": 2, "b": 4, "c": 2},
             "radii": {"a": None, "c": 1.0}, "mid_band": [0.125, 0.375]}
-    row = claims.claim1({"fig6": _save(tmp_path, "f.pt", data)}, CRIT)
+    row = filters.claim1({"fig6": _save(tmp_path, "f.pt", data)}, CRIT)
     assert row["verdict"] == FAILS
     assert row["cause"].endswith("why: zf_no_renorm's layer-1 filters from epoch 1 to 5: largest RMS 0.707 to 2.12, "
                                  "median 0.707 to 2.12 (x3.00 and x3.00); the largest ends at 2.12 times the "
@@ -442,7 +447,7 @@ def test_claim7_cause_sorts_the_images_by_why_they_do_not_drop(tmp_path):
     unsure[1, 1] = 0.2  # median 0.3: little to drop
     data = {"rows": [{"p_true": p, "map_total": p} for p in (hidden, never, unsure)], "layer": "conv5",
             "size": 3, "crop": 10}
-    row = claims.claim7({"occlusion": _save(tmp_path, "occ.pt", data)}, CRIT)
+    row = visualization.claim7({"occlusion": _save(tmp_path, "occ.pt", data)}, CRIT)
     assert row["cause"].endswith("why: of the 3 images, 1 keep p(true) above 0.5 at every position of the 3-px square "
                                  "(9% of the 10-px crop): no position hides the class; 1 have p(true) below 0.5 at "
                                  "the median position: little to drop; the other 1 drop by 1.00 on average")
@@ -451,7 +456,7 @@ def test_claim7_cause_sorts_the_images_by_why_they_do_not_drop(tmp_path):
 def test_claim11_cause_is_what_the_first_layer_already_does(tmp_path):
     _, table7 = _transfer_files(tmp_path)
     # split mean accuracies: conv1 50, conv3 60, conv5 70 (best), fc7 69: the last layer is not the best
-    row = claims.claim11({"table7": table7}, {**CRIT, "depth_correlation": 0.95})
+    row = transfer_claims.claim11({"table7": table7}, {**CRIT, "depth_correlation": 0.95})
     assert row["verdict"] != HOLDS
     assert row["cause"].endswith("why: caltech101: conv1 features alone reach 50.0%, the best layer (conv5) 70.0%, "
                                  "fc7 69.0%; caltech256: conv1 features alone reach 50.0%, the best layer (conv5) "

@@ -13,6 +13,7 @@ import torchvision.transforms.functional as TF
 from sklearn.metrics import average_precision_score, balanced_accuracy_score
 from sklearn.pipeline import Pipeline
 
+from zfrepro.commands import transfer as transfer_commands
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.model.network import ConvNet, init_weights_, spec_to_dict, zf_spec
 from zfrepro.transfer import classifiers
@@ -151,10 +152,10 @@ def test_classify_command_writes_the_csv(tmp_path):
     features = _features(tmp_path / "f.pt", x, labels)
     splits = _splits(tmp_path / "s.json", labels, [2, 4], test_per_class=5, n_splits=2)
     parser = argparse.ArgumentParser()
-    classifiers.configure_classify_parser(parser)
+    transfer_commands.configure_classify_parser(parser)
     args = parser.parse_args(["--features", str(features), "--splits", str(splits), "--kind", "svm",
                               "--params", json.dumps({"C": 0.1}), "--sizes", "[4]", "--out", str(tmp_path / "o.csv")])
-    classifiers.classify_command(args)
+    transfer_commands.classify_command(args)
     out = pd.read_csv(tmp_path / "o.csv")
     assert list(out["train_per_class"]) == [4, 4] and (out["accuracy"] == 100).all()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from zfrepro.cli import COMMANDS, build_parser, main
+from zfrepro.commands.training import table2_command
 
 
 @pytest.mark.parametrize(("name", "module"), [(name, module) for name, module, _ in COMMANDS])
@@ -54,15 +55,16 @@ def test_a_command_imports_only_what_its_own_module_needs():
     # Every workflow job is one command: importing every command's module (matplotlib, scikit-learn, ...) each
     # time would cost seconds.
     loaded = _modules_after("from zfrepro.cli import build_parser; build_parser('table2')")
-    assert loaded == _modules_after("import zfrepro.report.tables") | {"zfrepro.cli"}
+    assert loaded == _modules_after("import zfrepro.commands.training") | {"zfrepro.cli"}
     assert not {m for m in loaded if m.startswith(("matplotlib", "sklearn"))}
+    # the command module reaches the rooms below only when its command runs
+    assert not {m for m in loaded if m.startswith(("zfrepro.report", "zfrepro.model", "zfrepro.analysis"))}
 
 
 def test_build_parser_wires_each_command_to_its_function():
     parser = build_parser()
     args = parser.parse_args(["table2", "--rows", '{"1 convnet as per Fig 3": ["a.pt"]}', "--out-csv", "t.csv",
                               "--out-md", "t.md"])
-    from zfrepro.report.tables import table2_command
 
     assert args.func is table2_command and args.rows == {"1 convnet as per Fig 3": ["a.pt"]}
     assert args.threads == 1  # every command takes --threads

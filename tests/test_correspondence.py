@@ -18,20 +18,22 @@ from scipy.spatial.distance import hamming, pdist
 from zfrepro.analysis.correspondence import (
     SIGN_RTOL,
     choose_images,
-    configure_correspondence_parser,
-    configure_table1_parser,
-    correspondence_command,
     crop_geometry,
     delta,
     feature_signs,
     hamming_fractions,
-    load_parts_csv,
     mask_box,
     preprocess,
     random_boxes,
+)
+from zfrepro.analysis.parts_csv import load_parts_csv
+from zfrepro.cli import main as cli_main
+from zfrepro.commands.analyses import (
+    configure_correspondence_parser,
+    configure_table1_parser,
+    correspondence_command,
     table1_command,
 )
-from zfrepro.cli import main as cli_main
 from zfrepro.data.preprocess import center_crop, load_rgb, resize_center_crop
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.model.network import ConvNet, spec_to_dict, zf_spec

@@ -23,7 +23,8 @@ from zfrepro.data.prepare import DATA_KEYS, data_params
 from zfrepro.errors import ConfigError
 from zfrepro.model import evaluate, network
 from zfrepro.model.train import LR_SCHEDULE_DEFAULTS, TrainConfig, make_scheduler
-from zfrepro.report import claims, tables, transfer_tables
+from zfrepro.report import overlap_table, tables, transfer_tables
+from zfrepro.report.scorecard import rows
 from zfrepro.transfer import features, prepare
 from zfrepro.transfer.classifiers import CLASSIFIER_PARAMS
 
@@ -110,7 +111,7 @@ KEYWORD_DEFAULTS = [
     (invariance.invariance_data, "layers", "invariance.layers"),
     (overlap.find_duplicates, "size", "transfer.overlap.size"),
     (overlap.find_duplicates, "threshold", "transfer.overlap.threshold"),
-    (overlap.overlap_table, "threshold", "transfer.overlap.threshold"),
+    (overlap_table.overlap_table, "threshold", "transfer.overlap.threshold"),
     (prepare.prepare_transfer, "background", "transfer.caltech101.background"),
     (prepare.prepare_transfer, "background", "transfer.caltech256.background"),
     (transfer_tables.table6, "layer", "transfer.voc.layer"),
@@ -191,4 +192,4 @@ def test_command_line_defaults_are_the_schemas(command, option, key):
 
 def test_claims_criteria_are_the_schemas():
     """The scorecard's fallback criteria (a key the command line leaves out) are the config's `claims` defaults."""
-    assert claims.CRITERIA == schema_default("claims")
+    assert rows.CRITERIA == schema_default("claims")

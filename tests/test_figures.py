@@ -16,7 +16,8 @@ from PIL import Image
 from zfrepro.model.network import krizhevsky_spec, output_shapes, rectified_shapes, spec_from_config, zf_spec
 from zfrepro.report import paper
 from zfrepro.report.figures.architecture import fig3_architecture
-from zfrepro.report.figures.deconvnet import fig1_deconvnet, fig2_top9, fig4_evolution, fig6_filters
+from zfrepro.report.figures.deconvnet import fig1_deconvnet, fig2_top9, fig4_evolution
+from zfrepro.report.figures.filters import fig6_filters
 from zfrepro.report.figures.occlusion import label_colours
 from zfrepro.report.figures.style import new_figure, normalize_for_display, save_figure
 from zfrepro.report.figures.transfer import fig9

@@ -194,3 +194,20 @@ def test_filter_stats_report_the_spectra_and_the_peak_over_epochs():
     w = _bank([1.0] * 8 + [0.05, 1.0])
     w[9] = 0.3  # flat
     assert near_dead_mask(w).tolist() == [False] * 8 + [True, True]
+
+
+def test_filter_study_names_fig6_panels_by_role_and_gives_them_back_in_the_figure_order():
+    from zfrepro.analysis.filters import FilterStudy
+
+    w = {p: torch.full((2, 3, 3, 3), float(i)) for i, p in enumerate("abc")}
+    saved = {"filters": w, "history": {p: {3: w[p]} for p in "abc"}, "projections": {"d": w["a"], "e": w["b"]},
+             "arches": {"a": "zf_no_renorm", "b": "krizhevsky", "c": "zf", "d": "krizhevsky", "e": "zf"},
+             "strides": {"a": 2, "b": 4, "c": 2, "d": 4, "e": 2}, "radii": {"a": None, "b": 0.1, "c": 0.1},
+             "mid_band": [0.125, 0.375]}
+    study = FilterStudy.from_saved(saved)
+    assert (study.no_renorm.arch, study.krizhevsky.stride, study.zf.radius) == ("zf_no_renorm", 4, 0.1)
+    assert study.zf_layer2.arch == "zf" and study.krizhevsky_layer2.stride == 4
+    assert list(study.layer1_panels()) == ["a", "b", "c"] and study.layer1_panels()["c"] is w["c"]
+    assert list(study.layer2_panels()) == ["d", "e"]
+    del saved["projections"]["d"]
+    assert FilterStudy.from_saved(saved).krizhevsky_layer2 is None

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from zfrepro.analysis.correspondence import load_parts_csv
+from zfrepro.analysis.parts_csv import load_parts_csv
 from zfrepro.data.generated import MANIFEST, file_sizes, generated_data_problem, generated_root
 from zfrepro.errors import DataError
 

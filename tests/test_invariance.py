@@ -14,8 +14,6 @@ import torch.nn.functional as F
 
 from zfrepro.analysis.invariance import (
     check_settings,
-    configure_invariance_parser,
-    invariance_command,
     invariance_data,
     mean_fill,
     measure,
@@ -27,6 +25,7 @@ from zfrepro.analysis.invariance import (
     zoom,
 )
 from zfrepro.cli import main as cli_main
+from zfrepro.commands.analyses import configure_invariance_parser, invariance_command
 from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import PreparedSplit, images_by_class, sample_by_class
 from zfrepro.errors import ConfigError

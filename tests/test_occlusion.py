@@ -12,17 +12,16 @@ from PIL import Image
 
 from zfrepro.analysis.mining import mine_top9
 from zfrepro.analysis.occlusion import (
-    configure_occlusion_parser,
     model_forward,
     occlude,
     occluder_positions,
-    occlusion_command,
     occlusion_data,
     occlusion_maps,
     occlusion_masks,
     strongest_map,
 )
 from zfrepro.cli import main as cli_main
+from zfrepro.commands.analyses import configure_occlusion_parser, occlusion_command
 from zfrepro.data.preprocess import center_crop, crop_offsets
 from zfrepro.data.splits import PreparedSplit, class_names, images_by_class, sample_by_class
 from zfrepro.errors import ConfigError

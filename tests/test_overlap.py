@@ -17,10 +17,12 @@ import torch
 from PIL import Image
 
 from zfrepro.analysis import overlap
+from zfrepro.commands import analyses as analyses_commands
 from zfrepro.data import synthetic
 from zfrepro.data.datasets import image_list, open_caltech101, open_imagenet
 from zfrepro.data.prepare import prepare_imagenet
 from zfrepro.errors import ConfigError, DataError
+from zfrepro.report import overlap_table
 
 from conftest import TINY_DATA
 
@@ -169,7 +171,7 @@ def _run(configure, command, argv: list[str]) -> None:
 @pytest.fixture(scope="module")
 def overlap_csv(caltech: Path, tiny_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("analysis") / "caltech101.csv"
-    _run(overlap.configure_overlap_parser, overlap.overlap_command,
+    _run(analyses_commands.configure_overlap_parser, analyses_commands.overlap_command,
          ["--dataset", "caltech101", "--root", str(caltech), "--imagenet-root", str(tiny_imagenet),
           "--size", str(SIZE), "--threshold", "0.95", "--out", str(out)])
     return out
@@ -183,7 +185,7 @@ def test_command_and_table(overlap_csv: Path, caltech: Path, tiny_imagenet: Path
         caltech, include_background=True))
 
     csv, md = tmp_path / "overlap.csv", tmp_path / "overlap.md"
-    _run(overlap.configure_overlap_table_parser, overlap.overlap_table_command,
+    _run(analyses_commands.configure_overlap_table_parser, analyses_commands.overlap_table_command,
          ["--inputs", json.dumps([str(overlap_csv)]), "--threshold", "0.95", "--drop", "true", "--out-csv", str(csv),
           "--out-md", str(md)])
     row = pd.read_csv(csv).iloc[0]
@@ -193,13 +195,13 @@ def test_command_and_table(overlap_csv: Path, caltech: Path, tiny_imagenet: Path
     assert "removed from the pretraining set" in text and ">= 0.95" in text
 
     # a stricter threshold re-counts; a looser one than the search used cannot
-    assert overlap.overlap_table([overlap_csv], threshold=0.99999)["duplicates_found"].iloc[0] == 0
+    assert overlap_table.overlap_table([overlap_csv], threshold=0.99999)["duplicates_found"].iloc[0] == 0
     with pytest.raises(ConfigError, match="transfer.overlap.threshold"):
-        overlap.overlap_table([overlap_csv], threshold=0.5)
+        overlap_table.overlap_table([overlap_csv], threshold=0.5)
     overlap_csv.with_suffix(".json").rename(tmp_path / "moved.json")
     try:
         with pytest.raises(DataError, match="rerun"):
-            overlap.overlap_table([overlap_csv], threshold=0.95)
+            overlap_table.overlap_table([overlap_csv], threshold=0.95)
     finally:
         (tmp_path / "moved.json").rename(overlap_csv.with_suffix(".json"))
 

@@ -222,7 +222,7 @@ def _job(cls: arrangements.ObjectClass | arrangements.FaceClass, c: int, k: int,
 
 def test_colour_and_texture_are_drawn_per_image_and_part(monkeypatch: pytest.MonkeyPatch) -> None:
     drawn: list[tuple[str, str, str]] = []
-    real = arrangement_scenes._paint
+    real = arrangement_scenes.paint
     palette = {name: np.array(rgb, dtype=float) for name, rgb in synthetic.COLOURS.items()}
 
     def spy(img, shape, pose, colour, texture="plain", *args, **kwargs):
@@ -230,7 +230,7 @@ def test_colour_and_texture_are_drawn_per_image_and_part(monkeypatch: pytest.Mon
         drawn.append((shape, name, texture))
         return real(img, shape, pose, colour, texture, *args, **kwargs)
 
-    monkeypatch.setattr(arrangement_scenes, "_paint", spy)  # _draw_object's parts, not the loose parts of scenes
+    monkeypatch.setattr(arrangement_scenes, "paint", spy)  # draw_object's parts, not the loose parts of scenes
     classes = arrangements.object_classes("imagenet", 2)
     per_class = []
     for c, cls in enumerate(classes):
@@ -256,7 +256,7 @@ def test_within_class_variation(monkeypatch: pytest.MonkeyPatch) -> None:
     from scipy.ndimage import distance_transform_edt
 
     record: dict[str, list] = {"object": [], "loose": []}
-    real_object, real_paint = arrangement_scenes._draw_object, scenes._paint
+    real_object, real_paint = arrangement_scenes.draw_object, scenes.paint
 
     def object_spy(img, cls, pose, rng, coverage=None):
         mask = np.zeros(img.shape[:2], dtype=np.float32) if coverage is None else coverage
@@ -270,8 +270,8 @@ def test_within_class_variation(monkeypatch: pytest.MonkeyPatch) -> None:
         record["loose"].append((box, mask > 0.02))
         return box
 
-    monkeypatch.setattr(arrangement_scenes, "_draw_object", object_spy)
-    monkeypatch.setattr(scenes, "_paint", loose_spy)  # the loose parts of the clutter
+    monkeypatch.setattr(arrangement_scenes, "draw_object", object_spy)
+    monkeypatch.setattr(scenes, "paint", loose_spy)  # the loose parts of the clutter
     classes = arrangements.object_classes("imagenet", 8)
     spans, angles, hidden, loose = [], [], [], 0
     for k in range(200):

@@ -16,8 +16,8 @@ from zfrepro.report.tables import (
     table2_footnote,
     table3,
     table3_footnote,
-    write_table,
 )
+from zfrepro.report.write import write_table
 
 
 def _predictions(tmp_path, name, seed, probs, labels):

@@ -9,17 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from zfrepro.commands.transfer import configure_features_parser, features_command
 from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError
-from zfrepro.transfer.features import (
-    configure_features_parser,
-    extract_features,
-    features_command,
-    layer_features,
-    pool_grid,
-    save_features,
-)
+from zfrepro.transfer.features import extract_features, layer_features, pool_grid, save_features
 from zfrepro.transfer.prepare import prepare_transfer
 
 from conftest import TINY_DATA, run_command

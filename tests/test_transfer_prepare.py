@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from zfrepro.commands.transfer import configure_prepare_transfer_parser, prepare_transfer_command
 from zfrepro.data.datasets import VOC_CLASSES
 from zfrepro.data.preprocess import load_rgb, resize_center_crop_array
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.transfer.prepare import configure_prepare_transfer_parser, prepare_transfer, prepare_transfer_command
+from zfrepro.transfer.prepare import prepare_transfer
 
 from conftest import TINY_DATA, run_command
 from conftest_data import make_voc, write_truncated_jpeg

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
+from zfrepro.commands.transfer import configure_scratch_parser, scratch_command
 from zfrepro.data.preprocess import load_rgb, resize_center_crop_array
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError
 from zfrepro.model.checkpoint import load_model
 from zfrepro.model.train import TrainConfig, train
 from zfrepro.transfer.classifiers import score_scratch
-from zfrepro.transfer.scratch import configure_scratch_parser, scratch_command, write_scratch_data
+from zfrepro.transfer.scratch import write_scratch_data
 from zfrepro.transfer.splits import make_splits
 
 from conftest import TINY_ARCHS, run_command

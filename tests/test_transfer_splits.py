@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from zfrepro.commands.transfer import configure_transfer_splits_parser, transfer_splits_command
 from zfrepro.errors import ConfigError
-from zfrepro.transfer.splits import configure_transfer_splits_parser, make_splits, transfer_splits_command
+from zfrepro.transfer.splits import make_splits
 
 from conftest import run_command
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from zfrepro.commands import transfer as transfer_commands
 from zfrepro.data.datasets import VOC_CLASSES
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.report import paper, transfer_tables
@@ -158,10 +159,10 @@ def test_table7_maps_layers_to_numbers_and_keeps_the_paper_rows(tmp_path):
 def test_table_commands_write_csv_and_markdown(tmp_path):
     pretrained = _csv(tmp_path / "p.csv", "caltech101", "softmax", "fc7", {15: [80.0, 82.0]})
     parser = argparse.ArgumentParser()
-    transfer_tables.configure_table4_parser(parser)
+    transfer_commands.configure_table4_parser(parser)
     args = parser.parse_args(["--pretrained", str(pretrained), "--data-note", "generated data",
                               "--out-csv", str(tmp_path / "t4.csv"), "--out-md", str(tmp_path / "t4.md")])
-    transfer_tables.table4_command(args)
+    transfer_commands.table4_command(args)
     # The files hold the table and footnote that table4() computes from the same results file.
     expected, footnote = table4(pretrained, [], "generated data")
     assert (tmp_path / "t4.csv").read_text() == expected.to_csv(index=False)
@@ -170,11 +171,11 @@ def test_table_commands_write_csv_and_markdown(tmp_path):
     assert pd.read_csv(tmp_path / "t4.csv").set_index("method").loc["ImageNet-pretrained convnet", "ours_15"] \
         == f"81.0 {PM} 1.4"
     parser = argparse.ArgumentParser()
-    transfer_tables.configure_table7_parser(parser)
+    transfer_commands.configure_table7_parser(parser)
     args = parser.parse_args(["--inputs", json.dumps([str(pretrained)]), "--sizes", '{"caltech101": 15}',
                               "--data-note", "x", "--out-csv", str(tmp_path / "t7.csv"),
                               "--out-md", str(tmp_path / "t7.md")])
-    transfer_tables.table7_command(args)
+    transfer_commands.table7_command(args)
     assert pd.read_csv(tmp_path / "t7.csv").set_index(["classifier", "layer"]).loc[("softmax", 7), "ours_cal101"] \
         == f"81.0 {PM} 1.4"
 

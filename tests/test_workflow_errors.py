@@ -4,6 +4,8 @@ and config files that do not load, are tests/test_preflight.py.)"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from conftest import REPO, TINY_CONFIG, run_python, workflow_copy
@@ -55,8 +57,9 @@ def test_cuda_without_gpu_stops_a_local_run_while_planning_but_not_a_clusterrun_
     plugin = tmp_path / "plugins" / "snakemake_executor_plugin_slurm"
     plugin.mkdir(parents=True)
     (plugin / "__init__.py").write_text(FAKE_SLURM)
+    path = os.pathsep.join(filter(None, [str(plugin.parent), os.environ.get("PYTHONPATH")]))  # the fake plugin first
     cluster = run_python(cwd, "-m", "snakemake", "-n", "--profile", "workflow/profiles/slurm", *TINY_CONFIG,
-                   "--config", "device=cuda", env={"PYTHONPATH": str(plugin.parent)})
+                         "--config", "device=cuda", env={"PYTHONPATH": path})
     assert cluster.returncode == 0, (cluster.stdout + cluster.stderr)[-3000:]
     assert "train_zf" in cluster.stdout and "CUDA" not in cluster.stdout + cluster.stderr
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -213,3 +214,29 @@ def load_json_result(path: str | os.PathLike) -> Any:
     except json.JSONDecodeError as err:
         raise DataError(f"{path}, line {err.lineno}, column {err.colno}: not valid JSON ({err.msg}); "
                         f"{rewrite_advice(path)}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def temp_dir_beside(final: Path) -> Path:
+    """An empty folder beside `final` (same file system, so the last rename is atomic)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; give it the permissions mkdir would
+    return tmp
+
+
+def commit_dir(tmp: Path, final: Path) -> Path:
+    """Rename the finished folder `tmp` to `final`, replacing an older one (moved aside, then deleted)."""
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+        os.replace(final, old / "x")
+        os.replace(tmp, final)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, final)
+    return final

@@ -158,6 +158,15 @@ def results_dir_problem(value: str, workdir: str | os.PathLike = ".", repo: str 
             "deletes it; give a folder of its own, e.g. results/mine.")
 
 
+def mark_results_dir(root: str | os.PathLike) -> None:
+    """Write the mark `make clean` looks for (RESULTS_MARK) into a results folder, when a run starts there."""
+    mark = Path(root) / RESULTS_MARK
+    if not mark.exists():
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.write_text("A results folder of the zfrepro workflow: `make clean` deletes it (with the configuration "
+                        "that names it as results_dir).\n")
+
+
 def config_pair_problem(args: list[str]) -> str | None:
     """One line for a `--config` item that is not key=value (Snakemake answers it with a traceback)."""
     for pair in option_values(args, CONFIG_OPTIONS, many=True):

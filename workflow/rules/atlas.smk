@@ -3,13 +3,15 @@
 # side by side (Fig 6 for every map). Static HTML folders built from the cached mining result, linked from the
 # report's front page: a pure HTML report cannot hold folders (Snakemake asks for a zip), so they stay beside it.
 
+import os
+
 
 include: "helpers/atlas.smk"
 
 
 rule atlas:
     input:
-        model=result_path("models/{arch}/seed{seed}/final.pt"),
+        model=model_path("{arch}", "{seed}"),
         top9=result_path("analysis/top9/{arch}/seed{seed}.pt"),
         checkpoints=lambda wildcards: list(atlas_checkpoints(wildcards.arch, int(wildcards.seed)).values()),
         val=f"{PREPARED}/val.pt",

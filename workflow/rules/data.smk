@@ -2,6 +2,8 @@
 # mean-normalise ImageNet into results/data/imagenet/ (without the Caltech duplicates when
 # transfer.overlap.drop_from_pretraining). The transfer sets are prepared in transfer.smk.
 
+import os
+
 
 include: "helpers/data.smk"
 

@@ -1,13 +1,15 @@
 # Evaluation: train top-1 (fixed subset), val top-1/top-5, centre crop and 10 crops, per model; the validation
 # softmax outputs are kept so that Table 2's ensembles average them without running the models again.
 
+import os
+
 
 include: "helpers/evaluate.smk"
 
 
 rule evaluate:
     input:
-        model=result_path("models/{arch}/seed{seed}/final.pt"),
+        model=model_path("{arch}", "{seed}"),
         train=f"{PREPARED}/train.pt",
         val=f"{PREPARED}/val.pt",
         mean=f"{PREPARED}/mean.pt",

@@ -2,6 +2,9 @@
 # vertical translation, scaling and rotation. Computing and plotting are separate rules, so restyling never
 # recomputes. Settings: config["invariance"]; the network is the one of the deconvnet figures.
 
+import os
+
+
 INV = config["invariance"]
 
 

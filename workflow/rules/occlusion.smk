@@ -2,6 +2,9 @@
 # the Figs 1-4 network (visualize.arch); the maps are computed once under results/analysis/fig7/ and drawn
 # by a separate rule, so restyling never recomputes them.
 
+import os
+
+
 OCC = config["occlusion"]
 
 

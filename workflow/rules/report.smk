@@ -2,6 +2,8 @@
 # paper's values and a link to every figure, by the paper's sections. Included last: it reads the tables and
 # figures the other study files registered. The Snakefile makes it the report's first page once it exists.
 
+import os
+
 
 include: "helpers/report.smk"
 

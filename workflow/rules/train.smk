@@ -2,6 +2,8 @@
 # model keeps (training.checkpoint_epochs within its own, possibly overridden, training.epochs) are
 # declared outputs and Snakemake outputs cannot depend on a wildcard.
 
+import os
+
 
 include: "helpers/train.smk"
 
@@ -17,10 +19,10 @@ for _arch in arch_names():
             mean=f"{PREPARED}/mean.pt",
             manifest=f"{PREPARED}/manifest.json",
         output:
-            final=result_path(f"models/{_arch}/seed{{seed}}/final.pt"),
-            metrics=result_path(f"models/{_arch}/seed{{seed}}/metrics.csv"),
+            final=model_path(_arch, "{seed}"),
+            metrics=training_metrics_path(_arch, "{seed}"),
             checkpoints=[
-                result_path(f"models/{_arch}/seed{{seed}}/epoch{epoch}.pt") for epoch in checkpoint_epochs(_arch)
+                checkpoint_path(_arch, "{seed}", epoch) for epoch in checkpoint_epochs(_arch)
             ],
         params:
             arch=_arch,
@@ -51,7 +53,7 @@ for _arch in arch_names():
 # The training curves of every trained network (all its seeds), from the trainers' metrics.csv.
 figure(
     "training_curves",
-    {arch: [result_path(f"models/{arch}/seed{seed}/metrics.csv") for a, seed in trained_models() if a == arch]
+    {arch: [training_metrics_path(arch, seed) for a, seed in trained_models() if a == arch]
      for arch in arch_names()},
     options={"data_note": data_note()},
 )

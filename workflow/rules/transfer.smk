@@ -3,6 +3,8 @@
 # scratch on each split ("non-pretrained"). Features are extracted once per (model, dataset, layer) and
 # cached under results/features/; every classifier reads them from there.
 
+import os
+
 
 include: "helpers/transfer.smk"
 
@@ -89,7 +91,7 @@ rule transfer_splits:
 
 rule features:
     input:
-        model=result_path("models/{arch}/seed{seed}/final.pt"),
+        model=model_path("{arch}", "{seed}"),
         split=result_path("data/{dataset}/{split}.pt"),
         mean=f"{PREPARED}/mean.pt",
     output:

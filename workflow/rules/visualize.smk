@@ -1,13 +1,15 @@
 # The deconvnet figures: mined activations (computed once, cached under results/analysis/) projected to
 # pixel space, then drawn. Computing and plotting are separate rules, so restyling never recomputes.
 
+import os
+
 
 include: "helpers/visualize.smk"
 
 
 rule mine_top9:
     input:
-        model=result_path("models/{arch}/seed{seed}/final.pt"),
+        model=model_path("{arch}", "{seed}"),
         val=f"{PREPARED}/val.pt",
         mean=f"{PREPARED}/mean.pt",
     output:

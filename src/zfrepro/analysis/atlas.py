@@ -7,13 +7,12 @@ batched deconvnet). What is new is only the bookkeeping at the atlas's scale: ev
 thousands of projections, so entries are sorted by source image (entries that share an image share one
 forward pass) and handed out a chunk at a time. The caller turns each chunk into display tiles at once, so
 memory stays at one chunk of full projections even at paper shape (conv5's raw projections alone would be
-~0.8 GB). Functions here do no I/O; report.atlas writes the pages, and the command below wires the two.
+~0.8 GB). Functions here do no I/O; report.atlas writes the pages, and commands.visualize (`zfrepro atlas`)
+wires the two.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from zfrepro.analysis.mining import mine_top9, mining_indices, patch_box, receptive_fields
+from zfrepro.analysis.mining import mine_top9, patch_box, receptive_fields
 from zfrepro.analysis.projections import choose_maps, project_entries
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError, DataError
@@ -206,97 +205,3 @@ def iter_evolution(checkpoints: Mapping[int, str | Path], split: PreparedSplit, 
                                                             norm, cost, "evolution")
 
 
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def configure_atlas_parser(p: argparse.ArgumentParser) -> None:
-    from zfrepro.options import json_arg
-
-    p.add_argument("--model", required=True, help="the trained network (final.pt)")
-    p.add_argument("--top9", required=True, help="its mining result (`zfrepro mine`), e.g. results/analysis/top9/"
-                                                 "zf/seed0.pt")
-    p.add_argument("--data-dir", required=True, help="the prepared dataset (val.pt, train.pt, mean.pt)")
-    p.add_argument("--checkpoints", type=json_arg(dict), default=None,
-                   help="JSON {epoch: epochE.pt}: show the evolution of the --evolution-maps at these epochs")
-    p.add_argument("--evolution-maps", type=json_arg(dict), default=dict(DEFAULT_EVOLUTION_MAPS),
-                   help='JSON {layer: "all" | N | [maps]}: maps whose evolution is shown (N: random maps that '
-                        f"fire); default {DEFAULT_EVOLUTION_MAPS}")
-    p.add_argument("--evolution-split", default="train", choices=["train", "val"],
-                   help="split searched at each epoch (Fig 4: training examples)")
-    p.add_argument("--evolution-images", type=json_arg(int, type(None)), default=2000,
-                   help="JSON: images of that split searched at each epoch (an integer, or null for all)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random choices (evolution maps and images)")
-    p.add_argument("--norm", default="identity", choices=["identity", "gradient"])
-    p.add_argument("--percentile", type=float, default=0.0,
-                   help="contrast stretch of each projection (Fig 2's normalize_for_display)")
-    p.add_argument("--chunk", type=int, default=64, help="entries per deconvnet call (memory ~ chunk x input)")
-    p.add_argument("--title", default=None, help="name shown on the pages (default: the model's architecture)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="where the evolution's mining passes run (projections run on the CPU)")
-    p.add_argument("--maps-per-layer", type=int, default=None,
-                   help="only the first N maps of each layer (volume, e.g. a paper-shape test); default every map")
-    p.add_argument("--out-dir", required=True, help="the atlas directory (index.html at its top)")
-
-
-def atlas_command(args: argparse.Namespace) -> None:
-    from zfrepro.io import load_result
-    from zfrepro.model.checkpoint import open_inputs
-    from zfrepro.options import resolve_device
-    from zfrepro.report.atlas import AtlasWriter
-
-    start = time.perf_counter()
-    torch.set_num_threads(max(1, args.threads))
-    top9 = load_result(args.top9)
-    split_name = str(top9.get("split", "val"))
-    model, ckpt, split, mean = open_inputs(args.model, args.data_dir, split_name)
-    layers = check_top9(top9, model, args.top9)
-    verify_top9(model, split, mean, top9, layers, path=args.top9)
-    if int(top9.get("crop", ckpt["crop_size"])) != int(ckpt["crop_size"]):
-        raise DataError(f"{args.top9} was mined at crop {top9['crop']} but {args.model} takes {ckpt['crop_size']}; "
-                        "rerun `zfrepro mine` for this model")
-    if args.maps_per_layer is not None:
-        top9, args.title = first_maps(top9, layers, args.maps_per_layer, args.title or model.spec.name)
-    cost = Cost()
-    writer = AtlasWriter(args.out_dir, model, ckpt, split, args.data_dir, top9, layers, title=args.title,
-                         percentile=args.percentile, model_path=args.model, top9_path=args.top9)
-    try:
-        for layer in layers:
-            writer.begin_layer(layer)
-            for chunk in iter_layer_projections(model, split, mean, top9[layer], layer, chunk=args.chunk,
-                                                norm=args.norm, cost=cost):
-                t0 = time.perf_counter()
-                writer.add_chunk(layer, chunk)
-                cost.add("writing", time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            writer.end_layer(layer)
-            cost.add("writing", time.perf_counter() - t0)
-            _log(f"{layer}: {top9[layer]['value'].shape[0]} maps, {cost.projections.get('atlas', 0)} projections "
-                 "so far, "
-                 f"{cost.rate('atlas') or 0:.1f} projections/s")
-        if args.checkpoints:
-            checkpoints = {int(epoch): path for epoch, path in args.checkpoints.items()}
-            checkpoints.setdefault(int(ckpt.get("epoch", max(checkpoints) + 1)), args.model)  # the final weights
-            channels = {c.name: c.out_channels for c in model.spec.convs if c.name in layers}
-            maps = evolution_maps(args.evolution_maps, top9, channels, args.seed)
-            evo_split = split if args.evolution_split == split_name else \
-                PreparedSplit(Path(args.data_dir) / f"{args.evolution_split}.pt")
-            indices = mining_indices(len(evo_split), args.evolution_images, args.seed)
-            writer.begin_evolution(sorted(checkpoints), maps, args.evolution_split, len(indices))
-            for epoch, layer, sel, chunks in iter_evolution(checkpoints, evo_split, mean, maps, k=int(top9.get("k", 9)),
-                                                            indices=indices, chunk=args.chunk, norm=args.norm,
-                                                            device=resolve_device(args.device),
-                                                            workers=max(1, args.threads), cost=cost):
-                writer.add_evolution(epoch, layer, sel, chunks, evo_split)  # its writing counts as evolution
-                _log(f"evolution: epoch {epoch} {layer} done ({len(maps[layer])} maps)")
-            t0 = time.perf_counter()
-            writer.end_evolution()
-            cost.add("writing", time.perf_counter() - t0)
-        summary = writer.finish(cost, time.perf_counter() - start, threads=args.threads)
-    except BaseException:
-        writer.abort()
-        raise
-    _log(summary)
-
-
-def _log(text: str) -> None:
-    print(f"atlas: {text}", file=sys.stderr, flush=True)

@@ -14,8 +14,8 @@ that kept epoch checkpoints gives its own curve, so the spread over seeds is the
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError
 from zfrepro.io import load_result
 from zfrepro.model.checkpoint import load_model
-from zfrepro.options import json_arg, resolve_device
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -98,6 +97,24 @@ def convergence_data(checkpoints: Mapping[int, Mapping[int, str | Path]], data_d
             "final_epoch": epochs[-1], "layers": layers, "images": int(len(chosen)), "sample_seed": seed}
 
 
+@dataclass(frozen=True)
+class ConvergenceStudy:
+    """Fig 4's numbers (claim 9) as `zfrepro convergence` saves them: CKA of each layer's features with the
+    final epoch's, per seed and kept epoch."""
+
+    cka: Any  # [seeds, kept epochs, layers] float64 tensor
+    seeds: list[int]
+    epochs: list[int]  # the kept epochs before the final one
+    final_epoch: int
+    layers: list[str]
+    arch: str | None  # the network's name, when the command recorded it
+
+    @classmethod
+    def from_saved(cls, data: Mapping[str, Any]) -> ConvergenceStudy:
+        return cls(data["cka"], list(data["seeds"]), list(data["epochs"]), int(data["final_epoch"]),
+                   list(data["layers"]), data.get("arch"))
+
+
 def convergence_table(data: Mapping[str, Any]) -> pd.DataFrame:
     """One row per layer, one column per kept epoch: CKA with the final epoch, mean (and sd) over seeds."""
     cka_values = data["cka"]
@@ -123,33 +140,3 @@ def footnote(data: Mapping[str, Any], arch: str) -> str:
             f"{spread.capitalize()}. Definitions in src/zfrepro/analysis/convergence.py.")
 
 
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def configure_convergence_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoints", required=True, type=json_arg(dict),
-                   help="JSON: {seed: {epoch: checkpoint}}, the last epoch of each being the final model")
-    p.add_argument("--data-dir", required=True, help="prepared data folder (val.pt, mean.pt)")
-    p.add_argument("--images", type=json_arg(int, type(None)), default=256,
-                   help="JSON: validation images compared (an integer, or null for all)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random choice of images")
-    p.add_argument("--arch", required=True, help="the network's name, for the footnote")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--out", required=True)
-    p.add_argument("--out-csv", required=True)
-    p.add_argument("--out-md", required=True)
-
-
-def convergence_command(args: argparse.Namespace) -> None:
-    from zfrepro.io import atomic_torch_save
-    from zfrepro.report.write import write_table
-
-    torch.set_num_threads(max(1, args.threads))
-    checkpoints = {int(s): {int(e): path for e, path in kept.items()} for s, kept in args.checkpoints.items()}
-    data = convergence_data(checkpoints, args.data_dir, args.images, args.seed, resolve_device(args.device))
-    data["arch"] = args.arch
-    atomic_torch_save(args.out, data)
-    table = convergence_table(data)
-    write_table(table, args.out_csv, args.out_md, "Fig 4: how far each layer is from its final features (claim 9)",
-                footnote(data, args.arch))
-    print(table.to_string(index=False))

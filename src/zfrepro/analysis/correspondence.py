@@ -10,181 +10,36 @@ are the control. Masks land in the original image, so a part that the crops cut 
 where the network sees it: such images are skipped (with a message) and the next image of the class is used.
 """
 
+
 from __future__ import annotations
 
-import argparse
-import csv
 import itertools
 import math
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from PIL import Image
 
-from zfrepro.data.generated import generated_data_problem, generated_root, regenerate_advice
+from zfrepro.analysis.parts_csv import PartsImage, load_parts_csv, part_label, part_order
 from zfrepro.data.preprocess import center_crop, load_rgb, resize_center_crop
 from zfrepro.data.splits import class_names
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.io import atomic_torch_save, load_result
+from zfrepro.io import load_result
 from zfrepro.model.checkpoint import load_model
 from zfrepro.model.network import ConvNet
-from zfrepro.options import json_arg, json_list_of
-from zfrepro.report import paper
 
-PARTS_COLUMNS = ("image", "part", "x0", "y0", "x1", "y1")
-PAPER_PARTS = ("right_eye", "left_eye", "nose")  # the rows of Table 1, in the paper's order
 RANDOM = "random"
+
+
 # |eps| at or below SIGN_RTOL x (largest |feature| of the unmasked image at that layer) counts as no change:
 # float32 convolutions can differ by ~1e-7 between batch shapes, and a unit the mask cannot reach must not
 # get a random sign from rounding noise.
 SIGN_RTOL = 1e-5
+
+
 SHOW_REASONS = 3  # skipped images (with their CSV lines) named per class when too few are usable
-PARTS_CSV_HELP = (
-    "columns image,part,x0,y0,x1,y1: image path relative to the CSV's folder (or absolute); part name "
-    "(right_eye, left_eye, nose, ...); the box covers pixels [y0:y1, x0:x1] of the original image "
-    "(0-based, half-open); lines starting with # are comments"
-)
-
-
-# ---------------------------------------------------------------------------------------------- parts CSV
-
-
-@dataclass
-class PartsImage:
-    """One image of the parts CSV: where it is, its class folder, and its part boxes (x0, y0, x1, y1)."""
-
-    name: str  # as written in the CSV
-    path: Path  # resolved file
-    group: str  # the parent folder's name: the wnid in the ImageNet layout
-    boxes: dict[str, tuple[int, int, int, int]]
-    line: int  # the CSV line of its first row, for messages about the image as a whole
-    lines: dict[str, int] = field(default_factory=dict)  # part -> the CSV line of its box, for messages about it
-
-
-def _number(value: str, path: Path, line: int, column: str) -> int:
-    """A box coordinate as an integer pixel edge (annotation tools may write 12.0 or 12.4: rounded)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise DataError(f"parts CSV {path}, line {line}, column {column}: {value!r} is not a number") from None
-    if not math.isfinite(number) or number < 0:
-        raise DataError(f"parts CSV {path}, line {line}, column {column}: {value!r} must be a pixel "
-                        "coordinate >= 0") from None
-    return int(round(number))
-
-
-def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
-    """(line number, row dict) of the CSV, skipping blank and # comment lines; checks the header (and, for the CSV
-    of generated data, that its folder still holds what the generator wrote)."""
-    generated = generated_root(path.parent)
-    if generated is not None and (problem := generated_data_problem(generated)):
-        raise DataError(problem)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"parts CSV {path} does not exist: make one ({PARTS_CSV_HELP}); "
-                        "config/correspondence_parts.template.csv is a template") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"parts CSV {path} cannot be read: {exc}") from exc
-    numbered = [(i + 1, line) for i, line in enumerate(text.splitlines())
-                if line.strip() and not line.lstrip().startswith("#")]
-    if not numbered:
-        raise DataError(f"parts CSV {path} is empty: it needs a header and rows ({PARTS_CSV_HELP})")
-    reader = csv.reader(line for _, line in numbered)
-    header = [h.strip() for h in next(reader)]
-    missing = [c for c in PARTS_COLUMNS if c not in header]
-    if missing:
-        raise DataError(f"parts CSV {path}, line {numbered[0][0]}: missing column(s) {', '.join(missing)} "
-                        f"in the header {','.join(header)}; {PARTS_CSV_HELP}")
-    rows = []
-    for (line, _), values in zip(numbered[1:], reader, strict=True):
-        if len(values) != len(header):
-            raise DataError(f"parts CSV {path}, line {line}: {len(values)} fields, the header has {len(header)}")
-        rows.append((line, {h: v.strip() for h, v in zip(header, values, strict=True)}))
-    if not rows:
-        raise DataError(f"parts CSV {path} has a header but no rows: add one row per image and part")
-    return rows
-
-
-def _one_edit(a: str, b: str) -> bool:
-    """Whether a and b differ by at most one wrong, missing, extra or swapped (adjacent) character."""
-    if abs(len(a) - len(b)) > 1:
-        return False
-    # i: the first position where they differ (zip stops at the shorter one, hence strict=False)
-    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
-    return (a[i + 1 :] == b[i + 1 :] or a[i:] == b[i + 1 :] or a[i + 1 :] == b[i:]
-            or (a[i : i + 2] == b[i : i + 2][::-1] and a[i + 2 :] == b[i + 2 :]))
-
-
-def misspelt_part(part: str) -> str | None:
-    """The paper part (right_eye, left_eye, nose) that `part` is a typo of, or None.
-
-    Other part names are allowed on purpose (they get their own row in Table 1), so only a slip is caught: the
-    same name up to case and separators, or one character off. A similarity ratio cannot draw that line:
-    'noze' and the legitimate 'left_ear' are both 0.75 from nose and left_eye in difflib's.
-    """
-    if part in PAPER_PARTS:
-        return None
-    plain = part.lower().replace("-", "_").replace(" ", "_")
-    return next((known for known in PAPER_PARTS if _one_edit(plain, known)), None)
-
-
-def load_parts_csv(path: str | Path, check_files: bool = True) -> list[PartsImage]:
-    """Read a parts CSV (see PARTS_CSV_HELP) into one PartsImage per image, in order of first appearance.
-
-    Every error names the file, the line and the column at fault.
-    """
-    path = Path(path).expanduser()
-    images: dict[str, PartsImage] = {}
-    for line, row in _rows(path):
-        name, part = row["image"], row["part"]
-        for column, value in (("image", name), ("part", part)):
-            if not value:
-                raise DataError(f"parts CSV {path}, line {line}, column {column}: empty")
-        # A typo would otherwise make a part of its own that the other images lack, and the run would fail
-        # much later with "no usable images".
-        known = misspelt_part(part)
-        if known is not None:
-            raise DataError(f"parts CSV {path}, line {line}, column part: {part!r} is not a known part; did you mean "
-                            f"{known!r}? Correct the spelling (the parts of Table 1 are {', '.join(PAPER_PARTS)})")
-        x0, y0, x1, y1 = (_number(row[c], path, line, c) for c in ("x0", "y0", "x1", "y1"))
-        for lo, hi, a, b in ((x0, x1, "x0", "x1"), (y0, y1, "y0", "y1")):
-            if hi <= lo:
-                raise DataError(f"parts CSV {path}, line {line}, columns {a},{b}: {b} ({hi}) must be larger than "
-                                f"{a} ({lo}); boxes are half-open [{a}, {b})")
-        if name not in images:
-            file = Path(name).expanduser()
-            file = file if file.is_absolute() else path.parent / file
-            if check_files and not file.is_file():
-                generated = generated_root(path)
-                advice = (f"the CSV came with generated data, which lost the image: {regenerate_advice(generated)}"
-                          if generated is not None else "relative paths are taken from the CSV's folder")
-                raise DataError(f"parts CSV {path}, line {line}, column image: image file {file} does not exist "
-                                f"({advice})")
-            images[name] = PartsImage(name, file, file.parent.name, {}, line)
-        entry = images[name]
-        if part in entry.boxes:
-            raise DataError(f"parts CSV {path}, line {line}, column part: {part!r} of {name} is listed twice")
-        entry.boxes[part] = (x0, y0, x1, y1)
-        entry.lines[part] = line
-    return list(images.values())
-
-
-def part_order(names: set[str] | list[str]) -> list[str]:
-    """The paper's parts first (right eye, left eye, nose), any others after, alphabetically."""
-    return [p for p in PAPER_PARTS if p in names] + sorted(set(names) - set(PAPER_PARTS))
-
-
-def part_label(part: str) -> str:
-    """right_eye -> 'right eye' (the paper's row names)."""
-    return part.replace("_", " ")
-
-
-# ---------------------------------------------------------------------------------------------- geometry
 
 
 @dataclass(frozen=True)
@@ -232,9 +87,6 @@ def crop_geometry(width: int, height: int, image_size: int, crop_size: int) -> C
     return CropGeometry(new_w / width, new_h / height, float(left), float(top), crop_size)
 
 
-# ---------------------------------------------------------------------------------------------- masks
-
-
 def mean_colour(mean: torch.Tensor) -> np.ndarray:
     """The mask colour: the mean image averaged over positions, uint8 RGB (the 'mean pixel')."""
     return np.clip(np.rint(mean.float().mean(dim=(1, 2)).numpy()), 0, 255).astype(np.uint8)
@@ -274,9 +126,6 @@ def random_boxes(sizes: list[list[tuple[int, int]]], regions: list[tuple[float, 
     return out
 
 
-# ---------------------------------------------------------------------------------------------- the measure
-
-
 def feature_signs(eps: torch.Tensor, scale: torch.Tensor | None = None, rtol: float = SIGN_RTOL) -> torch.Tensor:
     """sign(eps) per row of [n, D] as int8, with |eps| <= rtol * scale[row] counted as 0 (no change)."""
     eps = eps.flatten(1).double()
@@ -305,9 +154,6 @@ def _mean_sd(values: torch.Tensor) -> tuple[float, float]:
     return float(values.mean()), float(values.std()) if len(values) > 1 else 0.0
 
 
-# ---------------------------------------------------------------------------------------------- features
-
-
 def check_layers(model: ConvNet, layers: list[str] | tuple[str, ...]) -> list[str]:
     """The requested layers, or ConfigError naming correspondence.layers."""
     names = [n for n in model.layer_names if n != "fc8"]
@@ -327,9 +173,6 @@ def layer_features(model: ConvNet, x: torch.Tensor, layers: list[str], batch_siz
         for layer in layers:
             chunks[layer].append(record.outputs[layer].flatten(1).float())
     return {layer: torch.cat(parts) for layer, parts in chunks.items()}
-
-
-# ---------------------------------------------------------------------------------------------- choosing images
 
 
 @dataclass
@@ -408,9 +251,6 @@ def choose_images(entries: list[PartsImage], count: int, wnid: str | None, image
                       "correspondence.wnid")
 
 
-# ---------------------------------------------------------------------------------------------- the analysis
-
-
 def correspondence(model_path: str | Path, data_dir: str | Path, parts_csv: str | Path, images: int = 5,
                    wnid: str | None = None, random_repeats: int = 50, layers: tuple[str, ...] = ("conv5", "fc7"),
                    seed: int = 0, batch_size: int = 64, log=print) -> dict:
@@ -479,108 +319,3 @@ def _display(u8: torch.Tensor, n: int, n_parts: int, crop: int) -> torch.Tensor:
     tiles = u8[:, :, off : off + crop, off : off + crop]
     keep = torch.arange((2 + n_parts) * n)  # originals, the parts, then the first repetition
     return tiles[keep].view(2 + n_parts, n, 3, crop, crop).transpose(0, 1).contiguous()
-
-
-# ---------------------------------------------------------------------------------------------- Table 1
-
-
-def _layer_number(layer: str) -> str:
-    digits = "".join(ch for ch in layer if ch.isdigit())
-    return digits or layer
-
-
-def table1(data: dict) -> pd.DataFrame:
-    """Table 1: one row per mask (paper rows first), paper mean/sd beside ours for each analysed layer."""
-    published = paper.TABLE1.set_index("occlusion")
-    rows = []
-    for key in [*data["parts"], RANDOM]:
-        label = part_label(key)
-        row: dict = {"occlusion": label}
-        for layer in data["layers"]:
-            n = _layer_number(layer)
-            have = label in published.index and f"layer{n}_mean" in published.columns
-            mean, sd = data["summary"][layer][key]
-            row[f"paper_layer{n}_mean"] = published.loc[label, f"layer{n}_mean"] if have else None
-            row[f"paper_layer{n}_sd"] = published.loc[label, f"layer{n}_sd"] if have else None
-            row[f"ours_layer{n}_mean"] = round(mean, 4)
-            row[f"ours_layer{n}_sd"] = round(sd, 4)
-        rows.append(row)
-    return pd.DataFrame.from_records(rows)
-
-
-def claim8(data: dict, layer: str = "conv5") -> str:
-    """Claim 8 in words: are the eyes and nose below random at this layer (means, and by more than 1 sd)?"""
-    if layer not in data["summary"]:
-        return f"Claim 8 not checked: {layer} was not analysed."
-    s = data["summary"][layer]
-    rand_mean, rand_sd = s[RANDOM]
-    parts = [p for p in data["parts"] if p in PAPER_PARTS] or list(data["parts"])
-    below = [p for p in parts if s[p][0] < rand_mean]
-    clear = [p for p in below if s[p][0] < rand_mean - rand_sd]
-    words = ", ".join(f"{part_label(p)} {s[p][0]:.3f}" for p in parts)
-    verdict = "holds" if len(below) == len(parts) else "does not hold"
-    return (f"Claim 8 (eyes and nose below random at layer {_layer_number(layer)}) {verdict} here: {words} vs "
-            f"random {rand_mean:.3f} +- {rand_sd:.3f}; {len(clear)} of {len(parts)} parts lie more than one "
-            "random sd below.")
-
-
-def table1_footnote(data: dict) -> str:
-    st = data["settings"]
-    n = len(data["images"])
-    skipped = (f" {len(data['skipped'])} earlier images of the class were skipped because the crop cut a part box."
-               if data["skipped"] else "")
-    return (
-        f"Delta: for each image, eps = features(original) - features(part masked with the mean colour in the "
-        f"original image, before resizing and cropping); Delta = mean over the {n * (n - 1) // 2} pairs of the {n} "
-        "images of the fraction of feature positions whose signs of eps differ (the paper's sum of Hamming "
-        "distances, normalised: project decision); lower = more consistent. "
-        f"Ours: network {st['arch']} ({st['model']}), images {', '.join(data['images'])} of class {data['group']} "
-        f"({data['class_name']}) from {st['parts_csv']}, input {st['crop_size']} px crops of {st['image_size']} px "
-        f"images.{skipped} Parts: mean +- sample sd over the image pairs. Random: one box per image of the size "
-        f"of one of its parts at a random position inside the crop, {st['random_repeats']} repetitions (seed "
-        f"{st['seed']}); mean +- sample sd of Delta over the repetitions. Paper: 5 dog images from ImageNet; its "
-        f"+- is the sd over repetitions. {claim8(data)}"
-    )
-
-
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def configure_correspondence_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="trained checkpoint (final.pt)")
-    p.add_argument("--data-dir", required=True, help="prepared data folder (mean.pt, manifest.json)")
-    p.add_argument("--parts-csv", required=True, help=PARTS_CSV_HELP)
-    p.add_argument("--images", type=int, default=5, help="images per analysis (paper: 5)")
-    p.add_argument("--wnid", type=json_arg(str, type(None)), default=None,
-                   help="JSON: the class folder to use, or null for the first with enough images")
-    p.add_argument("--random-repeats", type=int, default=50, help="repetitions of the random boxes")
-    p.add_argument("--layers", type=json_list_of(str), default=["conv5", "fc7"],
-                   help="JSON list: layers whose features are compared")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random boxes")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--out", required=True, help="the analysis file (.pt)")
-
-
-def correspondence_command(args: argparse.Namespace) -> None:
-    torch.set_num_threads(max(1, getattr(args, "threads", 1)))
-    data = correspondence(args.model, args.data_dir, args.parts_csv, images=args.images, wnid=args.wnid,
-                          random_repeats=args.random_repeats, layers=tuple(args.layers), seed=args.seed,
-                          batch_size=args.batch_size, log=lambda text: print(text, file=sys.stderr))
-    atomic_torch_save(args.out, data)
-
-
-def configure_table1_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--input", required=True, help="the correspondence analysis file (.pt)")
-    p.add_argument("--out-csv", required=True)
-    p.add_argument("--out-md", required=True)
-
-
-def table1_command(args: argparse.Namespace) -> None:
-    from zfrepro.report.write import write_table
-
-    data = load_result(args.input)
-    df = table1(data)
-    write_table(df, args.out_csv, args.out_md, "Table 1: correspondence measure Delta (mean +- sd)",
-                table1_footnote(data))
-    print(df.to_string(index=False))
-    print(claim8(data))

@@ -12,7 +12,6 @@ All targets of a chunk are walked down together as one batch, so the cost is a f
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,7 +21,6 @@ from torch import nn
 
 from zfrepro.errors import ConfigError
 from zfrepro.model.network import ConvNet, Record
-from zfrepro.options import json_list_of
 
 NORMS = ("identity", "gradient")
 VALUES = ("activation", "unit")
@@ -238,50 +236,3 @@ def strongest(record: Record, layer: str, image: int) -> Target:
     return Target(int(image), layer, flat // (h * w), (flat // w) % h, flat % w)
 
 
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def _target(text: str) -> Target:
-    try:
-        image, layer, channel, y, x = text.split(":")
-        return Target(int(image), layer, int(channel), int(y), int(x))
-    except ValueError as err:
-        raise ConfigError(f"--targets: expected IMAGE:LAYER:CHANNEL:Y:X (e.g. 12:conv3:40:5:7), got {text!r}") from err
-
-
-def configure_project_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True)
-    p.add_argument("--data-dir", required=True)
-    p.add_argument("--split", default="val", choices=["train", "val"])
-    p.add_argument("--targets", required=True, type=json_list_of(str),
-                   help='JSON list of "IMAGE:LAYER:CHANNEL:Y:X": the split\'s image index and a position of the '
-                        "layer's output map")
-    p.add_argument("--norm", default="identity", choices=["identity", "gradient"])
-    p.add_argument("--out", required=True, help="a .pt file with the projections [K, 3, H, W]")
-    p.add_argument("--png", help="also draw them as a grid (PNG and PDF)")
-
-
-def project_command(args: argparse.Namespace) -> None:
-    import sys
-
-    from zfrepro.data.preprocess import center_crop
-    from zfrepro.io import atomic_torch_save
-    from zfrepro.model.checkpoint import open_inputs
-
-    torch.set_num_threads(max(1, args.threads))
-    model, ckpt, split, mean = open_inputs(args.model, args.data_dir, args.split)
-    targets = [_target(t) for t in args.targets]
-    images = sorted({t.image for t in targets})
-    local = {image: i for i, image in enumerate(images)}  # the split's image index -> its row in the batch
-    x = center_crop(next(split.batches(images, len(images)))[0], mean, ckpt["crop_size"])
-    targets = [Target(local[t.image], t.layer, t.channel, t.y, t.x) for t in targets]
-    projections = project(model, x, targets, norm=args.norm)
-    silent = [text for text, p in zip(args.targets, projections, strict=True) if not p.any()]
-    if silent:  # a zero activation projects to nothing: say so rather than leave a blank image unexplained
-        print(f"note: these activations are zero, their projections are blank: {' '.join(silent)}", file=sys.stderr)
-    atomic_torch_save(args.out, {"projections": projections, "targets": args.targets, "images": images,
-                                 "split": args.split, "norm": args.norm})
-    if args.png:
-        from zfrepro.report.figures.deconvnet import fig6_filters
-
-        fig6_filters({}, {"projections": projections}, args.png, titles={"projections": "deconvnet projections"})

@@ -42,15 +42,13 @@ the pixel Nyquist). The frequency grid is 1/k: 7x7 and 11x11 filters are compare
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from zfrepro.options import json_arg
 
 # The per-filter arrays of filter_stats; filter_stats_table leaves them out (one row of scalars per model).
 ARRAY_KEYS = ("norms", "structure", "mid", "alias")
@@ -250,9 +248,6 @@ def filter_stats_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-# ---------------------------------------------------------------------------------------------- command line
-
-
 FOOTNOTE = ("Claims 1 and 2 of the paper: with filter renormalisation no layer-1 filter dominates; the 7x7 "
             "stride-2 first layer has fewer dead filters than 11x11 stride 4, covers the middle spatial frequencies "
             "and removes the aliasing of layer 2. Norms are RMS values of each filter; max_median_peak: the largest "
@@ -262,58 +257,55 @@ FOOTNOTE = ("Claims 1 and 2 of the paper: with filter renormalisation no layer-1
             "layer-2 projections of Fig 6 (d, e). Definitions of every column in src/zfrepro/analysis/filters.py.")
 
 
-def configure_filters_parser(p: argparse.ArgumentParser) -> None:
-    from zfrepro.analysis.projections import _projection_options
+@dataclass(frozen=True)
+class Layer1:
+    """One network's layer 1 in Fig 6: its final filters, the kept epochs' filters, and how it was trained."""
 
-    p.add_argument("--filters", required=True, type=json_arg(dict),
-                   help="JSON: {panel: final.pt} whose layer-1 filters to show")
-    p.add_argument("--projections", required=True, type=json_arg(dict),
-                   help="JSON: {panel: final.pt} whose layer-2 maps to project")
-    p.add_argument("--top9", required=True, type=json_arg(dict), help="JSON: {panel: top9.pt}, the mined activations")
-    p.add_argument("--checkpoints", type=json_arg(dict), default={},
-                   help="JSON: {panel: {epoch: epochE.pt}}, the kept epochs of a filters panel's network (claim 1)")
-    p.add_argument("--mid-band", type=json_arg(list), default=list(MID_BAND),
-                   help="JSON [low, high]: the middle spatial frequencies, cycles per pixel")
-    p.add_argument("--out-csv", required=True)
-    p.add_argument("--out-md", required=True)
-    _projection_options(p)
+    arch: str
+    filters: Any  # [out, 3, k, k] tensor of the final model
+    history: Mapping[int, Any]  # {epoch: filters}, the final epoch included
+    stride: int
+    radius: float | None  # the filter renormalisation radius it was trained with (None: none)
 
 
-def filters_command(args: argparse.Namespace) -> None:
-    import torch
+@dataclass(frozen=True)
+class Layer2:
+    """One network's layer-2 projections in Fig 6 (d, e), with its layer-1 stride (their Nyquist limit)."""
 
-    from zfrepro.analysis.projections import layer2_projections
-    from zfrepro.io import atomic_torch_save, load_result
-    from zfrepro.model.checkpoint import load_model
-    from zfrepro.report.write import write_table
+    arch: str
+    projections: Any  # [maps, 3, h, w] tensor
+    stride: int
 
-    torch.set_num_threads(max(1, args.threads))
-    band = tuple(float(v) for v in args.mid_band)
-    weights, arches, strides, radii, history, stats = {}, {}, {}, {}, {}, {}
-    for panel, path in args.filters.items():  # Fig 6 (a), (b), (c): layer-1 filters
-        model, ckpt = load_model(path)
-        weights[panel] = model.conv_layers()["conv1"].weight.detach().clone()
-        arches[panel], strides[panel] = str(ckpt["arch"]), int(model.spec.convs[0].stride)
-        radius = ckpt.get("training", {}).get("filter_radius")  # the radius this network was trained with
-        radii[panel] = radius
-        stats[panel] = filter_stats(weights[panel], f"({panel}) {ckpt['arch']}", radius=radius,
-                                    stride=strides[panel], mid_band=band)
-        stats[panel]["l2_alias_share"] = math.nan  # filled in below for a network whose layer 2 is projected
-        history[panel] = {int(epoch): load_model(kept)[0].conv_layers()["conv1"].weight.detach().clone()
-                          for epoch, kept in args.checkpoints.get(panel, {}).items()}
-        history[panel][int(ckpt["epoch"])] = weights[panel]
-        stats[panel]["max_median_peak"], stats[panel]["peak_epoch"] = peak_dominance(history[panel])
-    projections = {panel: layer2_projections(path, args.data_dir, load_result(args.top9[panel]), args.maps,
-                                             args.seed, args.norm)
-                   for panel, path in args.projections.items()}  # Fig 6 (d), (e)
-    for panel, path in args.projections.items():  # each network's layer-2 aliasing, also in its filters row
-        model, ckpt = load_model(path)
-        arches[panel], strides[panel] = str(ckpt["arch"]), int(model.spec.convs[0].stride)
-        share = float(alias_share(projections[panel], strides[panel], remove_mean=True).mean())
-        for row, filters_path in args.filters.items():
-            if filters_path == path:
-                stats[row]["l2_alias_share"] = share
-    atomic_torch_save(args.out, {"filters": weights, "projections": projections, "history": history,
-                                 "arches": arches, "strides": strides, "radii": radii, "mid_band": list(band)})
-    write_table(filter_stats_table(stats.values()), args.out_csv, args.out_md, "Fig 6: layer-1 filter statistics",
-                FOOTNOTE.format(band=list(band)))
+
+@dataclass(frozen=True)
+class FilterStudy:
+    """Fig 6's results by role, as `zfrepro filters` saves them under the figure's panel letters."""
+
+    no_renorm: Layer1  # (a) ZF trained without filter renormalisation
+    krizhevsky: Layer1  # (b)
+    zf: Layer1  # (c)
+    krizhevsky_layer2: Layer2 | None  # (d), when layer-2 maps are projected (visualize.fig6_layer2_maps)
+    zf_layer2: Layer2 | None  # (e)
+    mid_band: tuple[float, float]
+
+    LAYER1_PANELS = {"no_renorm": "a", "krizhevsky": "b", "zf": "c"}
+    LAYER2_PANELS = {"krizhevsky_layer2": "d", "zf_layer2": "e"}
+
+    @classmethod
+    def from_saved(cls, data: Mapping) -> FilterStudy:
+        """The study from the filters command's .pt (panel letters: a-c layer 1, d-e layer 2)."""
+        layer1 = {role: Layer1(str(data["arches"][p]), data["filters"][p], data["history"].get(p, {}),
+                               int(data["strides"][p]), data.get("radii", {}).get(p))
+                  for role, p in cls.LAYER1_PANELS.items()}
+        layer2 = {role: Layer2(str(data["arches"][p]), data["projections"][p], int(data["strides"][p]))
+                  if p in data["projections"] else None for role, p in cls.LAYER2_PANELS.items()}
+        return cls(**layer1, **layer2, mid_band=tuple(data["mid_band"]))
+
+    def layer1_panels(self) -> dict[str, Any]:
+        """{panel letter: filters} for the figure's layout."""
+        return {p: getattr(self, role).filters for role, p in self.LAYER1_PANELS.items()}
+
+    def layer2_panels(self) -> dict[str, Any]:
+        """{panel letter: projections} of the networks projected, for the figure's layout."""
+        return {p: getattr(self, role).projections for role, p in self.LAYER2_PANELS.items()
+                if getattr(self, role) is not None}

@@ -14,7 +14,6 @@ degrees about the image centre (bilinear).
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +29,7 @@ from zfrepro.data.splits import class_names, images_by_class, sample_by_class
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.model.checkpoint import open_inputs
 from zfrepro.model.network import ConvNet
-from zfrepro.options import json_list_of, parse_json, resolve_device
+from zfrepro.options import resolve_device
 
 KINDS = ("translation", "scale", "rotation")
 PAPER_CROP = 224  # translations are given in pixels of the paper's 224 x 224 input
@@ -230,7 +229,7 @@ def _curves(measured: list[dict[str, Any]], kind: str, layers: Sequence[str], wi
 # ---------------------------------------------------------------------------------------------- summary
 
 
-def _magnitude(kind: str, x: torch.Tensor) -> torch.Tensor:
+def magnitude(kind: str, x: torch.Tensor) -> torch.Tensor:
     """How far each applied value is from the identity (pixels, ratio - 1, degrees modulo a full turn)."""
     if kind == "translation":
         return x.abs()
@@ -250,12 +249,12 @@ def summarize(data: dict[str, Any]) -> pd.DataFrame:
     """
     rows = []
     for kind, k in data["kinds"].items():
-        mag = _magnitude(kind, k["applied"].double())
+        mag = magnitude(kind, k["applied"].double())
         nonzero = mag > 1e-9
         row: dict[str, Any] = {"transformation": kind}
         if nonzero.any():
             small = nonzero & (mag == mag[nonzero].min())
-            step = float(_magnitude(kind, k["x"].double())[small][0])
+            step = float(magnitude(kind, k["x"].double())[small][0])
             row["smallest step"] = round(1 + step if kind == "scale" else step, 3)
             for layer in data["layers"]:
                 d = k["distance"][layer].double()  # [N, V]
@@ -284,46 +283,3 @@ SUMMARY_FOOTNOTE = (
 )
 
 
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def configure_invariance_parser(p: argparse.ArgumentParser) -> None:
-    """Options of `zfrepro invariance` (Fig 5 data)."""
-    p.add_argument("--model", required=True, help="a trained checkpoint (final.pt)")
-    p.add_argument("--data-dir", required=True, help="the prepared data (val.pt, mean.pt, manifest.json)")
-    p.add_argument("--images", required=True,
-                   help='JSON list of {"wnid": ..., "nth": ...}: the nth validation image of each class')
-    p.add_argument("--translations", type=json_list_of(float), required=True,
-                   help="vertical shifts in pixels at a 224 crop (scaled by crop/224, rounded)")
-    p.add_argument("--scales", type=json_list_of(float), required=True, help="JSON list: zoom ratios >= 1")
-    p.add_argument("--rotations", type=json_list_of(float), required=True, help="JSON list: angles in degrees")
-    p.add_argument("--layers", type=json_list_of(str), default=list(DEFAULT_LAYERS),
-                   help="JSON list: layers whose feature distances to keep")
-    p.add_argument("--sample", type=int, default=0,
-                   help="more validation images measured for claim 6's statistics (not drawn)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--out", required=True, help="the .pt file with the curves")
-    p.add_argument("--out-csv", help="also write the claim-6 summary as CSV")
-    p.add_argument("--out-md", help="also write the claim-6 summary as Markdown")
-
-
-def invariance_command(args: argparse.Namespace) -> None:
-    """Compute Fig 5's curves, save them, print (and optionally write) the claim-6 summary."""
-    from zfrepro.io import atomic_torch_save
-
-    torch.set_num_threads(max(1, getattr(args, "threads", 1)))
-    images = parse_json(args.images, list, "--images")
-    data = invariance_data(args.model, args.data_dir, images, args.translations, args.scales, args.rotations,
-                           args.layers, args.device, args.sample)
-    atomic_torch_save(args.out, data)
-    table = summarize(data)
-    if args.out_csv or args.out_md:
-        from zfrepro.report.write import write_table
-
-        if not (args.out_csv and args.out_md):
-            raise ConfigError("--out-csv and --out-md go together (the table is written in both forms)")
-        write_table(table, args.out_csv, args.out_md, "Fig 5: invariance summary (claim 6)", SUMMARY_FOOTNOTE)
-    names = ", ".join(f"{w} ({n})" for w, n in zip(data["wnids"], data["class_names"], strict=True))
-    print(f"images: {names}")
-    print(f"p(true) of the originals: {[round(float(p), 3) for p in data['p_original']]}")
-    print(table.to_string(index=False))

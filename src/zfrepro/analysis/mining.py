@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from zfrepro.data.preprocess import center_crop, crop_offsets
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.model.network import ArchSpec, ConvNet, _out_len
+from zfrepro.model.network import ArchSpec, ConvNet, out_len
 from zfrepro.options import resolve_device
 from zfrepro.progress import progress
 
@@ -88,7 +88,7 @@ def _support(rf: ReceptiveField, index: int, input_size: int) -> tuple[int, int]
     each map (padding, a ceil-mode partial window or rows a stride skips lie outside)."""
     sizes = [input_size]
     for kernel, stride, padding, ceil in rf.ops:
-        sizes.append(_out_len(sizes[-1], kernel, stride, padding, ceil))
+        sizes.append(out_len(sizes[-1], kernel, stride, padding, ceil))
     if not 0 <= index < sizes[-1]:
         raise ValueError(f"unit {index} is outside the layer's {sizes[-1]} rows at input size {input_size}")
     lo = hi = index  # inclusive

@@ -15,14 +15,12 @@ is kept per ImageNet image is its path (the listing the search is given).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,8 +29,6 @@ from PIL import Image
 
 from zfrepro.data.preprocess import load_rgb
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.io import atomic_write_json, atomic_write_text
-from zfrepro.options import json_arg, json_list_of
 from zfrepro.parallel import map_in_workers
 
 PAPER_DUPLICATES = {"caltech101": 44, "caltech256": 243}  # paper, section 5
@@ -170,12 +166,12 @@ def planted_pairs(caltech_root: str | os.PathLike, imagenet_root: str | os.PathL
             for d in planted]
 
 
-def _summary_path(csv_path: str | os.PathLike) -> Path:
+def summary_path(csv_path: str | os.PathLike) -> Path:
     """The JSON beside an overlap CSV: the counts the table needs (the CSV only lists duplicates)."""
     return Path(csv_path).with_suffix(".json")
 
 
-def _read_csv(path: str | os.PathLike, columns: Sequence[str]) -> pd.DataFrame:
+def read_overlap_csv(path: str | os.PathLike, columns: Sequence[str]) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"overlap file {path} is missing: run the overlap analysis (snakemake {path})")
@@ -191,121 +187,5 @@ def excluded_paths(csvs: Sequence[str | os.PathLike]) -> list[str]:
     """The imagenet_path column of every overlap CSV, without repeats: what `prepare --exclude` drops."""
     out: dict[str, None] = {}
     for path in csvs:
-        out.update(dict.fromkeys(_read_csv(path, ["imagenet_path"])["imagenet_path"].astype(str)))
+        out.update(dict.fromkeys(read_overlap_csv(path, ["imagenet_path"])["imagenet_path"].astype(str)))
     return list(out)
-
-
-def overlap_table(
-    csvs: Sequence[str | os.PathLike], counts: Mapping[str, int] | None = None, threshold: float = DEFAULT_THRESHOLD
-) -> pd.DataFrame:
-    """One row per overlap CSV: images compared, duplicates at `threshold`, the paper's count (`counts`,
-    default PAPER_DUPLICATES) and, for generated data, how many of the planted copies were found."""
-    counts = PAPER_DUPLICATES if counts is None else counts
-    records = []
-    for path in csvs:
-        summary_file = _summary_path(path)
-        if not summary_file.is_file():
-            raise DataError(f"{summary_file} is missing (written with {path} by the overlap analysis): rerun it")
-        s = json.loads(summary_file.read_text())
-        if threshold < s["threshold"]:
-            raise ConfigError(f"transfer.overlap.threshold = {threshold} is below the {s['threshold']} that "
-                              f"{path} was made with (it lists only matches above that): rerun the analysis")
-        df = _read_csv(path, COLUMNS)
-        found = df[df["correlation"] >= threshold]
-        planted, best_below = s.get("planted"), s.get("best_below_threshold")
-        hits = set(zip(found["caltech_path"], found["imagenet_path"], strict=True))
-        records.append({
-            "dataset": s["dataset"],
-            "caltech_images": s["caltech_images"],
-            "imagenet_train_images": s["imagenet_train_images"],
-            "duplicates_found": len(found),
-            "paper_duplicates": counts.get(s["dataset"]),
-            "planted": None if planted is None else len(planted),
-            "planted_found": None if planted is None else sum(tuple(p) in hits for p in planted),
-            "best_non_duplicate": None if best_below is None else round(best_below, 4),
-            "threshold": threshold,
-            "thumbnail_size": s["size"],
-        })
-    df = pd.DataFrame.from_records(records)
-    return df.astype({"paper_duplicates": "Int64", "planted": "Int64", "planted_found": "Int64"})
-
-
-def overlap_footnote(table: pd.DataFrame, drop: bool) -> str:
-    sizes = sorted(set(table["thumbnail_size"]))
-    generated = table["planted"].notna().any()
-    data = ("Generated data: 'planted' ImageNet training images were copied into the Caltech sets (resized, "
-            "re-encoded; synthetic.<dataset>.imagenet_duplicates) and should all be found. " if generated else
-            "Real data. ")
-    return (
-        f"A Caltech image counts as a duplicate when its best match among the ImageNet training images has "
-        f"normalized correlation >= {table['threshold'].iloc[0]} between {'/'.join(map(str, sizes))}-pixel "
-        f"square greyscale thumbnails of the whole images (project decision: the paper names only normalized "
-        f"correlation). best_non_duplicate: the highest best-match correlation of the images below the "
-        f"threshold (the margin). {data}Paper: 44 Caltech-101 and 243 Caltech-256 images found in the ImageNet "
-        f"2012 training set, removed from it before retraining. Here the duplicates are "
-        f"{'removed from' if drop else 'kept in'} the pretraining set (transfer.overlap.drop_from_pretraining "
-        f"= {str(drop).lower()})."
-    )
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Command line (registered in cli.ANALYSIS_COMMANDS).
-
-
-def configure_overlap_parser(p: argparse.ArgumentParser) -> None:
-    """Options of `zfrepro overlap`."""
-    p.add_argument("--dataset", required=True, choices=list(DATASETS))
-    p.add_argument("--root", required=True, help="the Caltech root (all its images count, background included)")
-    p.add_argument("--imagenet-root", required=True, help="ImageNet root; its train split is searched")
-    p.add_argument("--size", type=int, default=DEFAULT_SIZE, help="thumbnail side in pixels")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="least correlation of a duplicate")
-    p.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="ImageNet thumbnails per matrix product")
-    p.add_argument("--out", required=True, help="the CSV of duplicates; the counts go to a .json beside it")
-
-
-def overlap_command(args: argparse.Namespace) -> None:
-    """Find the Caltech images that are ImageNet training images; write the CSV and its summary JSON."""
-    from zfrepro.data.datasets import image_list, open_caltech101, open_caltech256, open_imagenet
-
-    threads = max(1, getattr(args, "threads", 1))
-    torch.set_num_threads(threads)
-    check_settings(args.size, args.threshold, args.batch)
-    caltech = (open_caltech101(args.root, include_background=True) if args.dataset == "caltech101"
-               else open_caltech256(args.root, include_clutter=True))
-    queries = image_list(caltech)[0]
-    references = image_list(open_imagenet(args.imagenet_root, "train"))[0]
-    found = find_duplicates(queries, references, args.size, args.threshold, args.batch, threads)
-    planted = planted_pairs(args.root, args.imagenet_root)
-    summary: dict[str, Any] = {
-        "dataset": args.dataset, "caltech_root": os.path.abspath(args.root),
-        "imagenet_root": os.path.abspath(args.imagenet_root), "size": args.size, "threshold": args.threshold,
-        "caltech_images": len(queries), "imagenet_train_images": len(references), "duplicates": len(found),
-        **{k: v for k, v in found.attrs.items() if k not in ("queries", "references")}, "planted": planted,
-    }
-    atomic_write_text(args.out, found.to_csv(index=False))
-    atomic_write_json(_summary_path(args.out), summary)
-    note = "" if planted is None else f"; planted {len(planted)}"
-    print(f"{args.dataset}: {len(found)} of {len(queries)} images have a match >= {args.threshold} among "
-          f"{len(references)} ImageNet training images{note}; best below: {summary['best_below_threshold']}")
-
-
-def configure_overlap_table_parser(p: argparse.ArgumentParser) -> None:
-    """Options of `zfrepro overlap-table`."""
-    p.add_argument("--inputs", type=json_list_of(str), required=True,
-                   help="JSON list: overlap CSVs (each with its .json beside it)")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="least correlation of a duplicate")
-    p.add_argument("--drop", type=json_arg(bool), default=False,
-                   help="whether the duplicates are dropped from pretraining (stated in the footnote)")
-    p.add_argument("--out-csv", required=True)
-    p.add_argument("--out-md", required=True)
-
-
-def overlap_table_command(args: argparse.Namespace) -> None:
-    """Write the overlap table (ours beside the paper's counts) as CSV and Markdown."""
-    from zfrepro.report.write import write_table
-
-    check_settings(DEFAULT_SIZE, args.threshold)
-    table = overlap_table(args.inputs, PAPER_DUPLICATES, args.threshold)
-    write_table(table, args.out_csv, args.out_md, "Caltech images found in the ImageNet training set (paper 5)",
-                overlap_footnote(table, args.drop))
-    print(table.to_string(index=False))

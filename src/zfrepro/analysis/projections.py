@@ -6,7 +6,6 @@ so plotting never recomputes them.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
@@ -17,13 +16,11 @@ from zfrepro.analysis.mining import crop_u8, cut_patches, load_images, mine_top9
 from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError
-from zfrepro.io import atomic_torch_save, load_result
+from zfrepro.io import load_result
 from zfrepro.model.checkpoint import load_model, open_inputs
 from zfrepro.model.network import ConvNet
-from zfrepro.options import json_arg, resolve_device
 
 CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
-
 
 
 def _inputs(split: PreparedSplit, indices: torch.Tensor, mean: torch.Tensor, crop: int) -> tuple[torch.Tensor, ...]:
@@ -159,54 +156,3 @@ def unpooling_data(model_path: str | Path, data_dir: str | Path, layer: str, ima
             "ops": list(record.ops[layer]), "window": window}
 
 
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def _projection_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", required=True)
-    p.add_argument("--maps", type=int, required=True, help="feature maps per layer")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random choice of maps")
-    p.add_argument("--norm", default="identity", choices=["identity", "gradient"])
-    p.add_argument("--out", required=True)
-
-
-def configure_top9_projections_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True)
-    p.add_argument("--top9", required=True)
-    _projection_options(p)
-
-
-def top9_projections_command(args: argparse.Namespace) -> None:
-    torch.set_num_threads(max(1, args.threads))
-    data = top9_figure_data(args.model, args.data_dir, load_result(args.top9), args.maps, args.seed, args.norm)
-    atomic_torch_save(args.out, data)
-
-
-def configure_evolution_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoints", required=True, type=json_arg(dict), help="JSON: {epoch: epochE.pt}")
-    p.add_argument("--train-images", type=json_arg(int, type(None)), default=None,
-                   help="JSON: training images searched (an integer, or null for all)")
-    p.add_argument("--display-size", type=int, default=48)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the search runs")
-    _projection_options(p)
-
-
-def evolution_command(args: argparse.Namespace) -> None:
-    torch.set_num_threads(max(1, args.threads))
-    checkpoints = {int(epoch): path for epoch, path in args.checkpoints.items()}
-    data = evolution_data(checkpoints, args.data_dir, args.maps, args.train_images, args.seed, args.display_size,
-                          args.norm, device=resolve_device(args.device), workers=max(1, args.threads))
-    atomic_torch_save(args.out, data)
-
-
-def configure_unpooling_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True)
-    p.add_argument("--data-dir", required=True)
-    p.add_argument("--layer", default="conv1")
-    p.add_argument("--image", type=int, default=0)
-    p.add_argument("--window", type=int, default=6)
-    p.add_argument("--out", required=True)
-
-
-def unpooling_command(args: argparse.Namespace) -> None:
-    atomic_torch_save(args.out, unpooling_data(args.model, args.data_dir, args.layer, args.image, args.window))

@@ -10,7 +10,6 @@ the split's index (labels, offsets): each worker holds one image at a time.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -28,7 +27,6 @@ from zfrepro.data.preprocess import load_rgb, resize_center_crop_array
 from zfrepro.data.shards import FORMATS, encoding_name, index_of, remove_stale, shard_folder, shard_jobs, write_shard
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save, atomic_write_json
-from zfrepro.options import json_arg, json_list_of
 from zfrepro.parallel import map_in_workers
 
 # The keys of the config `data` section that preparing reads. All are required: the workflow passes the whole
@@ -373,19 +371,3 @@ def prepare_imagenet(
     return manifest
 
 
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def configure_prepare_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--root", required=True, help="the ImageNet folder (data.imagenet_root, or the generated one)")
-    p.add_argument("--out-dir", required=True)
-    p.add_argument("--params", required=True, type=json_arg(dict), help="JSON: the data section of the config")
-    p.add_argument("--exclude", type=json_list_of(str), default=[],
-                   help="JSON list of overlap CSVs: their imagenet_path images are left out of the training split")
-
-
-def prepare_command(args: argparse.Namespace) -> None:
-    from zfrepro.analysis.overlap import excluded_paths
-
-    prepare_imagenet(Path(args.root), Path(args.out_dir), args.params, args.threads,
-                     exclude=excluded_paths(args.exclude))

@@ -25,7 +25,7 @@ from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import load_result
 
 
-class _ShardImages(Dataset):
+class ShardImages(Dataset):
     """DataLoader items of a stream-mode split: (decoded uint8 [3, S, S], label), or (stored bytes, label)."""
 
     def __init__(self, reader: ShardReader, labels: torch.Tensor, decode: bool):
@@ -39,7 +39,7 @@ class _ShardImages(Dataset):
         return image, self.labels[row]
 
 
-def _encoded_batch(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def encoded_batch(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Collate stored JPEGs of unequal lengths: their bytes joined into one uint8 tensor, the offsets [B + 1] of
     each image in it, and the stacked labels. One tensor crosses from the worker, not one per image: each costs
     a shared-memory file and its handshake (benchmarks/data_path.py, "feeding a GPU", measures the difference)."""
@@ -49,8 +49,8 @@ def _encoded_batch(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torc
     return torch.cat([image for image, _ in items]), offsets, torch.stack([label for _, label in items])
 
 
-def _joined_images(data: torch.Tensor, offsets: torch.Tensor) -> list[torch.Tensor]:
-    """The per-image byte tensors (views, no copy) of a batch joined by _encoded_batch."""
+def joined_images(data: torch.Tensor, offsets: torch.Tensor) -> list[torch.Tensor]:
+    """The per-image byte tensors (views, no copy) of a batch joined by encoded_batch."""
     bounds = offsets.tolist()
     return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
@@ -104,11 +104,11 @@ class PreparedSplit:
         on_gpu = cuda and self.reader.format == "jpeg"
         chunks = [order[s : s + batch_size].tolist() for s in range(0, len(order), batch_size)]
         loader = DataLoader(
-            _ShardImages(self.reader, self.labels, decode=not on_gpu),
+            ShardImages(self.reader, self.labels, decode=not on_gpu),
             batch_sampler=chunks,
             num_workers=workers,
             pin_memory=pin_memory and not on_gpu,
-            collate_fn=_encoded_batch if on_gpu else None,
+            collate_fn=encoded_batch if on_gpu else None,
             # Its own generator: seeding workers from the global RNG would shift the dropout draws.
             generator=torch.Generator(),
             persistent_workers=False,
@@ -116,7 +116,7 @@ class PreparedSplit:
         if not on_gpu:
             yield from loader
             return
-        decoded = ((decode_batch(_joined_images(data, offsets), device, self.image_size),
+        decoded = ((decode_batch(joined_images(data, offsets), device, self.image_size),
                     labels.pin_memory().to(device, non_blocking=True)) for data, offsets, labels in loader)
         yield from prefetched(decoded, device)
 

@@ -241,7 +241,7 @@ def spec_from_config(name: str, cfg: Mapping[str, Any], num_classes: int, input_
 # ---------------------------------------------------------------------------------------------- shapes
 
 
-def _out_len(n: int, kernel: int, stride: int, padding: int, ceil_mode: bool = False) -> int:
+def out_len(n: int, kernel: int, stride: int, padding: int, ceil_mode: bool = False) -> int:
     """Output length of a conv / pool along one axis, exactly as torch computes it."""
     span = n + 2 * padding - kernel
     if span < 0:
@@ -258,13 +258,13 @@ def _trace(spec: ArchSpec, size: int) -> tuple[dict, dict, str | None]:
     rectified: dict[str, tuple[int, int, int]] = {}
     h = size
     for c in spec.convs:
-        h = _out_len(h, c.kernel, c.stride, c.padding)
+        h = out_len(h, c.kernel, c.stride, c.padding)
         if h < 1:
             return outputs, rectified, c.name
         rectified[c.name] = (c.out_channels, h, h)
         if c.pool is not None:
             p = c.pool
-            h = _out_len(h, p.kernel, p.stride, p.padding, p.ceil_mode)
+            h = out_len(h, p.kernel, p.stride, p.padding, p.ceil_mode)
             if h < 1:
                 return outputs, rectified, c.name
         outputs[c.name] = (c.out_channels, h, h)

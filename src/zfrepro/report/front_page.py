@@ -12,7 +12,6 @@ Links are Snakemake report references (`name.png`_, resolved by Snakemake to the
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import re
@@ -20,8 +19,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from zfrepro.io import atomic_write_text
-from zfrepro.options import json_arg
 from zfrepro.report import sections
 
 VERDICTS = ("holds", "does not hold", "inconclusive", "not run")
@@ -150,27 +147,3 @@ def front_page(claims: Path | None, tables: dict[str, Path], figures: dict[str, 
                 if compared is not None:
                     lines += ["  " + line if line else "" for line in _list_table(compared)]
     return "\n".join(lines).rstrip() + "\n"
-
-
-def configure_front_page_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--claims", default=None, help="the scorecard claims.csv (omit when the claims were not run)")
-    p.add_argument("--tables", type=json_arg(dict), required=True, help='JSON: {table name: csv path}')
-    p.add_argument("--figures", type=json_arg(dict), required=True, help='JSON: {figure name: png path}')
-    p.add_argument("--pages", type=json_arg(dict), default={},
-                   help="JSON: {item name: [folder of HTML pages]} (the feature atlas)")
-    p.add_argument("--base", type=Path, default=Path("."),
-                   help="the folder the report is written to (--pages are linked relative to it)")
-    p.add_argument("--title", default="Zeiler & Fergus (2014), reproduced")
-    p.add_argument("--intro", type=Path, default=None, help="an RST file whose text opens the page")
-    p.add_argument("--out", type=Path, required=True)
-
-
-def front_page_command(args: argparse.Namespace) -> int:
-    intro = args.intro.read_text() if args.intro else ""
-    text = front_page(Path(args.claims) if args.claims else None, {k: Path(v) for k, v in args.tables.items()},
-                      {k: Path(v) for k, v in args.figures.items()}, args.title, intro,
-                      {k: [Path(p) for p in v] for k, v in args.pages.items()}, args.base)
-    # Snakemake renders the page with Jinja before docutils: keep the run's text literal
-    atomic_write_text(args.out, "{% raw %}\n" + text + "{% endraw %}\n")
-    print(f"wrote {args.out} ({len(args.tables)} tables, {len(args.figures)} figures)")
-    return 0

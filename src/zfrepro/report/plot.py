@@ -9,13 +9,11 @@ figure is drawn: every workflow job is one command, and matplotlib's start-up is
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from zfrepro.io import load_result
-from zfrepro.options import json_arg
 
 Inputs = Mapping[str, Any]  # input name -> path (or a list of paths)
 Options = Mapping[str, Any]
@@ -57,10 +55,11 @@ def fig5_invariance(inputs: Inputs, options: Options, out: Path) -> None:
 
 
 def fig6_filters(inputs: Inputs, options: Options, out: Path) -> None:
-    from zfrepro.report.figures.deconvnet import fig6_filters as draw
+    from zfrepro.analysis.filters import FilterStudy
+    from zfrepro.report.figures.filters import fig6_filters as draw
 
-    data = load_result(inputs["data"])
-    draw(data["filters"], data["projections"], out)
+    study = FilterStudy.from_saved(load_result(inputs["data"]))
+    draw(study.layer1_panels(), study.layer2_panels(), out)
 
 
 def fig7_occlusion(inputs: Inputs, options: Options, out: Path) -> None:
@@ -96,16 +95,3 @@ FIGURES: dict[str, Callable[[Inputs, Options, Path], None]] = {
 }
 
 
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def configure_plot_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("figure", choices=sorted(FIGURES))
-    p.add_argument("--inputs", required=True, type=json_arg(dict),
-                   help='JSON: the figure\'s named inputs, e.g. {"data": "results/analysis/fig5/invariance.pt"}')
-    p.add_argument("--options", type=json_arg(dict), default={}, help="JSON: the figure's options, if any")
-    p.add_argument("--out", required=True, help="the PNG; the PDF is written beside it")
-
-
-def plot_command(args: argparse.Namespace) -> None:
-    FIGURES[args.figure](args.inputs, args.options, Path(args.out))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
@@ -11,9 +10,7 @@ import torch
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import load_json_result, load_result
 from zfrepro.model.evaluate import errors_of
-from zfrepro.options import json_arg
 from zfrepro.report import paper
-from zfrepro.report.write import write_table
 
 CROP_NAMES = {"center": "the centre 224-equivalent crop", "ten": "the average over the ten crops"}
 
@@ -156,35 +153,3 @@ def table3_footnote(rows: dict[str, list[str | Path]], crops: str) -> str:
     )
 
 
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def configure_table2_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rows", required=True, type=json_arg(dict),
-                   help='JSON: {row label: {"seeds": [predictions.pt, ...]} (one convnet, mean over seeds) or '
-                        '{"ensemble": [predictions.pt, ...]} (softmax outputs averaged)}')
-    p.add_argument("--crops", default="ten", choices=["center", "ten"])
-    p.add_argument("--out-csv", required=True)
-    p.add_argument("--out-md", required=True)
-
-
-def table2_command(args: argparse.Namespace) -> None:
-    df = table2(args.rows, args.crops)
-    write_table(df, args.out_csv, args.out_md, "Table 2: ImageNet classification error (%)",
-                table2_footnote(args.rows, args.crops))
-    print(df.to_string(index=False))
-
-
-def configure_table3_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--metrics", required=True, type=json_arg(dict),
-                   help="JSON: {row label: [metrics.json of each seed, ...]}")
-    p.add_argument("--crops", default="ten", choices=["center", "ten"])
-    p.add_argument("--out-csv", required=True)
-    p.add_argument("--out-md", required=True)
-
-
-def table3_command(args: argparse.Namespace) -> None:
-    df = table3(args.metrics, args.crops)
-    write_table(df, args.out_csv, args.out_md, "Table 3: ImageNet error (%) of architecture changes",
-                table3_footnote(args.metrics, args.crops))
-    print(df.to_string(index=False))

@@ -7,7 +7,6 @@ a cell with one split shows the mean alone, and "-" marks a cell with no number.
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,7 +19,6 @@ from zfrepro.data.datasets import CALTECH101_BACKGROUND, CALTECH256_CLUTTER_SUFF
 from zfrepro.data.registry import CALTECH, DATASETS
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import load_json_result
-from zfrepro.options import json_list_of, parse_json
 from zfrepro.report import paper
 from zfrepro.transfer.classifiers import FROZEN_COLUMNS
 
@@ -104,7 +102,7 @@ def _read_splits(path: str | Path | None) -> dict[str, Any]:
     return {} if path is None else load_json_result(path)
 
 
-def _only_dataset(df: pd.DataFrame, dataset: str, what: str) -> pd.DataFrame:
+def only_dataset(df: pd.DataFrame, dataset: str, what: str) -> pd.DataFrame:
     other = sorted(set(df["dataset"]) - {dataset})
     if other:
         raise DataError(f"{what} holds results of {other}, not only {dataset}: pass the {dataset} files")
@@ -127,8 +125,8 @@ def _caltech_table(published: pd.DataFrame, dataset: str, pretrained_csv: str | 
                    sizes: Sequence[int] | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Rows of the paper's table, a paper and an ours column per size: `sizes`, or the paper's and all of ours.
     Our results at other sizes (Figure 9's) are left out of the table and its split counts."""
-    ours = {"pretrained": _only_dataset(read_pretrained(pretrained_csv), dataset, "the pretrained CSV"),
-            "scratch": _only_dataset(read_scratch(scratch_jsons), dataset, "the scratch scores")}
+    ours = {"pretrained": only_dataset(read_pretrained(pretrained_csv), dataset, "the pretrained CSV"),
+            "scratch": only_dataset(read_scratch(scratch_jsons), dataset, "the scratch scores")}
     if sizes is not None:
         sizes = sorted({int(n) for n in sizes})
         ours = {key: df[df["train_per_class"].isin(sizes)] for key, df in ours.items()}
@@ -314,77 +312,3 @@ def claim11(ours: pd.DataFrame) -> str:
                      f"(best layer {best}, {by_layer.max():.1f}%)")
     return ("Claim 11 of the paper (SVM accuracy grows with the layer's depth), on these data: "
             + "; ".join(parts) + ".") if parts else ""
-
-
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def _write(df: pd.DataFrame, footnote: str, args: argparse.Namespace, title: str) -> None:
-    from zfrepro.report.write import write_table
-
-    write_table(df, args.out_csv, args.out_md, title, footnote)
-    print(df.to_string(index=False))
-
-
-def _outputs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-note", required=True,
-                   help="what our data is, for the footnote (e.g. 'generated data, not the real images')")
-    p.add_argument("--out-csv", required=True)
-    p.add_argument("--out-md", required=True)
-
-
-def _caltech_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pretrained", required=True, help="frozen-feature softmax results (classify CSV)")
-    p.add_argument("--scratch", type=json_list_of(str), default=[],
-                   help="JSON list: from-scratch score.json files (none: row left blank)")
-    p.add_argument("--splits", default=None, help="the dataset's splits JSON (classes, test size for the footnote)")
-    p.add_argument("--sizes", default=None,
-                   help="JSON list of training sizes shown (default: the paper's and all of ours)")
-    _outputs(p)
-
-
-def _sizes(args: argparse.Namespace) -> list[int] | None:
-    return None if args.sizes is None else parse_json(args.sizes, list, "--sizes")
-
-
-def configure_table4_parser(p: argparse.ArgumentParser) -> None:
-    _caltech_parser(p)
-
-
-def table4_command(args: argparse.Namespace) -> None:
-    df, footnote = table4(args.pretrained, args.scratch, args.data_note, args.splits, _sizes(args))
-    _write(df, footnote, args, "Table 4: Caltech-101 mean per-class accuracy (%)")
-
-
-def configure_table5_parser(p: argparse.ArgumentParser) -> None:
-    _caltech_parser(p)
-
-
-def table5_command(args: argparse.Namespace) -> None:
-    df, footnote = table5(args.pretrained, args.scratch, args.data_note, args.splits, _sizes(args))
-    _write(df, footnote, args, "Table 5: Caltech-256 mean per-class accuracy (%)")
-
-
-def configure_table6_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--input", required=True, help="per-class VOC AP (voc-ap CSV)")
-    p.add_argument("--layer", default="fc7", help="the layer whose features the softmax used")
-    _outputs(p)
-
-
-def table6_command(args: argparse.Namespace) -> None:
-    df, footnote = table6(args.input, args.data_note, args.layer)
-    _write(df, footnote, args, "Table 6: PASCAL VOC 2012 average precision (%), val split")
-
-
-def configure_table7_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--inputs", type=json_list_of(str), required=True,
-                   help="JSON list: classify CSVs of Caltech-101 and -256, any layers")
-    p.add_argument("--sizes", default=None,
-                   help='JSON {"caltech101": 30, "caltech256": 60}: training size per dataset (default: largest)')
-    _outputs(p)
-
-
-def table7_command(args: argparse.Namespace) -> None:
-    sizes = None if args.sizes is None else parse_json(args.sizes, dict, "--sizes")
-    df, footnote = table7(args.inputs, args.data_note, sizes)
-    _write(df, footnote, args, "Table 7: accuracy (%) of linear classifiers on each layer's frozen features")

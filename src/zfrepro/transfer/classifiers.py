@@ -8,7 +8,6 @@ per-class accuracy (the average of the per-class recalls), so large classes do n
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -29,8 +28,8 @@ from sklearn.svm import SVC
 
 from zfrepro.data.datasets import VOC_CLASSES
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.io import atomic_write_text, load_json_result, load_result
-from zfrepro.options import parse_json, resolve_device
+from zfrepro.io import load_json_result, load_result
+from zfrepro.options import resolve_device
 from zfrepro.progress import progress
 
 # kind -> its allowed settings with their defaults: the schema's transfer.softmax / transfer.svm defaults
@@ -277,51 +276,13 @@ def voc_average_precision(train_file: str | Path, val_file: str | Path, params: 
     return pd.DataFrame.from_records(records, columns=VOC_COLUMNS)
 
 
-# ---------------------------------------------------------------------------------------------- command line
+# threads of torch and scikit-learn's BLAS
 
 
-def _limit_threads(threads: int) -> Any:
+def limit_threads(threads: int) -> Any:
     """torch and the BLAS scikit-learn calls both use at most `threads` threads."""
     from threadpoolctl import threadpool_limits
 
     threads = max(1, threads)
     torch.set_num_threads(threads)
     return threadpool_limits(threads)
-
-
-def configure_classify_parser(p: argparse.ArgumentParser) -> None:
-    """Options of `zfrepro classify` (Tables 4, 5, 7 and Figure 9: frozen-feature classifiers)."""
-    p.add_argument("--features", required=True, help="feature file of the whole dataset (.../all/{layer}.pt)")
-    p.add_argument("--splits", required=True, help="the dataset's splits JSON (results/transfer/splits/...)")
-    p.add_argument("--kind", required=True, choices=sorted(CLASSIFIER_PARAMS))
-    p.add_argument("--params", default="{}", help="JSON: transfer.softmax (C, max_iter) or transfer.svm (C)")
-    p.add_argument("--sizes", default=None, help="JSON list of training images per class (default: all sizes)")
-    p.add_argument("--out", required=True, help="CSV, one row per (size, split)")
-
-
-def classify_command(args: argparse.Namespace) -> None:
-    with _limit_threads(getattr(args, "threads", 1)):
-        sizes = None if args.sizes is None else parse_json(args.sizes, list, "--sizes")
-        df = score_frozen(args.features, args.splits, args.kind, parse_json(args.params, dict, "--params"), sizes)
-    atomic_write_text(args.out, df.to_csv(index=False))
-    print(df.groupby("train_per_class")["accuracy"].agg(["mean", "std", "count"]).round(2).to_string())
-
-
-def configure_voc_ap_parser(p: argparse.ArgumentParser) -> None:
-    """Options of `zfrepro voc-ap` (Table 6)."""
-    p.add_argument("--train-features", required=True, help="features of the VOC train split")
-    p.add_argument("--val-features", required=True, help="features of the VOC val split")
-    p.add_argument("--val-split", default=None,
-                   help="prepared VOC val split (val.pt with difficult_only); omitted: the flags of the val features, "
-                        "if any")
-    p.add_argument("--params", default="{}", help="JSON: transfer.softmax (C, max_iter)")
-    p.add_argument("--out", required=True, help="CSV, one row per class")
-
-
-def voc_ap_command(args: argparse.Namespace) -> None:
-    with _limit_threads(getattr(args, "threads", 1)):
-        df = voc_average_precision(args.train_features, args.val_features,
-                                   parse_json(args.params, dict, "--params"), args.val_split)
-    atomic_write_text(args.out, df.to_csv(index=False))
-    print(df.round(2).to_string(index=False))
-    print(f"mean AP over classes with positives: {df['ap'].mean():.2f}")

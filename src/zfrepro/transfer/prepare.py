@@ -3,7 +3,6 @@ train.pt and val.pt with its difficult flags (paper section 5)."""
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,6 @@ from zfrepro.data.prepare import data_params, encoding, prepare_image_list
 from zfrepro.data.registry import CALTECH, TRANSFER
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save, atomic_write_json, load_result
-from zfrepro.options import json_arg, parse_json
 
 DATASETS = TRANSFER  # the transfer sets (zfrepro.data.registry)
 VOC_SPLITS = ("train", "val")
@@ -85,22 +83,3 @@ def prepare_transfer(dataset: str, root: str | os.PathLike, out_dir: str | os.Pa
         manifest["background"] = bool(background)
     atomic_write_json(out / "manifest.json", manifest)
     return manifest
-
-
-def configure_prepare_transfer_parser(p: argparse.ArgumentParser) -> None:
-    """Options of `zfrepro prepare-transfer`."""
-    p.add_argument("--dataset", required=True, choices=list(DATASETS))
-    p.add_argument("--root", required=True, help="the dataset folder (data.<dataset>_root)")
-    p.add_argument("--out-dir", required=True, help="where all.pt (VOC: train.pt, val.pt) and manifest.json go")
-    p.add_argument("--params", required=True, help="JSON: the data section of the config")
-    p.add_argument("--background", type=json_arg(bool), default=False,
-                   help="Caltech: keep the BACKGROUND_Google (101) or clutter (256) class as the last class")
-
-
-def prepare_transfer_command(args: argparse.Namespace) -> None:
-    torch.set_num_threads(max(1, args.threads))
-    manifest = prepare_transfer(args.dataset, args.root, args.out_dir, parse_json(args.params, dict, "--params"),
-                                max(1, args.threads), background=args.background)
-    skipped = sum(len(v) for v in manifest["skipped"].values())
-    print(f"{args.dataset}: {len(manifest['classes'])} classes, images {manifest['counts']}, modes "
-          f"{manifest['mode']}, {skipped} skipped -> {args.out_dir}")

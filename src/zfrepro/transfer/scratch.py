@@ -3,7 +3,6 @@ trained from scratch there and scored on the split's test images (Tables 4, 5, F
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import shutil
@@ -17,7 +16,6 @@ from zfrepro.data.shards import subset_index
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save, atomic_write_json, load_json_result, load_result
-from zfrepro.options import parse_json
 from zfrepro.progress import progress
 
 
@@ -120,25 +118,3 @@ def run_scratch(data_dir: str | os.PathLike, splits_file: str | os.PathLike, spl
     write_json(out / "score.json", score)
     shutil.rmtree(data)
     return score
-
-
-def configure_scratch_parser(p: argparse.ArgumentParser) -> None:
-    """Options of `zfrepro scratch`."""
-    p.add_argument("--data-dir", required=True, help="prepared folder with all.pt and manifest.json")
-    p.add_argument("--splits-file", required=True)
-    p.add_argument("--split", type=int, required=True, help="which split (0-based; also the training seed)")
-    p.add_argument("--n", type=int, required=True, help="training images per class")
-    p.add_argument("--arch", required=True, help="the transfer network's name (transfer.arch)")
-    p.add_argument("--arch-params", required=True, help="JSON: architectures.<arch>")
-    p.add_argument("--train-params", required=True, help="JSON: the training section with transfer.scratch.training")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--out-dir", required=True, help="final.pt, metrics.csv and score.json go here")
-
-
-def scratch_command(args: argparse.Namespace) -> None:
-    score = run_scratch(args.data_dir, args.splits_file, args.split, args.n, args.arch,
-                        parse_json(args.arch_params, dict, "--arch-params"),
-                        parse_json(args.train_params, dict, "--train-params"), args.out_dir, args.device,
-                        max(1, args.threads))
-    print(f"{score['dataset']} n={args.n} split {args.split}: mean per-class accuracy {score['accuracy']:.2f}% "
-          f"on {score['test_images']} test images -> {args.out_dir}")

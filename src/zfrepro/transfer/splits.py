@@ -3,17 +3,13 @@ per-class permutation) and one test set per split, the same for every n (paper s
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.io import atomic_write_json, load_json_result, load_result
-from zfrepro.options import parse_json
 
 
 def positive_int(value: Any, key: str) -> int:
@@ -64,27 +60,3 @@ def make_splits(labels: Sequence[int] | torch.Tensor | np.ndarray, classes: Sequ
         splits.append({"train": train, "test": test})
     return {"dataset": dataset, "seed": int(seed), "sizes": sizes, "test_per_class": test_per_class,
             "classes": [str(c) for c in classes], "splits": splits}
-
-
-def configure_transfer_splits_parser(p: argparse.ArgumentParser) -> None:
-    """Options of `zfrepro transfer-splits`."""
-    p.add_argument("--data-dir", required=True, help="prepared folder with all.pt and manifest.json")
-    p.add_argument("--sizes", required=True, help="JSON list: training images per class")
-    p.add_argument("--splits", type=int, required=True, help="number of random splits")
-    p.add_argument("--test-per-class", type=int, required=True, help="test images per class (at most)")
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--key", required=True, help="the config key of the sizes, named in errors")
-    p.add_argument("--out", required=True, help="the splits JSON file")
-
-
-def transfer_splits_command(args: argparse.Namespace) -> None:
-    torch.set_num_threads(max(1, args.threads))
-    data_dir = Path(args.data_dir)
-    data = load_result(data_dir / "all.pt", mmap=True)
-    manifest = load_json_result(data_dir / "manifest.json")
-    splits = make_splits(data["labels"], data["classes"], parse_json(args.sizes, list, "--sizes"), args.splits,
-                         args.test_per_class, args.seed, args.key, dataset=manifest.get("dataset"))
-    atomic_write_json(args.out, splits)
-    first = splits["splits"][0]
-    print(f"{splits['dataset']}: {len(splits['splits'])} splits of {len(splits['classes'])} classes, train "
-          f"{ {n: len(v) for n, v in first['train'].items()} } test {len(first['test'])} images -> {args.out}")

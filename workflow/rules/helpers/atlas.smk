@@ -22,7 +22,7 @@ def atlas_compare_path():
 def atlas_checkpoints(arch, seed):
     """{epoch: epochE.pt} of the kept epochs before the last (the atlas adds the final model's own epoch)."""
     last = train_params(arch)["epochs"]
-    return {e: result_path(f"models/{arch}/seed{seed}/epoch{e}.pt") for e in checkpoint_epochs(arch) if e < last}
+    return {e: checkpoint_path(arch, seed, e) for e in checkpoint_epochs(arch) if e < last}
 
 
 def atlas_pages():

@@ -1,5 +1,8 @@
 # Helpers of correspondence.smk: its config values, paths and parameters.
 
+import os
+import sys
+
 
 CORR = config["correspondence"]
 
@@ -12,7 +15,7 @@ def correspondence_parts_csv():
         return os.path.join(imagenet_root(), "parts.csv")
     raise WorkflowError(
         "config correspondence.parts_csv is not set but data.source is 'real': make a CSV of the eye and nose "
-        "boxes of a few validation images (README.md, 'The parts CSV'; template: "
+        "boxes of a few validation images (README.md, section \"Running the paper's configuration\"; template: "
         "config/correspondence_parts.template.csv) and set correspondence.parts_csv to it."
     )
 
@@ -30,7 +33,7 @@ def correspondence_enabled():
     so), so the rest of the paper's study still runs; asking for them by name then stops with
     correspondence_parts_csv's message."""
     if config["data"]["source"] == "real" and not CORR["parts_csv"]:
-        print("note: Table 1 and Fig 8 are left out: set correspondence.parts_csv (README.md, 'The parts CSV')",
+        print("note: Table 1 and Fig 8 are left out: set correspondence.parts_csv (README.md, section \"Running the paper's configuration\")",
               file=sys.stderr)
         return False
     return True

@@ -1,5 +1,7 @@
 # Helpers of report.smk: the front page's path and inputs.
 
+import os
+
 
 FRONT_PAGE = result_path("report/front_page.rst")
 

@@ -1,5 +1,8 @@
 # Helpers of train.smk: its config values, paths and parameters.
 
+import math
+import re
+
 
 def arch_names():
     return list(config["architectures"])
@@ -111,4 +114,4 @@ def trained_models():
 
 
 def model_path(arch, seed=None):
-    return result_path(f"models/{arch}/seed{first_seed(arch) if seed is None else seed}/final.pt")
+    return zfrepro.workflow.model_path(config, arch, first_seed(arch) if seed is None else seed)

@@ -11,7 +11,7 @@ def top9_path(arch, seed=None):
 def evolution_checkpoint_pairs():
     """(epoch, checkpoint) of the Fig 4 network: its kept epochs, and the last epoch's final model."""
     arch = VIS["arch"]
-    pairs = [(epoch, result_path(f"models/{arch}/seed{first_seed(arch)}/epoch{epoch}.pt")) for epoch in checkpoint_epochs(arch)]
+    pairs = [(epoch, checkpoint_path(arch, first_seed(arch), epoch)) for epoch in checkpoint_epochs(arch)]
     last = train_params(arch)["epochs"]
     if last not in dict(pairs):
         pairs.append((last, model_path(arch)))
@@ -30,7 +30,7 @@ def convergence_checkpoints():
     if not kept:
         return {}
     last = train_params(arch)["epochs"]
-    return {seed: {**{epoch: result_path(f"models/{arch}/seed{seed}/epoch{epoch}.pt") for epoch in kept},
+    return {seed: {**{epoch: checkpoint_path(arch, seed, epoch) for epoch in kept},
                    last: model_path(arch, seed)}
             for a, seed in trained_models() if a == arch}
 
@@ -43,7 +43,7 @@ def fig6_models():
 def fig6_checkpoints():
     """Fig 6 filters panel -> {epoch: epochE.pt} of its network's kept epochs (claim 1 follows the filters over
     training; the final model is the panel's own)."""
-    return {panel: {epoch: result_path(f"models/{arch}/seed{first_seed(arch)}/epoch{epoch}.pt")
+    return {panel: {epoch: checkpoint_path(arch, first_seed(arch), epoch)
                     for epoch in checkpoint_epochs(arch)}
             for panel, arch in fig6_models().items()}
 

@@ -55,10 +55,10 @@ from zfrepro.data.synthetic.vocabulary import (
     catalogue,
     object_classes,
 )
-from zfrepro.data.synthetic.writers import configure_generate_parser, generate, generate_command, imagenet_plan
+from zfrepro.data.synthetic.writers import generate, imagenet_plan
 
 __all__ = [
     "COLOURS", "DATASETS", "DEFAULT_GENERATOR", "FACE_PARTS", "GENERATORS", "LAYOUTS", "SHAPES", "TEXTURES",
-    "VOC_CLASSES", "Job", "catalogue", "check_params", "configure_generate_parser", "generate", "generate_command",
+    "VOC_CLASSES", "Job", "catalogue", "check_params", "generate",
     "imagenet_plan", "object_classes", "render",
 ]

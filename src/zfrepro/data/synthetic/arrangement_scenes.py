@@ -25,14 +25,14 @@ from zfrepro.data.synthetic.arrangements import LAYOUTS, FaceClass, ObjectClass
 from zfrepro.data.synthetic.drawing import (
     Box,
     Pose,
-    _face_features,
-    _face_geometry,
-    _jitter_colour,
-    _paint,
-    _phase,
-    _union,
+    face_features,
+    face_geometry,
+    jitter_colour,
+    paint,
+    random_phase,
+    union_box,
 )
-from zfrepro.data.synthetic.scenes import Job, _background, _loose_parts, _place, _voc_objects
+from zfrepro.data.synthetic.scenes import Job, loose_parts, place_pose, scene_background, voc_objects
 from zfrepro.data.synthetic.vocabulary import COLOURS, TEXTURES
 
 # ------------------------------------------------------------------------------------------------------------
@@ -51,7 +51,7 @@ def _part_looks(rng: np.random.Generator, cls: ObjectClass) -> list[Look]:
     colours = rng.choice(len(COLOURS), size=len(cls.shapes), replace=False)
     textures = rng.integers(len(TEXTURES), size=len(cls.shapes))
     names, kinds = list(COLOURS), list(TEXTURES)
-    return [(_jitter_colour(rng, names[c]), kinds[t], _phase(rng)) for c, t in zip(colours, textures,
+    return [(jitter_colour(rng, names[c]), kinds[t], random_phase(rng)) for c, t in zip(colours, textures,
                                                                                       strict=True)]
 
 
@@ -66,12 +66,12 @@ def _layout_frame(layout: str) -> tuple[float, float, float]:
     return ox, oy, max(math.hypot(dx - ox, dy - oy) + s for dx, dy, s in parts) * 1.08
 
 
-def _object_extent(cls: ObjectClass) -> float:
+def object_extent(cls: ObjectClass) -> float:
     """Radius of the whole object about its centre in units of the main part's radius (any rotation)."""
     return _layout_frame(cls.layout)[2]
 
 
-def _draw_object(img: np.ndarray, cls: ObjectClass, pose: Pose, rng: np.random.Generator,
+def draw_object(img: np.ndarray, cls: ObjectClass, pose: Pose, rng: np.random.Generator,
                  coverage: np.ndarray | None = None) -> Box | None:
     """Draw an object class with random colours and textures; return its pixel box.
 
@@ -84,29 +84,29 @@ def _draw_object(img: np.ndarray, cls: ObjectClass, pose: Pose, rng: np.random.G
         jit = 0.0 if (dx, dy) == (0.0, 0.0) else 0.06
         child = pose.child(dx - ox + rng.normal(0, jit), dy - oy + rng.normal(0, jit), s * rng.uniform(0.92, 1.08),
                            rng.uniform(0.88, 1.12))
-        boxes.append(_paint(img, shape, child, colour, texture, phase, coverage))
-    return _union(boxes)
+        boxes.append(paint(img, shape, child, colour, texture, phase, coverage))
+    return union_box(boxes)
 
 
 _HEAD_COLOURS = tuple(c for c in COLOURS if c != "white")  # white heads would hide the white eyes
 _HEAD_TEXTURES = ("plain", "dots", "stripes")
 
 
-def _draw_face(img: np.ndarray, cls: FaceClass, pose: Pose, rng: np.random.Generator,
+def draw_face(img: np.ndarray, cls: FaceClass, pose: Pose, rng: np.random.Generator,
                features: bool = True) -> tuple[Box | None, dict[str, Box]]:
     """Draw a face (random head colour and texture, ears of another random colour); return the head box and
     the boxes of left_eye, right_eye and nose."""
-    g, yaw = _face_geometry(cls, pose, rng)
+    g, yaw = face_geometry(cls, pose, rng)
     head_colour = _HEAD_COLOURS[rng.integers(len(_HEAD_COLOURS))]
     head_texture = _HEAD_TEXTURES[rng.integers(len(_HEAD_TEXTURES))]
     ear_colours = [c for c in COLOURS if c != head_colour]
     ear_colour = ear_colours[rng.integers(len(ear_colours))]
     boxes: list[Box | None] = []
     if cls.ears is not None:
-        colour = _jitter_colour(rng, ear_colour)
-        boxes += [_paint(img, cls.ears, g[e], colour) for e in ("ear_l", "ear_r")]
-    boxes.append(_paint(img, cls.head, g["head"], _jitter_colour(rng, head_colour), head_texture, _phase(rng)))
-    return _face_features(img, g, yaw, boxes, features)
+        colour = jitter_colour(rng, ear_colour)
+        boxes += [paint(img, cls.ears, g[e], colour) for e in ("ear_l", "ear_r")]
+    boxes.append(paint(img, cls.head, g["head"], jitter_colour(rng, head_colour), head_texture, random_phase(rng)))
+    return face_features(img, g, yaw, boxes, features)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -135,7 +135,7 @@ def _place_object(rng: np.random.Generator, h: int, w: int, frac: tuple[float, f
 def _distractors(rng: np.random.Generator, h: int, w: int, img: np.ndarray,
                  away: tuple[float, float, float]) -> None:
     """0-2 small loose parts away from the object, so the presence of a shape is no cue to its class."""
-    _loose_parts(rng, h, w, img, int(rng.choice(3, p=[0.4, 0.4, 0.2])), (0.1, 0.24), away)
+    loose_parts(rng, h, w, img, int(rng.choice(3, p=[0.4, 0.4, 0.2])), (0.1, 0.24), away)
 
 
 def _occlude(rng: np.random.Generator, h: int, w: int, img: np.ndarray, cov: np.ndarray, pose: Pose,
@@ -158,39 +158,39 @@ def _occlude(rng: np.random.Generator, h: int, w: int, img: np.ndarray, cov: np.
             return 0.0
         hidden = float(cov[y0:y1, x0:x1].sum()) / max(total, 1e-6)
         if hidden <= MAX_OCCLUDED:
-            img[y0:y1, x0:x1] = _background(rng, y1 - y0, x1 - x0)
+            img[y0:y1, x0:x1] = scene_background(rng, y1 - y0, x1 - x0)
             return hidden
         dist += 0.15 * r_obj
     return 0.0
 
 
-def _scene_single(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarray) -> dict[str, Any]:
+def scene_single(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarray) -> dict[str, Any]:
     """One object (random colours and textures) over a photograph, loose parts away from it, sometimes an
     occluding patch of another photograph."""
     cls = job.classes[0]
     frac, centred = ((0.75, 1.0), 0.5) if job.scene == "caltech" else ((0.65, 1.0), 1.0)
-    extent = _object_extent(cls)
+    extent = object_extent(cls)
     pose = _place_object(rng, h, w, frac, centred, extent)
     r_obj = pose.radius * extent
     _distractors(rng, h, w, img, (pose.cx, pose.cy, r_obj))
     occlude = rng.random() < OCCLUSION_RATE
     cov = np.zeros((h, w), dtype=np.float32) if occlude else None
-    _draw_object(img, cls, pose, rng, cov)
+    draw_object(img, cls, pose, rng, cov)
     hidden = _occlude(rng, h, w, img, cov, pose, r_obj) if cov is not None else 0.0
     return {"occluded": round(hidden, 4)}
 
 
-def _scene_face(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarray,
+def scene_face(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarray,
                 features: bool = True) -> dict[str, Any]:
     # The whole head stays inside the image so that both eyes and the nose are always visible: no occluder,
     # and loose parts stay away from it.
-    pose = _place(rng, h, w, (0.55, 0.85), 0.9, 1.55)
+    pose = place_pose(rng, h, w, (0.55, 0.85), 0.9, 1.55)
     _distractors(rng, h, w, img, (pose.cx, pose.cy, pose.radius * 1.55))
-    _, parts = _draw_face(img, job.classes[0], pose, rng, features)
+    _, parts = draw_face(img, job.classes[0], pose, rng, features)
     return {"parts": parts}
 
 
-def _scene_voc(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarray) -> dict[str, Any]:
+def scene_voc(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarray) -> dict[str, Any]:
     """Several arrangements (random colours and textures) at spread-out positions; VOC boxes, truncation,
     occlusion and difficulty."""
-    return _voc_objects(job, rng, h, w, img, _place_object, _object_extent, _draw_object)
+    return voc_objects(job, rng, h, w, img, _place_object, object_extent, draw_object)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zfrepro.data.synthetic.vocabulary import _CATALOGUE_SEED, DATASETS, SHAPES, dataset_share
+from zfrepro.data.synthetic.vocabulary import CATALOGUE_SEED, DATASETS, SHAPES, dataset_share
 from zfrepro.errors import ConfigError
 
 SMALL = 0.65  # scale of the two small parts (the main part's radius is 1)
@@ -230,7 +230,7 @@ def _families() -> tuple[tuple[str, str, str], ...]:
     The next family is the one whose shapes (the main one counted more) were used least so far, ties broken
     by a fixed random order; so the first few families use every shape and different main shapes.
     """
-    rng = np.random.default_rng(_CATALOGUE_SEED)
+    rng = np.random.default_rng(CATALOGUE_SEED)
     n = len(SHAPES)
     todo = [(m, a, b) for m in range(n) for a, b in itertools.combinations([i for i in range(n) if i != m], 2)]
     todo = [todo[i] for i in rng.permutation(len(todo))]
@@ -290,7 +290,7 @@ def catalogue(n: int) -> tuple[ObjectClass, ...]:
                           f"({max_classes()} per dataset); ask for fewer than {n}")
     arrangements = _arrangements()
     assert len(arrangements) >= per_family, "too few arrangements per family to deal one to every dataset"
-    rng = np.random.default_rng(_CATALOGUE_SEED + 2)
+    rng = np.random.default_rng(CATALOGUE_SEED + 2)
     out: list[ObjectClass] = []
     for j, shapes in enumerate(families[:math.ceil(n / per_family)]):
         by_dataset = _deal(rng, arrangements)  # row k: dataset k's arrangements
@@ -318,7 +318,7 @@ def face_classes(n: int) -> tuple[FaceClass, ...]:
     if n > MAX_FACE_CLASSES:
         raise ConfigError(f"synthetic.imagenet.face_classes must be <= {MAX_FACE_CLASSES} (distinct head shape, "
                           "aspect and ears)")
-    rng = np.random.default_rng(_CATALOGUE_SEED + 1)
+    rng = np.random.default_rng(CATALOGUE_SEED + 1)
     todo = [FaceClass(h, a, e) for h in FACE_HEADS for a in FACE_ASPECTS for e in FACE_EARS]
     todo = [todo[i] for i in rng.permutation(len(todo))]
     out: list[FaceClass] = []

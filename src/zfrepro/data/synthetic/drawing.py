@@ -1,7 +1,7 @@
 """Drawing: shape outlines, poses, fill textures, and painting whole objects and faces onto an image.
 
 Every operation is local to a shape's pixel box, so the boxes returned (objects, face parts) are exact. The
-primitives, the face geometry and the eyes and nose are shared by both generators; _draw_object and _draw_face
+primitives, the face geometry and the eyes and nose are shared by both generators; draw_object and draw_face
 draw the `parts` generator's classes (arrangement_scenes draws the `arrangements` generator's).
 """
 
@@ -121,7 +121,7 @@ def _texture(texture: str, u: np.ndarray, v: np.ndarray, phase: tuple[float, flo
     return np.zeros(u.shape, dtype=bool)
 
 
-def _paint(img: np.ndarray, shape: str, pose: Pose, colour: np.ndarray, texture: str = "plain",
+def paint(img: np.ndarray, shape: str, pose: Pose, colour: np.ndarray, texture: str = "plain",
            phase: tuple[float, float] = (0.0, 0.0), coverage: np.ndarray | None = None) -> Box | None:
     """Composite one textured, shaded shape onto img (float HxWx3) in place; return its pixel box.
 
@@ -149,27 +149,27 @@ def _paint(img: np.ndarray, shape: str, pose: Pose, colour: np.ndarray, texture:
     return x0 + int(xs_on.min()), y0 + int(ys_on.min()), x0 + int(xs_on.max()) + 1, y0 + int(ys_on.max()) + 1
 
 
-def _union(boxes: Iterable[Box | None]) -> Box | None:
+def union_box(boxes: Iterable[Box | None]) -> Box | None:
     bs = [b for b in boxes if b is not None]
     if not bs:
         return None
     return min(b[0] for b in bs), min(b[1] for b in bs), max(b[2] for b in bs), max(b[3] for b in bs)
 
 
-def _jitter_colour(rng: np.random.Generator, name: str) -> np.ndarray:
+def jitter_colour(rng: np.random.Generator, name: str) -> np.ndarray:
     return np.clip(np.array(COLOURS[name], dtype=np.float32) + rng.normal(0, 8, 3), 0, 255).astype(np.float32)
 
 
-def _phase(rng: np.random.Generator) -> tuple[float, float]:
+def random_phase(rng: np.random.Generator) -> tuple[float, float]:
     return float(rng.random()), float(rng.random())
 
 
-def _object_extent(cls: ObjectClass) -> float:
+def object_extent(cls: ObjectClass) -> float:
     """Radius of the whole object in units of the main part's radius (any rotation)."""
     return max([1.0] + [math.hypot(dx, dy) + s for dx, dy, s in LAYOUTS[cls.layout]]) * 1.08
 
 
-def _draw_object(img: np.ndarray, cls: ObjectClass, pose: Pose, rng: np.random.Generator,
+def draw_object(img: np.ndarray, cls: ObjectClass, pose: Pose, rng: np.random.Generator,
                  coverage: np.ndarray | None = None) -> Box | None:
     """Draw an object class at pose (pose.radius = the main part's radius); return its pixel box."""
     placements = [(0.0, 0.0, 1.0)] + list(LAYOUTS[cls.layout])
@@ -178,12 +178,12 @@ def _draw_object(img: np.ndarray, cls: ObjectClass, pose: Pose, rng: np.random.G
         jit = 0.0 if (dx, dy) == (0.0, 0.0) else 0.06
         child = pose.child(dx + rng.normal(0, jit), dy + rng.normal(0, jit), s * rng.uniform(0.92, 1.08),
                            rng.uniform(0.88, 1.12))
-        boxes.append(_paint(img, part.shape, child, _jitter_colour(rng, part.colour), part.texture,
-                            _phase(rng), coverage))
-    return _union(boxes)
+        boxes.append(paint(img, part.shape, child, jitter_colour(rng, part.colour), part.texture,
+                            random_phase(rng), coverage))
+    return union_box(boxes)
 
 
-def _face_geometry(cls: FaceClass, pose: Pose, rng: np.random.Generator) -> tuple[dict[str, Pose], float]:
+def face_geometry(cls: FaceClass, pose: Pose, rng: np.random.Generator) -> tuple[dict[str, Pose], float]:
     """Poses of the face's parts (eyes and nose moved by a random yaw and pitch) and the yaw.
 
     Only cls.aspect is read, so the `arrangements` generator's face classes use it too.
@@ -200,33 +200,33 @@ def _face_geometry(cls: FaceClass, pose: Pose, rng: np.random.Generator) -> tupl
     }, yaw
 
 
-def _draw_face(img: np.ndarray, cls: FaceClass, pose: Pose, rng: np.random.Generator,
+def draw_face(img: np.ndarray, cls: FaceClass, pose: Pose, rng: np.random.Generator,
                features: bool = True) -> tuple[Box | None, dict[str, Box]]:
     """Draw a face; return the head box and the boxes of left_eye, right_eye and nose."""
-    g, yaw = _face_geometry(cls, pose, rng)
+    g, yaw = face_geometry(cls, pose, rng)
     boxes: list[Box | None] = []
     if cls.ears is not None:
-        colour = _jitter_colour(rng, cls.ears.colour)
-        boxes += [_paint(img, cls.ears.shape, g[e], colour) for e in ("ear_l", "ear_r")]
-    boxes.append(_paint(img, cls.head.shape, g["head"], _jitter_colour(rng, cls.head.colour),
-                        cls.head.texture, _phase(rng)))
-    return _face_features(img, g, yaw, boxes, features)
+        colour = jitter_colour(rng, cls.ears.colour)
+        boxes += [paint(img, cls.ears.shape, g[e], colour) for e in ("ear_l", "ear_r")]
+    boxes.append(paint(img, cls.head.shape, g["head"], jitter_colour(rng, cls.head.colour),
+                        cls.head.texture, random_phase(rng)))
+    return face_features(img, g, yaw, boxes, features)
 
 
-def _face_features(img: np.ndarray, g: dict[str, Pose], yaw: float, boxes: list[Box | None],
+def face_features(img: np.ndarray, g: dict[str, Pose], yaw: float, boxes: list[Box | None],
                    features: bool) -> tuple[Box | None, dict[str, Box]]:
     """Draw the shared eyes and nose (unless not `features`) onto a drawn head; return the face's box (boxes:
     those of the head and ears) and the boxes of left_eye, right_eye and nose."""
     parts: dict[str, Box] = {}
     if not features:
-        return _union(boxes), parts
+        return union_box(boxes), parts
     white, dark, nose = (np.array(c, dtype=np.float32) for c in (_EYE_WHITE, _DARK, _NOSE))
     for eye in ("left_eye", "right_eye"):
-        box = _paint(img, "disc", g[eye], white)
-        _paint(img, "disc", g[eye].child(yaw * 0.8, 0.05, 0.5), dark)  # pupil looks where the head turns
+        box = paint(img, "disc", g[eye], white)
+        paint(img, "disc", g[eye].child(yaw * 0.8, 0.05, 0.5), dark)  # pupil looks where the head turns
         if box is not None:
             parts[eye] = box
-    box = _paint(img, "nose", g["nose"], nose)
+    box = paint(img, "nose", g["nose"], nose)
     if box is not None:
         parts["nose"] = box
-    return _union(boxes + list(parts.values())), parts
+    return union_box(boxes + list(parts.values())), parts

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from zfrepro.data.synthetic import arrangement_scenes, arrangements, scenes, vocabulary
-from zfrepro.data.synthetic.scenes import Job, _background, _image_size, _lighting, _scene_clutter
+from zfrepro.data.synthetic.scenes import Job, apply_lighting, scene_background, scene_clutter, scene_image_size
 
 Scene = Callable[..., dict[str, Any]]  # (job, rng, h, w, img[, features]) -> the image's metadata
 
@@ -37,12 +37,12 @@ class Generator(NamedTuple):
 
 
 GENERATORS: dict[str, Generator] = {
-    "parts": Generator(vocabulary.object_classes, vocabulary.face_classes, None, 1000, scenes._scene_single,
-                       scenes._scene_face, scenes._scene_voc),
+    "parts": Generator(vocabulary.object_classes, vocabulary.face_classes, None, 1000, scenes.scene_single,
+                       scenes.scene_face, scenes.scene_voc),
     # Beyond 138 classes per dataset two families' "inside" arrangements fail the catalogue's flip check.
     "arrangements": Generator(arrangements.object_classes, arrangements.face_classes, arrangements.MAX_FACE_CLASSES,
-                              138, arrangement_scenes._scene_single, arrangement_scenes._scene_face,
-                              arrangement_scenes._scene_voc),
+                              138, arrangement_scenes.scene_single, arrangement_scenes.scene_face,
+                              arrangement_scenes.scene_voc),
 }
 DEFAULT_GENERATOR = "parts"  # the schema's default of synthetic.generator
 
@@ -56,15 +56,15 @@ def render(job: Job, seed_override: int | None = None, features: bool = True) ->
     """
     key = job.key if seed_override is None else (seed_override, *job.key[1:])
     rng = np.random.default_rng(list(key))
-    h, w = _image_size(rng, job.short)
-    img = _background(rng, h, w)
+    h, w = scene_image_size(rng, job.short)
+    img = scene_background(rng, h, w)
     generator = GENERATORS[job.generator]
     if job.scene in ("object", "caltech"):
         meta = generator.single(job, rng, h, w, img)
     elif job.scene == "face":
         meta = generator.face(job, rng, h, w, img, features)
     elif job.scene == "clutter":
-        meta = _scene_clutter(rng, h, w, img)
+        meta = scene_clutter(rng, h, w, img)
     else:
         meta = generator.voc(job, rng, h, w, img)
-    return _lighting(img, rng), {"size": (h, w), **meta}
+    return apply_lighting(img, rng), {"size": (h, w), **meta}

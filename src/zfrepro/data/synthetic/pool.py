@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from zfrepro.data.synthetic.generators import render
-from zfrepro.data.synthetic.scenes import Job, _sources
+from zfrepro.data.synthetic.scenes import Job, background_sources
 
 
 def _encode(rgb: np.ndarray, fmt: str) -> bytes:
@@ -40,7 +40,7 @@ _ROOT: str = ""  # the temp output root, set in each worker
 def _init_worker(root: str) -> None:
     global _ROOT
     _ROOT = root
-    _sources()
+    background_sources()
 
 
 def _make(job: Job) -> dict:
@@ -51,7 +51,7 @@ def _make(job: Job) -> dict:
     return meta
 
 
-def _run_jobs(jobs: list[Job], root: Path, workers: int, desc: str) -> list[dict]:
+def run_jobs(jobs: list[Job], root: Path, workers: int, desc: str) -> list[dict]:
     """Make all jobs (in a process pool when there are many) and return their metadata in job order."""
     for d in sorted({os.path.dirname(j.path) for j in jobs}):
         (root / d).mkdir(parents=True, exist_ok=True)

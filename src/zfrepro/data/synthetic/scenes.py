@@ -3,7 +3,7 @@ generator's scenes.
 
 A Job names one image; rendering it (generators.render) depends only on the job (its own random stream), so
 jobs can be made in any order and by any number of worker processes. The backgrounds, lighting, image sizes,
-loose parts, the clutter scene and the VOC scene's bookkeeping (_voc_objects) are shared by both generators;
+loose parts, the clutter scene and the VOC scene's bookkeeping (voc_objects) are shared by both generators;
 the `arrangements` generator's own placement and scenes are in arrangement_scenes.
 """
 
@@ -20,21 +20,21 @@ from PIL import Image
 from zfrepro.data.synthetic.drawing import (
     Box,
     Pose,
-    _draw_face,
-    _draw_object,
-    _jitter_colour,
-    _object_extent,
-    _paint,
-    _phase,
+    draw_face,
+    draw_object,
+    jitter_colour,
+    object_extent,
+    paint,
+    random_phase,
 )
-from zfrepro.data.synthetic.vocabulary import _draw_part_spec
+from zfrepro.data.synthetic.vocabulary import draw_part_spec
 
 # ------------------------------------------------------------------------------------------------------------
 # Backgrounds and lighting.
 
 
 @functools.lru_cache(maxsize=1)
-def _sources() -> tuple[Image.Image, ...]:
+def background_sources() -> tuple[Image.Image, ...]:
     """The cluttered-background pool: scikit-image's and scikit-learn's bundled photographs and textures."""
     import skimage.data
     from sklearn.datasets import load_sample_images
@@ -51,9 +51,9 @@ def _sources() -> tuple[Image.Image, ...]:
     return tuple(out)
 
 
-def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+def scene_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A random crop of a random source, flipped, tinted and softened (float32 HxWx3, 0..255)."""
-    src = _sources()[rng.integers(len(_sources()))]
+    src = background_sources()[rng.integers(len(background_sources()))]
     sw, sh = src.size
     scale = rng.uniform(0.3, 1.0) * min(sw / w, sh / h)
     cw, ch = w * scale, h * scale
@@ -67,7 +67,7 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.ascontiguousarray(mean + (bg - mean) * rng.uniform(0.45, 0.9))
 
 
-def _lighting(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def apply_lighting(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Global brightness, contrast, colour cast and an illumination ramp: pixelwise, so boxes stay exact."""
     h, w = img.shape[:2]
     theta = rng.uniform(0, 2 * np.pi)
@@ -79,7 +79,7 @@ def _lighting(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def _image_size(rng: np.random.Generator, short: int) -> tuple[int, int]:
+def scene_image_size(rng: np.random.Generator, short: int) -> tuple[int, int]:
     """(height, width): the shorter side is `short`, the longer one up to 4/3 of it, mostly landscape."""
     long = int(rng.integers(short, math.floor(short * 4 / 3) + 1))
     return (short, long) if rng.random() < 0.7 else (long, short)
@@ -102,7 +102,7 @@ class Job(NamedTuple):
     generator: str = "parts"  # the generator (generators.GENERATORS) that draws `classes`: parts | arrangements
 
 
-def _place(rng: np.random.Generator, h: int, w: int, frac: tuple[float, float], centred: float,
+def place_pose(rng: np.random.Generator, h: int, w: int, frac: tuple[float, float], centred: float,
            extent: float) -> Pose:
     """A pose whose object (extent = its radius in main-part radii) spans frac of the shorter side."""
     r_obj = rng.uniform(*frac) * min(h, w) / 2
@@ -112,7 +112,7 @@ def _place(rng: np.random.Generator, h: int, w: int, frac: tuple[float, float], 
     return Pose(cx, cy, r_obj / extent, math.radians(rng.uniform(-20, 20)))
 
 
-def _loose_parts(rng: np.random.Generator, h: int, w: int, img: np.ndarray, n: int,
+def loose_parts(rng: np.random.Generator, h: int, w: int, img: np.ndarray, n: int,
                  frac: tuple[float, float], away: tuple[float, float, float] | None = None) -> None:
     """Scatter n single parts of the vocabulary: clutter sharing the objects' parts, not their layout.
 
@@ -121,52 +121,52 @@ def _loose_parts(rng: np.random.Generator, h: int, w: int, img: np.ndarray, n: i
     in 6 tries is left out. Without it (the `parts` generator) each part goes where its first try puts it.
     """
     for _ in range(n):
-        part = _draw_part_spec(rng)
+        part = draw_part_spec(rng)
         for _ in range(6):
-            pose = _place(rng, h, w, frac, 1.2, 1.0)
+            pose = place_pose(rng, h, w, frac, 1.2, 1.0)
             if away is None or math.hypot(pose.cx - away[0], pose.cy - away[1]) >= away[2] + 3 * pose.radius:
-                _paint(img, part.shape, pose, _jitter_colour(rng, part.colour), part.texture, _phase(rng))
+                paint(img, part.shape, pose, jitter_colour(rng, part.colour), part.texture, random_phase(rng))
                 break
 
 
 def _distractors(rng: np.random.Generator, h: int, w: int, img: np.ndarray) -> None:
     """0-2 small loose parts behind the object, so a class is its combination of parts, not any one part."""
-    _loose_parts(rng, h, w, img, int(rng.choice(3, p=[0.4, 0.4, 0.2])), (0.12, 0.28))
+    loose_parts(rng, h, w, img, int(rng.choice(3, p=[0.4, 0.4, 0.2])), (0.12, 0.28))
 
 
-def _scene_single(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarray) -> dict[str, Any]:
+def scene_single(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarray) -> dict[str, Any]:
     cls = job.classes[0]
     frac, centred = ((0.6, 0.95), 0.5) if job.scene == "caltech" else ((0.5, 0.95), 1.0)
     _distractors(rng, h, w, img)
-    pose = _place(rng, h, w, frac, centred, _object_extent(cls))
-    _draw_object(img, cls, pose, rng)
+    pose = place_pose(rng, h, w, frac, centred, object_extent(cls))
+    draw_object(img, cls, pose, rng)
     return {}
 
 
-def _scene_face(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarray,
+def scene_face(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarray,
                 features: bool = True) -> dict[str, Any]:
     # The whole head stays inside the image so that both eyes and the nose are always visible.
     _distractors(rng, h, w, img)
-    pose = _place(rng, h, w, (0.55, 0.85), 0.9, 1.55)
-    _, parts = _draw_face(img, job.classes[0], pose, rng, features)
+    pose = place_pose(rng, h, w, (0.55, 0.85), 0.9, 1.55)
+    _, parts = draw_face(img, job.classes[0], pose, rng, features)
     return {"parts": parts}
 
 
-def _scene_clutter(rng: np.random.Generator, h: int, w: int, img: np.ndarray) -> dict[str, Any]:
+def scene_clutter(rng: np.random.Generator, h: int, w: int, img: np.ndarray) -> dict[str, Any]:
     """Background classes: clutter and a few loose parts, no object."""
-    _loose_parts(rng, h, w, img, int(rng.integers(0, 4)), (0.15, 0.35))
+    loose_parts(rng, h, w, img, int(rng.integers(0, 4)), (0.15, 0.35))
     return {}
 
 
-def _scene_voc(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarray) -> dict[str, Any]:
+def scene_voc(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarray) -> dict[str, Any]:
     """Several objects at spread-out positions; VOC boxes, truncation, occlusion and difficulty."""
-    return _voc_objects(job, rng, h, w, img, _place, _object_extent, _draw_object)
+    return voc_objects(job, rng, h, w, img, place_pose, object_extent, draw_object)
 
 
-def _voc_objects(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarray, place: Callable[..., Pose],
+def voc_objects(job: Job, rng: np.random.Generator, h: int, w: int, img: np.ndarray, place: Callable[..., Pose],
                  extent_of: Callable[[Any], float], draw: Callable[..., Box | None]) -> dict[str, Any]:
-    """The VOC scene of either generator: objects placed by `place` (as _place; extent_of(cls): the object's
-    radius in pose radii), drawn by `draw` (as _draw_object), and their VOC boxes, truncation, occlusion,
+    """The VOC scene of either generator: objects placed by `place` (as place_pose; extent_of(cls): the object's
+    radius in pose radii), drawn by `draw` (as draw_object), and their VOC boxes, truncation, occlusion,
     difficulty and pose."""
     n = len(job.classes)
     frac = (0.5, 0.9) if n == 1 else (0.3, 0.6)

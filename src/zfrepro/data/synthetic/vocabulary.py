@@ -1,7 +1,7 @@
 """The shared part vocabulary, and the `parts` generator's fixed class catalogue.
 
 Shared by both generators: the datasets, SHAPES, TEXTURES, COLOURS, a Part (a shape filled with a texture in a
-colour) and random loose parts (_draw_part_spec). The `parts` generator (the default; `arrangements` has its
+colour) and random loose parts (draw_part_spec). The `parts` generator (the default; `arrangements` has its
 own catalogue): an object class is a fixed combination of 2-3 parts in one of the LAYOUTS; a face class is a
 head (with optional ears) that shares the eyes and nose. The catalogue is one fixed stream of object classes
 (independent of the data seed): dataset k of DATASETS takes every 4th entry from k, so the four sets always
@@ -54,7 +54,7 @@ LAYOUT_PHRASES = {
     "inside_above": "{0} with {1} inside and {2} above",
 }
 # Fixed: the class definitions do not move with the data seed, so the four sets always stay disjoint.
-_CATALOGUE_SEED = 20140101
+CATALOGUE_SEED = 20140101
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class FaceClass:
 # so the ImageNet classes and each transfer set's classes are always disjoint combinations of the same parts.
 
 
-def _draw_part_spec(rng: np.random.Generator, exclude_colours: Iterable[str] = ()) -> Part:
+def draw_part_spec(rng: np.random.Generator, exclude_colours: Iterable[str] = ()) -> Part:
     colours = [c for c in COLOURS if c not in set(exclude_colours)]
     return Part(SHAPES[rng.integers(len(SHAPES))], list(TEXTURES)[rng.integers(len(TEXTURES))],
                 colours[rng.integers(len(colours))])
@@ -109,13 +109,13 @@ def _draw_part_spec(rng: np.random.Generator, exclude_colours: Iterable[str] = (
 
 def _draw_object_class(rng: np.random.Generator) -> ObjectClass:
     layout = list(LAYOUTS)[rng.integers(len(LAYOUTS))]
-    main = _draw_part_spec(rng)
-    second = _draw_part_spec(rng, [main.colour])
+    main = draw_part_spec(rng)
+    second = draw_part_spec(rng, [main.colour])
     if layout == "ears":
         return ObjectClass((main, second, second), layout)
     if len(LAYOUTS[layout]) == 1:
         return ObjectClass((main, second), layout)
-    return ObjectClass((main, second, _draw_part_spec(rng, [main.colour, second.colour])), layout)
+    return ObjectClass((main, second, draw_part_spec(rng, [main.colour, second.colour])), layout)
 
 
 def _codes(cls: ObjectClass) -> np.ndarray:
@@ -143,7 +143,7 @@ def catalogue(n: int) -> tuple[ObjectClass, ...]:
     Every entry differs from all earlier ones in at least 4 attributes, and (while possible) no two entries of
     one dataset share the main part's shape and colour, so classes are told apart by more than one cue.
     """
-    rng = np.random.default_rng(_CATALOGUE_SEED)
+    rng = np.random.default_rng(CATALOGUE_SEED)
     out: list[ObjectClass] = []
     codes = np.zeros((0, 10), dtype=np.int64)
     while len(out) < n:
@@ -180,7 +180,7 @@ def object_classes(dataset: str, n: int) -> list[ObjectClass]:
 @functools.lru_cache(maxsize=8)
 def face_classes(n: int) -> tuple[FaceClass, ...]:
     """n face classes with distinct names and (up to 21) head shape/colour pairs; eyes and nose are shared."""
-    rng = np.random.default_rng(_CATALOGUE_SEED + 1)
+    rng = np.random.default_rng(CATALOGUE_SEED + 1)
     heads = ("disc", "hexagon", "square")
     colours = [c for c in COLOURS if c != "white"]  # white heads would hide the white eyes
     out: list[FaceClass] = []

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import functools
 import json
@@ -27,11 +26,10 @@ from PIL import Image
 from zfrepro.data.generated import MANIFEST, file_sizes
 from zfrepro.data.synthetic.generators import GENERATORS
 from zfrepro.data.synthetic.params import check_params
-from zfrepro.data.synthetic.pool import _run_jobs
+from zfrepro.data.synthetic.pool import run_jobs
 from zfrepro.data.synthetic.scenes import Job
-from zfrepro.data.synthetic.vocabulary import DATASETS, FACE_PARTS, VOC_CLASSES
+from zfrepro.data.synthetic.vocabulary import FACE_PARTS, VOC_CLASSES
 from zfrepro.errors import ConfigError
-from zfrepro.options import json_arg
 
 # The order in which quirky ImageNet train files cycle through the oddities of the real set.
 QUIRKY_KINDS = ("grey", "cmyk", "png_rgba", "png_palette", "png_rgb")
@@ -80,8 +78,8 @@ def imagenet_plan(p: dict[str, Any], seed: int) -> ImagenetPlan:
 
 def _imagenet(root: Path, p: dict[str, Any], seed: int, workers: int) -> dict:
     plan = imagenet_plan(p, seed)
-    _run_jobs(plan.train, root, workers, "imagenet train")
-    val_meta = _run_jobs(plan.val, root, workers, "imagenet val")
+    run_jobs(plan.train, root, workers, "imagenet train")
+    val_meta = run_jobs(plan.val, root, workers, "imagenet val")
     import torch
 
     # Exactly what torchvision's ImageNet reads from meta.bin: (wnid -> class names, wnid of each val image).
@@ -135,7 +133,7 @@ def _caltech(root: Path, p: dict[str, Any], seed: int, workers: int, which: str,
         c = len(classes) + 1
         jobs += [Job(f"{base}/{c:03d}.clutter/{c:03d}_{k + 1:04d}.jpg", (seed, code, 2, 0, k), short,
                      "clutter", (), generator=p["generator"]) for k in range(p["clutter_images"])]
-    _run_jobs(jobs, root, workers, which)
+    run_jobs(jobs, root, workers, which)
     info: dict[str, Any] = {"classes": [{"folder": _folder_name(c), "name": c.name, "spec": asdict(c)}
                                         for c in classes], "counts": counts}
     if p.get("imagenet_duplicates", 0):
@@ -227,7 +225,7 @@ def _voc(root: Path, p: dict[str, Any], seed: int, workers: int) -> dict:
         jobs.append(Job(f"VOCdevkit/VOC2012/JPEGImages/{image_id}.jpg", (seed, code, 0, 0, i), short, "voc",
                         tuple(classes[c] for c in picks), names=tuple(VOC_CLASSES[c] for c in picks),
                         generator=p["generator"]))
-    metas = _run_jobs(jobs, root, workers, "voc")
+    metas = run_jobs(jobs, root, workers, "voc")
     base = root / "VOCdevkit" / "VOC2012"
     (base / "Annotations").mkdir(parents=True, exist_ok=True)
     (base / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
@@ -326,19 +324,3 @@ def generate(dataset: str, out: Path, params: dict, seed: int, workers: int | No
         raise
 
 
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def configure_generate_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", required=True, choices=list(DATASETS))
-    p.add_argument("--out", required=True)
-    p.add_argument("--params", required=True, type=json_arg(dict),
-                   help="JSON: image_size, generator (parts | arrangements) and the synthetic.<dataset> section")
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--imagenet-root", type=json_arg(str, type(None)), default=None,
-                   help="JSON: the generated ImageNet (a string), needed when imagenet_duplicates > 0; or null")
-
-
-def generate_command(args: argparse.Namespace) -> None:
-    generate(args.dataset, Path(args.out), args.params, args.seed, workers=args.threads,
-             imagenet_root=Path(args.imagenet_root) if args.imagenet_root else None)

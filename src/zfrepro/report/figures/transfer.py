@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from zfrepro.report import paper
 from zfrepro.report.figures.style import new_figure, paper_style, save_figure
-from zfrepro.report.transfer_tables import _only_dataset, read_pretrained, read_scratch
+from zfrepro.report.transfer_tables import only_dataset, read_pretrained, read_scratch
 
 COLORS = {"pretrained": sns.color_palette("deep")[0], "scratch": sns.color_palette("deep")[3]}
 LABELS = {"pretrained": "ImageNet-pretrained", "scratch": "non-pretrained"}
@@ -58,8 +58,8 @@ def fig9(pretrained_csv: str | Path, scratch_jsons: Sequence[str | Path], out_pn
          data_note: str = "", *, width: float = 4.2, height: float = 3.2) -> Figure:
     """Fig 9 from our Caltech-256 results; writes PNG + PDF and returns the Figure. `data_note` (e.g.
     'generated data') goes into the title so a plot of generated images is never mistaken for the real one."""
-    ours = {"pretrained": _only_dataset(read_pretrained(pretrained_csv), "caltech256", "the pretrained CSV"),
-            "scratch": _only_dataset(read_scratch(scratch_jsons), "caltech256", "the scratch scores")}
+    ours = {"pretrained": only_dataset(read_pretrained(pretrained_csv), "caltech256", "the pretrained CSV"),
+            "scratch": only_dataset(read_scratch(scratch_jsons), "caltech256", "the scratch scores")}
     with paper_style():
         fig = new_figure(width, height)
         ax = fig.add_subplot(1, 1, 1)
