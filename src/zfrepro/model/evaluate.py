@@ -17,7 +17,7 @@ from zfrepro.data.preprocess import center_crop, ten_crops
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import DataError
 from zfrepro.io import atomic_torch_save, atomic_write_json, load_result
-from zfrepro.model.checkpoint import load_model
+from zfrepro.model.checkpoint import load_model, network_mean
 from zfrepro.model.network import num_parameters
 from zfrepro.options import json_arg, resolve_device
 from zfrepro.progress import progress
@@ -99,7 +99,7 @@ def evaluate(model_path: str | Path, data_dir: str | Path, train_subset: int = 1
     dev = resolve_device(device)
     data_dir = Path(data_dir)
     model, ckpt = load_model(model_path, dev)
-    mean = load_result(data_dir / "mean.pt").to(dev)
+    mean = network_mean(model.spec, load_result(data_dir / "mean.pt").to(dev))
     crop = int(ckpt["crop_size"])
     train_split, val_split = PreparedSplit(data_dir / "train.pt"), PreparedSplit(data_dir / "val.pt")
     if train_split.classes != list(ckpt["classes"]):
