@@ -31,6 +31,7 @@ validate_config(config, "workflow/schemas/config.schema.yaml")  # also fills in 
 # to PLOTS (common.smk), and figures.smk makes one plot rule per figure.
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/import.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/visualize.smk"

@@ -117,10 +117,19 @@ def check_config(config):
                 f"(defined: {', '.join(config['architectures'])}); add it or fix the name."
             )
     for key in ("arch", "krizhevsky_arch", "no_renorm_arch"):
-        if config["visualize"][key] not in config["architectures"]:
+        if config["visualize"][key] not in config["architectures"] and not (key == "no_renorm_arch"
+                                                                             and config["visualize"][key] is None):
             raise WorkflowError(
                 f"config visualize.{key} names architecture {config['visualize'][key]!r}, which is not defined "
                 f"under architectures (defined: {', '.join(config['architectures'])}); add it or fix the name."
+            )
+    for arch, spec in config["architectures"].items():
+        weights = spec.get("published")
+        if weights and not os.path.isfile(os.path.expanduser(weights["file"])):
+            raise WorkflowError(
+                f"config architectures.{arch}.published.file: {weights['file']} does not exist; "
+                f"`zfrepro fetch-weights {weights['name']}` downloads and verifies it (and prints its path), or give "
+                "the path of your copy."
             )
     if config["gpus_per_training"] > 1 and config["device"] != "cuda":
         raise WorkflowError(
