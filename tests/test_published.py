@@ -209,3 +209,14 @@ def test_a_file_that_does_not_fit_gets_one_line(tmp_path, capsys):
                          "--out", str(tmp_path / "out.pt")]) == 2
         assert capsys.readouterr().err.count("\n") == 1
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_the_schemas_published_names_are_the_registrys():
+    """A new published network is an entry of PUBLISHED plus its name in the schema's enum."""
+    import yaml
+
+    from conftest import REPO
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    enum = schema["$defs"]["arch"]["properties"]["published"]["properties"]["name"]["enum"]
+    assert enum == list(PUBLISHED)
