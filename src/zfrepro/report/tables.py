@@ -120,11 +120,12 @@ def table2_footnote(rows: dict[str, dict[str, list[str | Path]]], crops: str) ->
     first = _load_predictions(_row_files(*next(iter(rows.items())))[1][0])
     classes = len(first["classes"])
     chance = 100.0 * (1 - 1 / classes)
-    epochs = (f"{first['epochs']} epoch{'s' * (first['epochs'] != 1)}" if first["epochs"] is not None
-              else "published weights (weights_val_*: their publisher's ImageNet numbers, single centre crop)")
+    epochs = (f"{first['epochs']} epoch{'s' * (first['epochs'] != 1)} per network" if first["epochs"] is not None
+              else "imported published weights, not trained here (weights_val_*: their publisher's numbers on "
+                   "ImageNet 2012's validation set, one centre crop)")
     return (
         f"Errors in %. Ours: validation split of the prepared data ({len(first['labels'])} images, {classes} "
-        f"classes, chance top-1 error {chance:.1f}%), {CROP_NAMES[crops]}, {epochs} per network. A row of one "
+        f"classes, chance top-1 error {chance:.1f}%), {CROP_NAMES[crops]}, {epochs}. A row of one "
         "convnet gives the mean over the seeds it was trained with (ours_seeds) and their standard deviation "
         "(_sd; empty for one seed): differences smaller than a few sd are training noise. An ensemble row "
         "averages the softmax outputs of its convnets (ours_members names them: architecture/seed; the default "

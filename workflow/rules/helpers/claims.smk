@@ -21,13 +21,18 @@ def claims_inputs():
         "metrics": metrics,
         "table2": {label: members[0][0] for label, kind, members in table2_rows() if kind == "seeds"},
         "table3": dict(table3_rows()),
-        "fig6": result_path("analysis/fig6/filters.pt"),
+        # claim 1 (report/claims.py) reads Fig 6 panel (a), which a run without visualize.no_renorm_arch (published
+        # networks) lacks: until it reads "not run" for that, claims 1-2 get no Fig 6 data there
+        "fig6": result_path("analysis/fig6/filters.pt") if "a" in fig6_models() else None,
         "convergence": result_path("analysis/fig4/convergence.pt") if convergence_checkpoints() else None,
         "invariance": result_path("analysis/fig5/invariance.pt"),
         "occlusion": result_path("analysis/fig7/occlusion.pt"),
         "correspondence": result_path("analysis/table1/correspondence.pt") if CORRESPONDENCE_ENABLED else None,
         "transfer": transfer,
         "table7": table7,
+        # architectures imported from published weights (arch -> registry name): they have no training, so the
+        # claims about training (filters without renormalisation, removals, convergence) cannot run on them
+        "published": {arch: published_weights(arch)["name"] for arch in imported_arch_names()},
     }
 
 
