@@ -104,7 +104,7 @@ def main() -> None:
         # evaluation: the evaluate step's ten crops (+ centre) vs pytorchcv's forward of the same crops
         with torch.no_grad():
             ours = seconds(lambda: split_probabilities(model, split, mean, crop, idx, args.batch_size, device), device)
-            images = split.images[:n].to(device)
+            images = split.data["images"][:n].to(device)
 
             def theirs() -> None:
                 for start in range(0, n, args.batch_size):
