@@ -20,7 +20,7 @@ from pytorchcv.models.zfnet import zfnet, zfnetb
 from zfrepro.analysis.deconvnet import Target, project
 from zfrepro.analysis.mining import conv_outputs
 from zfrepro.cli import main as cli_main
-from zfrepro.errors import DataError
+from zfrepro.errors import ConfigError, DataError
 from zfrepro.model.checkpoint import load_model, network_mean
 from zfrepro.model.import_weights import convert_state_dict, import_weights
 from zfrepro.model.network import ConvNet, num_parameters, spec_to_dict, zf_spec
@@ -121,7 +121,7 @@ def test_a_misplaced_lrn_or_padding_would_be_seen(imported):
         assert diff > 1000 * LOGIT_TOL
 
 
-@pytest.mark.parametrize("name", ["zfnet", "alexnet", "torchvision-alexnet"])
+@pytest.mark.parametrize("name", list(ORIGINALS))
 def test_deconvnet_of_an_imported_network_equals_captum_on_the_original(imported, name):
     """Captum's NeuronDeconvolution on the original module (attributions to its normalised input) times the
     chain rule's 1 / (255 std) = the project's deconvnet (norm="gradient", value="unit") to the pixels."""
@@ -220,3 +220,13 @@ def test_the_schemas_published_names_are_the_registrys():
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     enum = schema["$defs"]["arch"]["properties"]["published"]["properties"]["name"]["enum"]
     assert enum == list(PUBLISHED)
+
+
+def test_other_image_or_crop_sizes_are_refused_naming_the_key(tmp_path):
+    """The published networks saw 224 crops of 256 px images: other data sizes are one line naming the key."""
+    weights = tmp_path / "zfnet.pth"
+    torch.save(original("zfnet").state_dict(), weights)
+    for kwargs, key in (({"image_size": 288}, "data.image_size"), ({"input_size": 200}, "data.crop_size")):
+        with pytest.raises(ConfigError, match=key):
+            import_weights("zfnet", weights, tmp_path / "out.pt", **kwargs)
+    import_weights("zfnet", weights, tmp_path / "out.pt", image_size=256, input_size=224)

@@ -18,6 +18,7 @@ for _arch in imported_arch_names():
             arch=_arch,
             name=published_weights(_arch)["name"],
             crop=config["data"]["crop_size"],
+            image_size=config["data"]["image_size"],
         log:
             result_path(f"logs/import/{_arch}_seed{{seed}}.log"),
         wildcard_constraints:
@@ -28,5 +29,6 @@ for _arch in imported_arch_names():
             "../envs/zfrepro.yaml"
         shell:
             "zfrepro import-weights --published {params.name} --weights {input.weights:q} --arch {params.arch}"
-            " --seed {wildcards.seed} --input-size {params.crop} --classes-of {input.val:q} --out {output.final:q}"
+            " --seed {wildcards.seed} --input-size {params.crop} --image-size {params.image_size}"
+            " --classes-of {input.val:q} --out {output.final:q}"
             " > {log:q} 2>&1"

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from zfrepro.errors import DataError
+from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save
 from zfrepro.model.network import CLASSIFIER, ConvNet, num_parameters, spec_to_dict
 from zfrepro.model.published import STATE_KEYS, Published, published
@@ -86,14 +86,25 @@ def convert_state_dict(state: Mapping[str, torch.Tensor], entry: Published, path
     return model.eval(), model.state_dict()
 
 
+def check_sizes(entry: Published, image_size: int | None, crop_size: int | None) -> None:
+    """The data's sizes must be those the network was trained with: other crops see another field of view."""
+    pre = entry.preprocessing
+    for key, given, wanted in (("data.image_size", image_size, pre.resize), ("data.crop_size", crop_size, pre.crop)):
+        if given is not None and given != wanted:
+            raise ConfigError(f"{key} is {given}, but {entry.name} was trained on {pre.crop} px crops of images "
+                              f"resized to {pre.resize} px: set {key}: {wanted} for published weights")
+
+
 def import_weights(name: str, weights: str | Path, out: str | Path, arch: str | None = None, seed: int = 0,
-                   input_size: int | None = None, classes: list[str] | None = None) -> dict[str, Any]:
+                   input_size: int | None = None, classes: list[str] | None = None,
+                   image_size: int | None = None) -> dict[str, Any]:
     """Convert the published file `weights` of network `name` into a checkpoint at `out`; returns its record.
 
     `classes`: the class names in the network's output order (ImageNet's WordNet ids, sorted, for the published
-    files), or None when unknown (a folder of unlabelled images).
+    files), or None when unknown. `image_size`, `input_size`: the data's, checked against the preprocessing.
     """
     entry = published(name)
+    check_sizes(entry, image_size, input_size)
     model, state = convert_state_dict(read_state_dict(weights, entry), entry, weights, input_size)
     spec = model.spec
     if arch is not None:
@@ -120,6 +131,7 @@ def configure_import_weights_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", help="the architecture's name in the config (default: the published name)")
     p.add_argument("--seed", type=int, default=0, help="the seed in the checkpoint's path (models/ARCH/seedN)")
     p.add_argument("--input-size", type=int, help="the crop size (default: the one the network was trained at)")
+    p.add_argument("--image-size", type=int, help="the data's image size, checked against the network's")
     p.add_argument("--classes-of", help="a prepared split (val.pt) whose classes are the network's outputs, in order")
     p.add_argument("--out", required=True, help="the checkpoint to write (final.pt)")
 
@@ -130,7 +142,8 @@ def import_weights_command(args: argparse.Namespace) -> None:
         from zfrepro.data.splits import PreparedSplit
 
         classes = list(PreparedSplit(args.classes_of).classes)
-    record = import_weights(args.published, args.weights, args.out, args.arch, args.seed, args.input_size, classes)
+    record = import_weights(args.published, args.weights, args.out, args.arch, args.seed, args.input_size, classes,
+                            args.image_size)
     if not record["checksum_matches_published"]:
         print(f"note: {args.weights} is not the published file of {args.published} (its {record['hash_algorithm']} "
               f"differs from {record['published_checksum']}); recorded in the checkpoint", flush=True)
