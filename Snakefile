@@ -43,6 +43,7 @@ include: "workflow/rules/shared.smk"
 # to PLOTS (shared.smk), and figures.smk makes one plot rule per figure.
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/import.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/visualize.smk"

@@ -76,7 +76,7 @@ def architecture_names_problem(config: Mapping) -> str | None:
         if arch not in archs:
             return _undefined_arch("atlas.networks", arch, config)
     for key in ("arch", "krizhevsky_arch", "no_renorm_arch"):
-        if config["visualize"][key] not in archs:
+        if config["visualize"][key] not in archs and not (key == "no_renorm_arch" and config["visualize"][key] is None):
             return _undefined_arch(f"visualize.{key}", config["visualize"][key], config)
     transfer = config["transfer"]
     if transfer["enabled"] and transfer["arch"] not in archs:
@@ -98,6 +98,12 @@ def config_problem(config: Mapping) -> str | None:
                     f"synthetic.{name}.max_per_class ({section['max_per_class']}); swap or fix them.")
     if problem := architecture_names_problem(config):
         return problem
+    for arch, spec in config["architectures"].items():
+        weights = spec.get("published")
+        if weights and not os.path.isfile(os.path.expanduser(weights["file"])):
+            return (f"config architectures.{arch}.published.file: {weights['file']} does not exist; "
+                    f"`zfrepro fetch-weights {weights['name']}` downloads and verifies it (and prints its path), or "
+                    "give the path of your copy.")
     if config["gpus_per_training"] > 1 and config["device"] != "cuda":
         return (f"config gpus_per_training is {config['gpus_per_training']} but device is {config['device']!r}: "
                 "several GPUs per training need device: cuda (or set gpus_per_training: 1).")

@@ -8,7 +8,7 @@ import os
 include: "helpers/train.smk"
 
 
-for _arch in arch_names():
+for _arch in trained_arch_names():
 
     rule:
         name:
@@ -51,9 +51,10 @@ for _arch in arch_names():
 
 
 # The training curves of every trained network (all its seeds), from the trainers' metrics.csv.
-figure(
-    "training_curves",
-    {arch: [training_metrics_path(arch, seed) for a, seed in trained_models() if a == arch]
-     for arch in arch_names()},
-    options={"data_note": data_note()},
-)
+if trained_arch_names():
+    figure(
+        "training_curves",
+        {arch: [training_metrics_path(arch, seed) for a, seed in trained_models() if a == arch]
+         for arch in trained_arch_names()},
+        options={"data_note": data_note()},
+    )

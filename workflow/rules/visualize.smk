@@ -187,6 +187,7 @@ rule filters:
 figure("fig1_deconvnet", {"data": result_path("analysis/fig1/unpooling.pt")})
 figure("fig2_top9", {"data": result_path("analysis/fig2/top9_projections.pt")})
 figure("fig3_architecture", {"model": model_path(VIS["arch"])}, also={"table": result_path("tables/fig3_architecture.csv")})
-figure("fig4_evolution", {"data": result_path("analysis/fig4/evolution.pt")})
+if not published_weights(VIS["arch"]):  # Fig 4 is the network's training: imported weights come without it
+    figure("fig4_evolution", {"data": result_path("analysis/fig4/evolution.pt")})
 figure("fig6_filters", {"data": result_path("analysis/fig6/filters.pt")})
 TARGETS.extend(table_files("fig6_filter_stats") + (table_files("fig4_convergence") if convergence_checkpoints() else []))

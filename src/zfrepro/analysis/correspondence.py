@@ -27,7 +27,7 @@ from zfrepro.data.preprocess import center_crop, load_rgb, resize_center_crop
 from zfrepro.data.splits import class_names
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import load_result
-from zfrepro.model.checkpoint import load_model
+from zfrepro.model.checkpoint import load_model, network_mean
 from zfrepro.model.network import ConvNet
 
 RANDOM = "random"
@@ -265,7 +265,7 @@ def correspondence(model_path: str | Path, data_dir: str | Path, parts_csv: str 
     layers = check_layers(model, layers)
     data_dir, parts_csv = Path(data_dir), Path(parts_csv).expanduser()
     mean_path = data_dir / "mean.pt"
-    mean = load_result(mean_path)
+    mean = network_mean(model.spec, load_result(mean_path))
     size, crop = mean.shape[-1], int(ckpt["crop_size"])
     chosen, parts, group, skipped = choose_images(load_parts_csv(parts_csv), images, wnid, size, crop, parts_csv)
     for name, why in skipped:

@@ -116,7 +116,8 @@ def _walk(model: ConvNet, record: Record, layer: str, signal: torch.Tensor, imag
                 signal = _transpose_conv(signal, convs[name], record.conv_input_shape[name])
             else:
                 raise ValueError(f"{name}: unknown op {op!r} in the record; expected conv, relu, pool, norm")
-    return signal
+    # the transpose of the input's per-channel scaling (published networks), so projections are in pixel units
+    return model.scale_input(signal)
 
 
 # ---------------------------------------------------------------------------------------------- checks

@@ -281,7 +281,7 @@ class Layer2:
 class FilterStudy:
     """Fig 6's results by role, as `zfrepro filters` saves them under the figure's panel letters."""
 
-    no_renorm: Layer1  # (a) ZF trained without filter renormalisation
+    no_renorm: Layer1 | None  # (a) ZF trained without filter renormalisation (None: visualize.no_renorm_arch null)
     krizhevsky: Layer1  # (b)
     zf: Layer1  # (c)
     krizhevsky_layer2: Layer2 | None  # (d), when layer-2 maps are projected (visualize.fig6_layer2_maps)
@@ -295,7 +295,7 @@ class FilterStudy:
     def from_saved(cls, data: Mapping) -> FilterStudy:
         """The study from the filters command's .pt (panel letters: a-c layer 1, d-e layer 2)."""
         layer1 = {role: Layer1(str(data["arches"][p]), data["filters"][p], data["history"].get(p, {}),
-                               int(data["strides"][p]), data.get("radii", {}).get(p))
+                               int(data["strides"][p]), data.get("radii", {}).get(p)) if p in data["filters"] else None
                   for role, p in cls.LAYER1_PANELS.items()}
         layer2 = {role: Layer2(str(data["arches"][p]), data["projections"][p], int(data["strides"][p]))
                   if p in data["projections"] else None for role, p in cls.LAYER2_PANELS.items()}
@@ -303,7 +303,8 @@ class FilterStudy:
 
     def layer1_panels(self) -> dict[str, Any]:
         """{panel letter: filters} for the figure's layout."""
-        return {p: getattr(self, role).filters for role, p in self.LAYER1_PANELS.items()}
+        return {p: getattr(self, role).filters for role, p in self.LAYER1_PANELS.items()
+                if getattr(self, role) is not None}
 
     def layer2_panels(self) -> dict[str, Any]:
         """{panel letter: projections} of the networks projected, for the figure's layout."""

@@ -163,6 +163,7 @@ def iter_conv_outputs(model: ConvNet, x: torch.Tensor,
                          f"got {list(x.shape)}")
     wanted = set(layers)
     last = max(names.index(layer) for layer in layers)
+    x = model.scale_input(x)
     for c in model.spec.convs[: last + 1]:
         x = F.relu(getattr(model, c.name)(x), inplace=not torch.is_grad_enabled())
         for op in c.ops[2:]:

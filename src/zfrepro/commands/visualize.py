@@ -197,7 +197,8 @@ def filters_command(args: argparse.Namespace) -> None:
         stats[panel]["l2_alias_share"] = math.nan  # filled in below for a network whose layer 2 is projected
         history[panel] = {int(epoch): load_model(kept)[0].conv_layers()["conv1"].weight.detach().clone()
                           for epoch, kept in args.checkpoints.get(panel, {}).items()}
-        history[panel][int(ckpt["epoch"])] = weights[panel]
+        # imported weights (epoch None) have no training history: their final filters stand alone, as epoch 0
+        history[panel][int(ckpt["epoch"] or 0)] = weights[panel]
         stats[panel]["max_median_peak"], stats[panel]["peak_epoch"] = peak_dominance(history[panel])
     projections = {panel: layer2_projections(path, args.data_dir, load_result(args.top9[panel]), args.maps,
                                              args.seed, args.norm)

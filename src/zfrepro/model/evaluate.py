@@ -17,7 +17,7 @@ from zfrepro.data.preprocess import center_crop, ten_crops
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import DataError
 from zfrepro.io import atomic_torch_save, atomic_write_json, load_result
-from zfrepro.model.checkpoint import load_model
+from zfrepro.model.checkpoint import load_model, network_mean
 from zfrepro.model.network import num_parameters
 from zfrepro.options import json_arg, resolve_device
 from zfrepro.progress import progress
@@ -101,11 +101,14 @@ def evaluate(model_path: str | Path, data_dir: str | Path, train_subset: int = 1
     dev = resolve_device(device)
     data_dir = Path(data_dir)
     model, ckpt = load_model(model_path, dev)
-    mean = load_result(data_dir / "mean.pt").to(dev)
+    mean = network_mean(model.spec, load_result(data_dir / "mean.pt").to(dev))
     crop = int(ckpt["crop_size"])
     train_split, val_split = PreparedSplit(data_dir / "train.pt"), PreparedSplit(data_dir / "val.pt")
-    if train_split.classes != list(ckpt["classes"]):
+    if ckpt["classes"] is not None and train_split.classes != list(ckpt["classes"]):
         raise DataError(f"{model_path} was trained on other classes than {data_dir}: retrain the model")
+    if len(train_split.classes) != model.spec.num_classes:  # imported weights that name no classes
+        raise DataError(f"{model_path} has {model.spec.num_classes} outputs but {data_dir} has "
+                        f"{len(train_split.classes)} classes: evaluate it on the data it was trained on")
     workers = 0 if val_split.in_memory else threads
 
     gen = torch.Generator().manual_seed(TRAIN_SUBSET_SEED)
@@ -127,7 +130,9 @@ def evaluate(model_path: str | Path, data_dir: str | Path, train_subset: int = 1
         "val": val,
         "parameters": num_parameters(model.spec),
     }
-    predictions = {"arch": ckpt["arch"], "seed": ckpt["seed"], "epochs": ckpt["epoch"],
+    origin = {"published": ckpt["published"]["name"]} if ckpt.get("published") else {}  # imported weights
+    metrics.update(origin)
+    predictions = {"arch": ckpt["arch"], "seed": ckpt["seed"], "epochs": ckpt["epoch"], **origin,
                    "labels": val_split.labels.clone(), "classes": list(val_split.classes), **val_probs}
     return metrics, predictions
 

@@ -80,6 +80,10 @@ class ArchSpec:
     """A whole network: conv blocks, hidden fc layers, then the classifier fc8 (num_classes units).
 
     `input_size` is the side of the square input crop; it sizes fc6's input (the flattened last conv block).
+    Input normalisation, in pixel units (0..255): None for both is the paper's, the input minus the mean image of
+    the training set; published ImageNet networks were trained on (pixel - `input_mean`) / `input_std` per channel
+    (torchvision's mean and std times 255), so analyses subtract `input_mean` as a constant mean image and the
+    network divides by `input_std` first.
     """
 
     name: str
@@ -89,6 +93,8 @@ class ArchSpec:
     input_size: int = 224
     lrn: tuple[int, float, float, float] = LRN
     in_channels: int = 3
+    input_mean: tuple[float, ...] | None = None
+    input_std: tuple[float, ...] | None = None
 
 
 # ---------------------------------------------------------------------------------------------- specs
@@ -350,6 +356,12 @@ def validate_spec(spec: ArchSpec) -> ArchSpec:
     for f in spec.fcs:
         if f.units < 1 or not 0 <= f.dropout < 1:
             raise ConfigError(f"{where}: {f.name} needs units >= 1 and dropout in [0, 1), got {f}")
+    for key in ("input_mean", "input_std"):
+        values = getattr(spec, key)
+        if values is not None and (len(values) != spec.in_channels or not all(_is_number(v) for v in values)
+                                   or (key == "input_std" and min(values) <= 0)):
+            raise ConfigError(f"{where}.{key}: expected {spec.in_channels} finite numbers (pixel units, std > 0), "
+                              f"got {values!r}")
     output_shapes(spec)  # raises if the input is too small
     return spec
 
@@ -418,6 +430,11 @@ class ConvNet(nn.Module):
         self.spec = validate_spec(spec)
         size, alpha, beta, k = spec.lrn
         self.lrn = BandedLRN(int(size), alpha=float(alpha), beta=float(beta), k=float(k))
+        # Per-channel 1/input_std, or None (the paper's networks): not in the state dict, so checkpoints keep
+        # exactly the weights of the original (a published file's keys map one to one).
+        self.input_scale: torch.Tensor | None
+        scale = None if spec.input_std is None else 1.0 / torch.tensor(spec.input_std).view(1, -1, 1, 1)
+        self.register_buffer("input_scale", scale, persistent=False)
         cin = spec.in_channels
         for c in spec.convs:
             self.add_module(c.name, nn.Conv2d(cin, c.out_channels, c.kernel, c.stride, c.padding))
@@ -459,12 +476,17 @@ class ConvNet(nn.Module):
             raise ValueError(f"{self.spec.name} expects input [N, {self.spec.in_channels}, {s}, {s}], "
                              f"got {list(x.shape)}")
 
+    def scale_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean-subtracted input divided by spec.input_std (published networks); unchanged otherwise."""
+        return x if self.input_scale is None else x * self.input_scale
+
     def _pool(self, x: torch.Tensor, p: PoolSpec) -> torch.Tensor:
         return F.max_pool2d(x, p.kernel, p.stride, p.padding, ceil_mode=p.ceil_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits; the training path, with no recording."""
         self._check_input(x)
+        x = self.scale_input(x)
         for conv, tail, pool in self._conv_plan:
             x = F.relu(conv(x), inplace=True)  # conv's backward does not need its output
             for op in tail:
@@ -477,6 +499,7 @@ class ConvNet(nn.Module):
     def forward_record(self, x: torch.Tensor) -> tuple[torch.Tensor, Record]:
         """Logits and a Record of every layer (see Record); differentiable unless run under no_grad."""
         self._check_input(x)
+        x = self.scale_input(x)
         rec = Record()
         for c, (conv, tail, pool) in zip(self.spec.convs, self._conv_plan, strict=True):
             rec.conv_input_shape[c.name] = x.shape
@@ -526,7 +549,10 @@ def init_weights_(model: nn.Module, scheme: str = "gaussian", std: float = 0.01,
 
 def spec_to_dict(spec: ArchSpec) -> dict[str, Any]:
     """Plain-python form of a spec (dicts, lists, str, int, float, bool, None) for checkpoints that are
-    loaded with torch.load(weights_only=True)."""
+    loaded with torch.load(weights_only=True). The input normalisation is written only when set, so the specs of
+    the paper's networks (and their checkpoints) are unchanged."""
+    normalisation = {key: [float(v) for v in getattr(spec, key)]
+                     for key in ("input_mean", "input_std") if getattr(spec, key) is not None}
     return {
         "format": SPEC_FORMAT,
         "name": spec.name,
@@ -541,6 +567,7 @@ def spec_to_dict(spec: ArchSpec) -> dict[str, Any]:
             for c in spec.convs
         ],
         "fcs": [{"name": f.name, "units": f.units, "dropout": float(f.dropout)} for f in spec.fcs],
+        **normalisation,
     }
 
 
@@ -557,7 +584,8 @@ def spec_from_dict(d: Mapping[str, Any]) -> ArchSpec:
         )
         fcs = tuple(FCSpec(**f) for f in d["fcs"])
         spec = ArchSpec(d["name"], convs, fcs, d["num_classes"], d["input_size"], tuple(d["lrn"]),
-                        d.get("in_channels", 3))
+                        d.get("in_channels", 3),
+                        *(None if d.get(key) is None else tuple(d[key]) for key in ("input_mean", "input_std")))
     except (KeyError, TypeError) as e:
         raise ConfigError(f"checkpoint 'spec': malformed architecture spec ({e}); "
                           "re-train or re-save the checkpoint") from e

@@ -91,18 +91,38 @@ def table2(rows: dict[str, dict[str, list[str | Path]]], crops: str = "ten") -> 
             "ours_seeds": len(files) if kind == "seeds" else 1,
             "ours_convnets": 1 if kind == "seeds" else len(files),
             "ours_members": ", ".join(f"{m['arch']}/seed{m['seed']}" for m in members),
+            **_published_errors(members),
         })
-    return pd.DataFrame.from_records(records)
+    table = pd.DataFrame.from_records(records)
+    return table.drop(columns=[c for c in PUBLISHED_COLUMNS if c in table and table[c].isna().all()])
+
+
+PUBLISHED_COLUMNS = ("weights", "weights_val_top1", "weights_val_top5")
+
+
+def _published_errors(members: list[dict]) -> dict:
+    """For a single imported network, its publisher's own validation errors (imgclsmob, torchvision); the columns
+    are dropped from tables without imported networks, so those keep their shape."""
+    names = {m.get("published") for m in members}
+    if len(members) != 1 or None in names:
+        return {}
+    from zfrepro.model.published import PUBLISHED
+
+    entry = PUBLISHED[names.pop()]
+    return {"weights": f"{entry.caption}, {entry.source.split(' ')[0]} {entry.release}",
+            "weights_val_top1": entry.top1_error, "weights_val_top5": entry.top5_error}
 
 
 def table2_footnote(rows: dict[str, dict[str, list[str | Path]]], crops: str) -> str:
     first = _load_predictions(_row_files(*next(iter(rows.items())))[1][0])
     classes = len(first["classes"])
     chance = 100.0 * (1 - 1 / classes)
-    epochs = f"{first['epochs']} epoch{'s' * (first['epochs'] != 1)}"
+    epochs = (f"{first['epochs']} epoch{'s' * (first['epochs'] != 1)} per network" if first["epochs"] is not None
+              else "imported published weights, not trained here (weights_val_*: their publisher's numbers on "
+                   "ImageNet 2012's validation set, one centre crop)")
     return (
         f"Errors in %. Ours: validation split of the prepared data ({len(first['labels'])} images, {classes} "
-        f"classes, chance top-1 error {chance:.1f}%), {CROP_NAMES[crops]}, {epochs} per network. A row of one "
+        f"classes, chance top-1 error {chance:.1f}%), {CROP_NAMES[crops]}, {epochs}. A row of one "
         "convnet gives the mean over the seeds it was trained with (ours_seeds) and their standard deviation "
         "(_sd; empty for one seed): differences smaller than a few sd are training noise. An ensemble row "
         "averages the softmax outputs of its convnets (ours_members names them: architecture/seed; the default "

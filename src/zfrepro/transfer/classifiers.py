@@ -173,14 +173,14 @@ def score_scratch(model_path: str | Path, data_dir: str | Path, device: str = "a
     """Mean per-class accuracy (%) of a from-scratch model on its split's test images (data_dir/val.pt),
     centre crop with the mean image of its own training images (data_dir/mean.pt)."""
     from zfrepro.data.splits import PreparedSplit
-    from zfrepro.model.checkpoint import load_model
+    from zfrepro.model.checkpoint import load_model, network_mean
     from zfrepro.model.evaluate import split_probabilities
 
     data_dir = Path(data_dir)
     dev = resolve_device(device)
     model, ckpt = load_model(model_path, dev)
     mean_path = data_dir / "mean.pt"
-    mean = load_result(mean_path).to(dev)
+    mean = network_mean(model.spec, load_result(mean_path).to(dev))
     split = PreparedSplit(data_dir / "val.pt")
     if split.classes != list(ckpt["classes"]):
         raise DataError(f"{model_path} was trained on other classes than {data_dir}: retrain the model")

@@ -17,7 +17,7 @@ from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save, load_result
-from zfrepro.model.checkpoint import load_model
+from zfrepro.model.checkpoint import load_model, network_mean
 from zfrepro.options import parse_json, resolve_device
 from zfrepro.progress import progress
 from zfrepro.transfer.splits import positive_int
@@ -70,7 +70,7 @@ def extract_features(model_path: str | os.PathLike, split_path: str | os.PathLik
     layers = _check_layers(layers, model.layer_names, model_path)
     crop = int(ckpt["crop_size"])
     split = PreparedSplit(split_path)
-    mean = load_result(mean_path).to(dev)
+    mean = network_mean(model.spec, load_result(mean_path).to(dev))
     size = split.image_size
     if tuple(mean.shape) != (3, size, size) or not crop <= size:
         raise DataError(f"{split_path} holds {size}px images but the mean image {mean_path} is {list(mean.shape)} "

@@ -28,6 +28,9 @@ def claims_inputs():
         "correspondence": result_path("analysis/table1/correspondence.pt") if CORRESPONDENCE_ENABLED else None,
         "transfer": transfer,
         "table7": table7,
+        # architectures imported from published weights (arch -> registry name): they have no training, so the
+        # claims about training (filters without renormalisation, removals, convergence) cannot run on them
+        "published": {arch: published_weights(arch)["name"] for arch in imported_arch_names()},
     }
 
 

@@ -8,6 +8,20 @@ def arch_names():
     return list(config["architectures"])
 
 
+def published_weights(arch):
+    """architectures.<arch>.published ({name, file}) for an architecture imported instead of trained, else None."""
+    return config["architectures"][arch].get("published")
+
+
+def trained_arch_names():
+    """The architectures this study trains (the others import published weights: import.smk)."""
+    return [arch for arch in arch_names() if not published_weights(arch)]
+
+
+def imported_arch_names():
+    return [arch for arch in arch_names() if published_weights(arch)]
+
+
 def arch_regex():
     """Wildcard constraint: {arch} matches only configured architecture names."""
     return "|".join(re.escape(name) for name in arch_names())
@@ -38,7 +52,10 @@ def train_params(arch):
 
 
 def checkpoint_epochs(arch):
-    """The epochs whose epoch{E}.pt the trainer keeps for this architecture (those within its epochs)."""
+    """The epochs whose epoch{E}.pt the trainer keeps for this architecture (those within its epochs); none for
+    imported weights, which come without their training's history."""
+    if published_weights(arch):
+        return []
     tp = train_params(arch)
     return sorted(e for e in tp["checkpoint_epochs"] if e <= tp["epochs"])
 

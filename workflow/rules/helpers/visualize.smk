@@ -36,8 +36,10 @@ def convergence_checkpoints():
 
 
 def fig6_models():
-    """Fig 6 panel -> architecture whose layer-1 filters it shows: (a) no renormalisation, (b), (c)."""
-    return {"a": VIS["no_renorm_arch"], "b": VIS["krizhevsky_arch"], "c": VIS["arch"]}
+    """Fig 6 panel -> architecture whose layer-1 filters it shows: (a) no renormalisation (unless
+    visualize.no_renorm_arch is null: published networks have no such twin), (b), (c)."""
+    panels = {"a": VIS["no_renorm_arch"], "b": VIS["krizhevsky_arch"], "c": VIS["arch"]}
+    return {panel: arch for panel, arch in panels.items() if arch is not None}
 
 
 def fig6_checkpoints():

@@ -30,6 +30,9 @@ def claim1(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     data = _fig6(inputs)
     if data is None:
         return rule_not_run(1, [(names[0], t, True), (names[1], t, False)], "the filters rule (Fig 6)")
+    if data.no_renorm is None:  # published networks: none was trained without renormalisation
+        return rule_not_run(1, [(names[0], t, True), (names[1], t, False)],
+                            "no network trained without renormalisation: visualize.no_renorm_arch is null")
     radius = data.zf.radius
     clipped = ""
     if radius:  # whether renormalisation acted at all: filters held at the radius at the end of training
