@@ -28,7 +28,9 @@ from zfrepro.analysis.mining import mine_top9
 from zfrepro.commands.visualize import atlas_command, configure_atlas_parser
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.io import atomic_torch_save
-from zfrepro.model.network import ConvNet, init_weights_, spec_from_config, spec_to_dict
+from zfrepro.model.architectures import spec_from_config
+from zfrepro.model.network import ConvNet, init_weights_
+from zfrepro.model.spec import spec_to_dict
 
 
 def smooth_images(n: int, size: int, gen: torch.Generator) -> torch.Tensor:

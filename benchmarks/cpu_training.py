@@ -28,7 +28,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from zfrepro.model.network import ConvNet, init_weights_, spec_from_config
+from zfrepro.model.architectures import spec_from_config
+from zfrepro.model.network import ConvNet, init_weights_
 from zfrepro.model.train import renormalize_filters_, sgd_step, with_dropout
 
 ROOT = Path(__file__).resolve().parents[1]

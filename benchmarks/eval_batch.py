@@ -23,8 +23,9 @@ import yaml
 
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.io import atomic_torch_save
+from zfrepro.model.architectures import spec_from_config
 from zfrepro.model.evaluate import split_probabilities
-from zfrepro.model.network import ConvNet, init_weights_, spec_from_config
+from zfrepro.model.network import ConvNet, init_weights_
 
 ROOT = Path(__file__).resolve().parents[1]
 

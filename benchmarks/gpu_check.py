@@ -53,7 +53,8 @@ from timing import best_of, seconds  # noqa: E402
 
 from zfrepro.data.preprocess import center_crop, ten_crop_select  # noqa: E402
 from zfrepro.io import atomic_write_json  # noqa: E402
-from zfrepro.model.network import ConvNet, init_weights_, spec_from_config  # noqa: E402
+from zfrepro.model.architectures import spec_from_config  # noqa: E402
+from zfrepro.model.network import ConvNet, init_weights_  # noqa: E402
 from zfrepro.model.train import renormalize_filters_, sgd_step  # noqa: E402
 
 # Dense (no sparsity) bf16 tensor-core peaks in TFLOP/s, by the exact name torch.cuda.get_device_name reports.

@@ -25,8 +25,9 @@ from timing import best_of
 from zfrepro.analysis.occlusion import occlude, occluder_positions
 from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import PreparedSplit
+from zfrepro.model.architectures import zf_spec
 from zfrepro.model.checkpoint import load_model
-from zfrepro.model.network import ConvNet, init_weights_, zf_spec
+from zfrepro.model.network import ConvNet, init_weights_
 
 
 def setup(args: argparse.Namespace) -> tuple[ConvNet, torch.Tensor, int, str]:

@@ -60,7 +60,8 @@ import data_path  # noqa: E402
 from timing import best_of  # noqa: E402
 
 from zfrepro.data.preprocess import ten_crop_select  # noqa: E402
-from zfrepro.model.network import ConvNet, init_weights_, spec_from_config  # noqa: E402
+from zfrepro.model.architectures import spec_from_config  # noqa: E402
+from zfrepro.model.network import ConvNet, init_weights_  # noqa: E402
 from zfrepro.model.train import sgd_step  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -165,7 +165,9 @@ def write_checkpoint(path: Path, classes: list[str], crop: int, seed: int) -> No
     import torch
 
     from zfrepro.io import atomic_torch_save
-    from zfrepro.model.network import ConvNet, init_weights_, spec_from_config, spec_to_dict
+    from zfrepro.model.architectures import spec_from_config
+    from zfrepro.model.network import ConvNet, init_weights_
+    from zfrepro.model.spec import spec_to_dict
 
     spec = spec_from_config("zf", {"base": "zf", "width": 1.0}, num_classes=len(classes), input_size=crop)
     model = init_weights_(ConvNet(spec), "gaussian", std=0.01, generator=torch.Generator().manual_seed(seed))

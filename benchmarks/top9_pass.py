@@ -22,8 +22,9 @@ from timing import best_of
 from zfrepro.analysis.mining import mine_top9
 from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import PreparedSplit
+from zfrepro.model.architectures import zf_spec
 from zfrepro.model.checkpoint import load_model
-from zfrepro.model.network import ConvNet, init_weights_, zf_spec
+from zfrepro.model.network import ConvNet, init_weights_
 
 
 def random_setup(tmp: Path, images: int, image_size: int = 96, crop: int = 84) -> tuple:

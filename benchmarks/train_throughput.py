@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.transforms import v2
 
-from zfrepro.model.network import ConvNet, init_weights_, spec_from_config
+from zfrepro.model.architectures import spec_from_config
+from zfrepro.model.network import ConvNet, init_weights_
 from zfrepro.model.train import TrainConfig, renormalize_filters_, train, with_dropout
 
 

@@ -113,7 +113,9 @@ def random_zf_files(tmp_path_factory):
     and a 72 px mean image, for the transfer steps that read a pretrained model."""
     import torch
 
-    from zfrepro.model.network import ConvNet, init_weights_, spec_from_config, spec_to_dict
+    from zfrepro.model.architectures import spec_from_config
+    from zfrepro.model.network import ConvNet, init_weights_
+    from zfrepro.model.spec import spec_to_dict
 
     out = tmp_path_factory.mktemp("model")
     spec = spec_from_config("zf", TINY_ARCHS["zf"], num_classes=5, input_size=64)

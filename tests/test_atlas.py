@@ -27,7 +27,9 @@ from zfrepro.commands.visualize import (
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save
-from zfrepro.model.network import ConvNet, init_weights_, spec_from_config, spec_to_dict
+from zfrepro.model.architectures import spec_from_config
+from zfrepro.model.network import ConvNet, init_weights_
+from zfrepro.model.spec import spec_to_dict
 
 from conftest import TINY_ARCHS, run_command
 

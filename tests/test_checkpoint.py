@@ -9,8 +9,10 @@ import torch
 
 from zfrepro.data.preprocess import center_crop
 from zfrepro.io import atomic_torch_save
+from zfrepro.model.architectures import zf_spec
 from zfrepro.model.checkpoint import load_model, open_inputs
-from zfrepro.model.network import ConvNet, init_weights_, spec_to_dict, zf_spec
+from zfrepro.model.network import ConvNet, init_weights_
+from zfrepro.model.spec import spec_to_dict
 
 
 def test_load_model_rebuilds_a_model_whose_outputs_equal_the_original(tmp_path):

@@ -15,7 +15,9 @@ from sklearn.pipeline import Pipeline
 
 from zfrepro.commands import transfer as transfer_commands
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.model.network import ConvNet, init_weights_, spec_to_dict, zf_spec
+from zfrepro.model.architectures import zf_spec
+from zfrepro.model.network import ConvNet, init_weights_
+from zfrepro.model.spec import spec_to_dict
 from zfrepro.transfer import classifiers
 from zfrepro.transfer.classifiers import (
     make_classifier,

@@ -36,7 +36,9 @@ from zfrepro.commands.analyses import (
 )
 from zfrepro.data.preprocess import center_crop, load_rgb, resize_center_crop
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.model.network import ConvNet, spec_to_dict, zf_spec
+from zfrepro.model.architectures import zf_spec
+from zfrepro.model.network import ConvNet
+from zfrepro.model.spec import spec_to_dict
 
 from conftest import REPO, drawn_figure
 

@@ -21,7 +21,8 @@ from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError
 from zfrepro.model.checkpoint import load_model
-from zfrepro.model.network import ArchSpec, ConvNet, ConvSpec, PoolSpec
+from zfrepro.model.network import ConvNet
+from zfrepro.model.spec import ArchSpec, ConvSpec, PoolSpec
 
 from conftest import drawn_figure
 

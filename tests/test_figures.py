@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from zfrepro.model.network import krizhevsky_spec, output_shapes, rectified_shapes, spec_from_config, zf_spec
+from zfrepro.model.architectures import krizhevsky_spec, spec_from_config, zf_spec
+from zfrepro.model.spec import output_shapes, rectified_shapes
 from zfrepro.report import paper
 from zfrepro.report.figures.architecture import fig3_architecture
 from zfrepro.report.figures.deconvnet import fig1_deconvnet, fig2_top9, fig4_evolution

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from zfrepro.model.network import fc6_in_features, rectified_shapes
+from zfrepro.model.spec import fc6_in_features, rectified_shapes
 
 from conftest import REPO
 

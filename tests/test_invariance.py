@@ -29,7 +29,9 @@ from zfrepro.commands.analyses import configure_invariance_parser, invariance_co
 from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import PreparedSplit, images_by_class, sample_by_class
 from zfrepro.errors import ConfigError
-from zfrepro.model.network import ConvNet, spec_to_dict, zf_spec
+from zfrepro.model.architectures import zf_spec
+from zfrepro.model.network import ConvNet
+from zfrepro.model.spec import spec_to_dict
 
 from conftest import drawn_figure
 

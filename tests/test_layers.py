@@ -263,10 +263,10 @@ def test_a_planted_cycle_between_benchmarks_fails(copy):
     assert len(found) == 1 and "benchmarks:data_path" in found[0] and "benchmarks:data_sources" in found[0]
 
 
-@pytest.mark.parametrize("code", ["from zfrepro.model.network import _trace\n",
-                                  "import zfrepro.model.network as network\nnetwork._trace\n"])
+@pytest.mark.parametrize("code", ["from zfrepro.model.spec import _trace\n",
+                                  "import zfrepro.model.spec as spec\nspec._trace\n"])
 def test_a_planted_private_name_fails(copy, code):
     package, benchmarks = copy
     _plant(package / "analysis" / "mining.py", code)
     found = violations(package, benchmarks)
-    assert len(found) == 1 and "uses the private name zfrepro.model.network._trace" in found[0]
+    assert len(found) == 1 and "uses the private name zfrepro.model.spec._trace" in found[0]

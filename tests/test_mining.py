@@ -28,7 +28,9 @@ from zfrepro.data.prepare import prepare_image_list
 from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError
-from zfrepro.model.network import ConvNet, init_weights_, krizhevsky_spec, output_shapes, zf_spec
+from zfrepro.model.architectures import krizhevsky_spec, zf_spec
+from zfrepro.model.network import ConvNet, init_weights_
+from zfrepro.model.spec import output_shapes
 
 from conftest import TINY_DATA
 

@@ -1,5 +1,5 @@
-"""Tests for zfrepro.model.network: sizes against Fig 3 / AlexNet, Table 3 variants, switches against a slow
-reference, parameter counts computed by hand, config errors and checkpoint round trips."""
+"""Tests for zfrepro.model.spec, .architectures and .network: sizes against Fig 3 / AlexNet, Table 3 variants,
+switches against a slow reference, parameter counts computed by hand, config errors and checkpoint round trips."""
 
 from __future__ import annotations
 
@@ -11,23 +11,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from zfrepro.errors import ConfigError
-from zfrepro.model.network import (
+from zfrepro.model.architectures import krizhevsky_spec, spec_from_config, zf_spec
+from zfrepro.model.network import BandedLRN, ConvNet, init_weights_
+from zfrepro.model.spec import (
     ArchSpec,
-    BandedLRN,
-    ConvNet,
     ConvSpec,
     FCSpec,
     PoolSpec,
-    init_weights_,
-    krizhevsky_spec,
     min_input_size,
     num_parameters,
     output_shapes,
     rectified_shapes,
-    spec_from_config,
     spec_from_dict,
     spec_to_dict,
-    zf_spec,
 )
 
 BIG = {"3": 512, "4": 1024, "5": 512}

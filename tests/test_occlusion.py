@@ -25,7 +25,9 @@ from zfrepro.commands.analyses import configure_occlusion_parser, occlusion_comm
 from zfrepro.data.preprocess import center_crop, crop_offsets
 from zfrepro.data.splits import PreparedSplit, class_names, images_by_class, sample_by_class
 from zfrepro.errors import ConfigError
-from zfrepro.model.network import ConvNet, init_weights_, spec_to_dict, zf_spec
+from zfrepro.model.architectures import zf_spec
+from zfrepro.model.network import ConvNet, init_weights_
+from zfrepro.model.spec import spec_to_dict
 
 
 def _model(classes: int = 5, size: int = 64, seed: int = 0) -> ConvNet:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from zfrepro.data.datasets import VOC_CLASSES
-from zfrepro.model.network import output_shapes, rectified_shapes, zf_spec
+from zfrepro.model.architectures import zf_spec
+from zfrepro.model.spec import output_shapes, rectified_shapes
 from zfrepro.report import paper
 
 

@@ -24,7 +24,7 @@ import yaml
 from snakemake.utils import update_config, validate
 
 from zfrepro.model.checkpoint import load_model
-from zfrepro.model.network import LRN
+from zfrepro.model.spec import LRN
 
 from conftest import REPO, planned_rules, run_python, workflow_copy
 

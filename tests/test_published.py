@@ -21,10 +21,12 @@ from zfrepro.analysis.deconvnet import Target, project
 from zfrepro.analysis.mining import conv_outputs
 from zfrepro.cli import main as cli_main
 from zfrepro.errors import ConfigError, DataError
+from zfrepro.model.architectures import zf_spec
 from zfrepro.model.checkpoint import load_model, network_mean
 from zfrepro.model.import_weights import convert_state_dict, import_weights
-from zfrepro.model.network import ConvNet, num_parameters, spec_to_dict, zf_spec
+from zfrepro.model.network import ConvNet
 from zfrepro.model.published import IMAGENET_MEAN, IMAGENET_STD, PUBLISHED
+from zfrepro.model.spec import num_parameters, spec_to_dict
 
 CLASSES = 10
 ORIGINALS = {

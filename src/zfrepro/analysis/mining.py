@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from zfrepro.data.preprocess import center_crop, crop_offsets
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError, DataError
-from zfrepro.model.network import ArchSpec, ConvNet, out_len
+from zfrepro.model.network import ConvNet
+from zfrepro.model.spec import ArchSpec, out_len
 from zfrepro.options import resolve_device
 from zfrepro.progress import progress
 

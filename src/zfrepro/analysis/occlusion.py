@@ -28,7 +28,8 @@ from zfrepro.data.preprocess import center_crop
 from zfrepro.data.splits import class_names, images_by_class, sample_by_class
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.model.checkpoint import open_inputs
-from zfrepro.model.network import CLASSIFIER, ConvNet
+from zfrepro.model.network import ConvNet
+from zfrepro.model.spec import CLASSIFIER
 from zfrepro.options import parse_json, resolve_device
 from zfrepro.progress import progress
 

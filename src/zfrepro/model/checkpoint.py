@@ -8,7 +8,8 @@ import torch
 
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.io import load_result
-from zfrepro.model.network import ArchSpec, ConvNet, spec_from_dict
+from zfrepro.model.network import ConvNet
+from zfrepro.model.spec import ArchSpec, spec_from_dict
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[ConvNet, dict]:

@@ -18,7 +18,7 @@ from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import DataError
 from zfrepro.io import atomic_torch_save, atomic_write_json, load_result
 from zfrepro.model.checkpoint import load_model, network_mean
-from zfrepro.model.network import num_parameters
+from zfrepro.model.spec import num_parameters
 from zfrepro.options import json_arg, resolve_device
 from zfrepro.progress import progress
 

@@ -17,8 +17,9 @@ import torch
 
 from zfrepro.errors import ConfigError, DataError
 from zfrepro.io import atomic_torch_save
-from zfrepro.model.network import CLASSIFIER, ConvNet, num_parameters, spec_to_dict
+from zfrepro.model.network import ConvNet
 from zfrepro.model.published import STATE_KEYS, Published, published
+from zfrepro.model.spec import CLASSIFIER, num_parameters, spec_to_dict
 
 
 def file_digest(path: str | Path, algorithm: str = "sha1") -> str:

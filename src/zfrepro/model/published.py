@@ -25,7 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from zfrepro.errors import ConfigError
-from zfrepro.model.network import ArchSpec, krizhevsky_spec, validate_spec, zf_spec
+from zfrepro.model.architectures import krizhevsky_spec, zf_spec
+from zfrepro.model.spec import ArchSpec, validate_spec
 
 IMGCLSMOB = "https://github.com/osmr/imgclsmob"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # per channel, on pixels scaled to 0..1

@@ -37,7 +37,9 @@ from zfrepro.io import (
     recorded_checksum,
     sha256_of,
 )
-from zfrepro.model.network import ArchSpec, ConvNet, init_weights_, spec_from_config, spec_to_dict
+from zfrepro.model.architectures import spec_from_config
+from zfrepro.model.network import ConvNet, init_weights_
+from zfrepro.model.spec import ArchSpec, spec_to_dict
 from zfrepro.options import json_arg
 from zfrepro.progress import format_duration, progress
 

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, Polygon
 
 from zfrepro.io import atomic_write_text
-from zfrepro.model.network import CLASSIFIER, ArchSpec, output_shapes, rectified_shapes
+from zfrepro.model.spec import CLASSIFIER, ArchSpec, output_shapes, rectified_shapes
 from zfrepro.report.figures.style import (
     add_axes,
     layer_title,
@@ -28,7 +28,7 @@ def architecture_table(spec: ArchSpec) -> pd.DataFrame:
     """Fig 3 as a table: one row per operation (input, conv, pool, norm, fc) with its output size.
 
     Columns: layer, operation, filter, stride, padding, out_c, out_h, out_w, description. Sizes come from
-    zfrepro.model.network.rectified_shapes (conv rows, post-ReLU) and output_shapes (pool, fc rows).
+    zfrepro.model.spec.rectified_shapes (conv rows, post-ReLU) and output_shapes (pool, fc rows).
     """
     rect, outs = rectified_shapes(spec), output_shapes(spec)
     s = spec.input_size
@@ -119,7 +119,7 @@ def _arch_groups(spec: ArchSpec) -> list[dict[str, Any]]:
 
 
 def fig3_architecture(spec: ArchSpec, out_png: str | Path, out_csv: str | Path) -> Figure:
-    """Fig 3: the architecture of `spec` drawn as boxes (sizes from zfrepro.model.network) plus the CSV table
+    """Fig 3: the architecture of `spec` drawn as boxes (sizes from zfrepro.model.spec) plus the CSV table
     (architecture_table) at out_csv."""
     table = architecture_table(spec)
     groups = _arch_groups(spec)
