@@ -29,7 +29,8 @@ import data_path  # noqa: E402
 
 from zfrepro.data.prepare import prepare_image_list  # noqa: E402
 from zfrepro.io import atomic_torch_save, atomic_write_json  # noqa: E402
-from zfrepro.model.train import TrainConfig, train  # noqa: E402
+from zfrepro.model.train import train  # noqa: E402
+from zfrepro.model.train_config import TrainConfig  # noqa: E402
 
 
 def prepare(folder: Path, images: int, classes: int, size: int, crop: int, threads: int) -> Path:

@@ -26,7 +26,8 @@ from torchvision.transforms import v2
 
 from zfrepro.model.architectures import spec_from_config
 from zfrepro.model.network import ConvNet, init_weights_
-from zfrepro.model.train import TrainConfig, renormalize_filters_, train, with_dropout
+from zfrepro.model.train import renormalize_filters_, train, with_dropout
+from zfrepro.model.train_config import TrainConfig
 
 
 def plain_loop(root: Path, arch: str, arch_params: dict, cfg: TrainConfig, image_size: int, crop: int,

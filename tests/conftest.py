@@ -48,7 +48,8 @@ def tiny_prepared(tiny_imagenet, tmp_path_factory) -> Path:
 def tiny_zf(tiny_prepared, tmp_path_factory) -> Path:
     """final.pt of a tiny ZF trained 2 epochs on `tiny_prepared` (metrics.csv beside it): trained weights, so the
     analyses see maps that fire, in seconds."""
-    from zfrepro.model.train import TrainConfig, train
+    from zfrepro.model.train import train
+    from zfrepro.model.train_config import TrainConfig
 
     cfg = TrainConfig.from_dict({"epochs": 2, "batch_size": 16, "checkpoint_epochs": [],
                                  "init": {"scheme": "gaussian", "std": 0.03}})

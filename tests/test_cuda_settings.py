@@ -9,7 +9,7 @@ import dataclasses
 import torch
 
 from zfrepro.data.splits import PreparedSplit, _moved, prefetched
-from zfrepro.model.train import TrainConfig, training_record
+from zfrepro.model.train_config import TrainConfig, training_record
 
 # The training section's keys before training.compile existed: what model files and fingerprints record.
 KEYS_BEFORE_COMPILE = ["epochs", "batch_size", "lr", "momentum", "weight_decay", "dropout", "init", "filter_radius",

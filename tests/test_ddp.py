@@ -67,7 +67,8 @@ def run_ranks(target, world: int, tmp: Path, *args, timeout: float = 120) -> lis
 def _validation(rank: int, model_path: str, data_dir: str) -> dict:
     from zfrepro.data.splits import PreparedSplit
     from zfrepro.model.checkpoint import load_model
-    from zfrepro.model.train import center_crop_error, setup_runtime
+    from zfrepro.model.runtime import setup_runtime
+    from zfrepro.model.train import center_crop_error
 
     torch.set_num_threads(1)
     rt = setup_runtime("cpu")
@@ -85,7 +86,8 @@ def _validation(rank: int, model_path: str, data_dir: str) -> dict:
 def test_sharded_validation_gives_one_process_error(tiny_zf, tiny_prepared, tmp_path):
     from zfrepro.data.splits import PreparedSplit
     from zfrepro.model.checkpoint import load_model
-    from zfrepro.model.train import Runtime, center_crop_error
+    from zfrepro.model.runtime import Runtime
+    from zfrepro.model.train import center_crop_error
 
     model, ckpt = load_model(tiny_zf)
     split = PreparedSplit(tiny_prepared / "val.pt")
@@ -147,7 +149,7 @@ def test_ranks_draw_different_dropout_masks_reproducibly(tiny_prepared, tmp_path
 
 
 def test_rank_zero_keeps_the_single_process_dropout_seed():
-    from zfrepro.model.train import dropout_seed, epoch_seed
+    from zfrepro.model.runtime import dropout_seed, epoch_seed
 
     assert dropout_seed(7, 3, 0) == epoch_seed(7, 3)  # one process trains as before
     seeds = {dropout_seed(7, 3, r) for r in range(8)}

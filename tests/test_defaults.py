@@ -22,7 +22,8 @@ from zfrepro.data import synthetic
 from zfrepro.data.prepare import DATA_KEYS, data_params
 from zfrepro.errors import ConfigError
 from zfrepro.model import evaluate, network
-from zfrepro.model.train import LR_SCHEDULE_DEFAULTS, TrainConfig, make_scheduler
+from zfrepro.model.train import make_scheduler
+from zfrepro.model.train_config import LR_SCHEDULE_DEFAULTS, TrainConfig
 from zfrepro.report import overlap_table, tables, transfer_tables
 from zfrepro.report.scorecard import rows
 from zfrepro.transfer import features, prepare

@@ -12,7 +12,8 @@ from torchvision.transforms import v2
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.model.checkpoint import load_model
 from zfrepro.model.evaluate import errors_of, evaluate, split_probabilities, topk_wrong
-from zfrepro.model.train import TrainConfig, train
+from zfrepro.model.train import train
+from zfrepro.model.train_config import TrainConfig
 
 from conftest import TINY_ARCHS, TINY_DATA
 

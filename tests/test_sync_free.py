@@ -24,7 +24,8 @@ from zfrepro.data import preprocess
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.model.checkpoint import load_model
 from zfrepro.model.evaluate import split_probabilities
-from zfrepro.model.train import TrainConfig, train
+from zfrepro.model.train import train
+from zfrepro.model.train_config import TrainConfig
 from zfrepro.transfer.features import extract_features
 
 from conftest import TINY_ARCHS

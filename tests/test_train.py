@@ -19,7 +19,8 @@ from torch import nn
 import zfrepro.model.train
 from zfrepro.errors import ConfigError, TrainingError
 from zfrepro.io import atomic_torch_save
-from zfrepro.model.train import TrainConfig, make_scheduler, renormalize_filters_, train
+from zfrepro.model.train import make_scheduler, renormalize_filters_, train
+from zfrepro.model.train_config import TrainConfig
 
 from conftest import TINY_ARCHS
 
@@ -157,7 +158,7 @@ def test_killed_run_resumes_to_the_same_weights(tiny_prepared, tmp_path):
 def _interrupted_before_publishing(data: Path, out: Path, arch_params: dict, params: dict, monkeypatch) -> Path:
     """Train to the end but stop before the final files are published: .work/last.pt holds the whole run."""
     with monkeypatch.context() as m:
-        m.setattr(zfrepro.model.train, "_publish", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        m.setattr(zfrepro.model.train, "publish", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
         with pytest.raises(KeyboardInterrupt):
             train(data, "zf", arch_params, TrainConfig.from_dict(params), seed=0, out_dir=out, device="cpu", threads=1)
     assert (out / ".work" / "last.pt").exists() and not (out / "final.pt").exists()

@@ -15,7 +15,8 @@ from zfrepro.data.preprocess import load_rgb, resize_center_crop_array
 from zfrepro.data.splits import PreparedSplit
 from zfrepro.errors import ConfigError
 from zfrepro.model.checkpoint import load_model
-from zfrepro.model.train import TrainConfig, train
+from zfrepro.model.train import train
+from zfrepro.model.train_config import TrainConfig
 from zfrepro.transfer.classifiers import score_scratch
 from zfrepro.transfer.scratch import write_scratch_data
 from zfrepro.transfer.splits import make_splits

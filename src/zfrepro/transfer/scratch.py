@@ -106,7 +106,8 @@ def run_scratch(data_dir: str | os.PathLike, splits_file: str | os.PathLike, spl
     final.pt and metrics.csv to out_dir and resumes there after an interruption; score.json is the result.
     """
     from zfrepro.io import atomic_write_json as write_json
-    from zfrepro.model.train import TrainConfig, train
+    from zfrepro.model.train import train
+    from zfrepro.model.train_config import TrainConfig
     from zfrepro.transfer.classifiers import score_scratch
 
     out = Path(out_dir)
