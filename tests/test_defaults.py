@@ -21,7 +21,7 @@ from zfrepro.cli import build_parser
 from zfrepro.data import synthetic
 from zfrepro.data.prepare import DATA_KEYS, data_params
 from zfrepro.errors import ConfigError
-from zfrepro.model import evaluate, network
+from zfrepro.model import architectures, evaluate, network
 from zfrepro.model.train import make_scheduler
 from zfrepro.model.train_config import LR_SCHEDULE_DEFAULTS, TrainConfig
 from zfrepro.report import overlap_table, tables, transfer_tables
@@ -84,9 +84,9 @@ KEYWORD_DEFAULTS = [
     (evaluate.evaluate, "batch_size", "evaluation.batch_size"),
     (tables.table2, "crops", "evaluation.table_crops"),
     (tables.table3, "crops", "evaluation.table_crops"),
-    (network.zf_spec, "dropout", "training.dropout"),
-    (network.krizhevsky_spec, "dropout", "training.dropout"),
-    (network.spec_from_config, "dropout", "training.dropout"),
+    (architectures.zf_spec, "dropout", "training.dropout"),
+    (architectures.krizhevsky_spec, "dropout", "training.dropout"),
+    (architectures.spec_from_config, "dropout", "training.dropout"),
     (network.init_weights_, "scheme", "training.init.scheme"),
     (mining.mine_top9, "k", "visualize.top_k"),
     (mining.mine_top9, "batch_size", "visualize.batch_size"),
@@ -138,10 +138,10 @@ def test_values_the_workflow_always_passes_have_no_python_default():
 
 
 def test_base_networks_are_the_schemas_enum():
-    """A new base network is a builder in network.BASE_NETWORKS plus its name in the schema's enum of `base`."""
+    """A new base network is a builder in architectures.BASE_NETWORKS plus its name in the schema's enum of `base`."""
     arch = _resolve(_node("architectures")["additionalProperties"], SCHEMA)
-    assert sorted(arch["properties"]["base"]["enum"]) == sorted(network.BASE_NETWORKS)
-    for name, build in network.BASE_NETWORKS.items():
+    assert sorted(arch["properties"]["base"]["enum"]) == sorted(architectures.BASE_NETWORKS)
+    for name, build in architectures.BASE_NETWORKS.items():
         assert build(10, 224).name == name
 
 

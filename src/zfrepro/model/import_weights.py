@@ -2,7 +2,7 @@
 
 The checkpoint is the one `train` writes (weights, spec, classes, crop size), plus where the weights came from (the
 file's SHA-1 and whether it equals the published one) and the preprocessing the network was trained with, so that
-evaluation and every analysis feed it what it saw in training (network.ArchSpec.input_mean / input_std).
+evaluation and every analysis feed it what it saw in training (spec.ArchSpec.input_mean / input_std).
 """
 
 from __future__ import annotations
