@@ -25,7 +25,6 @@ from zfrepro.model.spec import ArchSpec, out_len
 from zfrepro.options import resolve_device
 from zfrepro.progress import progress
 
-DEFAULT_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 EMPTY = -1  # image / y / x of a top-k slot that no image filled (fewer images than k)
 
 
@@ -141,7 +140,13 @@ def cut_patch(image: torch.Tensor, rf: ReceptiveField, y: int, x: int, size: int
 # ---------------------------------------------------------------------------------------------- light forward
 
 
+def conv_layer_names(model: ConvNet) -> list[str]:
+    """The conv layers of the model's spec in forward order (ZF's conv1..conv5): what is mined by default."""
+    return [c.name for c in model.spec.convs]
+
+
 def _check_layers(model: ConvNet, layers: Sequence[str]) -> list[str]:
+    """The model's conv layer names (ConfigError if `layers` names any other)."""
     names = [c.name for c in model.spec.convs]
     bad = [layer for layer in layers if layer not in names]
     if bad or not layers:
@@ -151,12 +156,14 @@ def _check_layers(model: ConvNet, layers: Sequence[str]) -> list[str]:
 
 
 def iter_conv_outputs(model: ConvNet, x: torch.Tensor,
-                      layers: Sequence[str] = DEFAULT_LAYERS) -> Iterator[tuple[str, torch.Tensor]]:
-    """Yield (name, output) of the requested conv blocks in forward order, as forward_record's outputs.
+                      layers: Sequence[str] | None = None) -> Iterator[tuple[str, torch.Tensor]]:
+    """Yield (name, output) of the requested conv blocks (default: all of the spec's) in forward order, as
+    forward_record's outputs.
 
     Same modules and ops as ConvNet.forward, but no switches, no fc layers, and it stops after the deepest
     requested layer; a caller that reduces each output before asking for the next keeps one map alive.
     """
+    layers = conv_layer_names(model) if layers is None else layers
     names = _check_layers(model, layers)
     s = model.spec.input_size
     if x.dim() != 4 or x.shape[1] != model.spec.in_channels or x.shape[-2:] != (s, s):
@@ -177,7 +184,7 @@ def iter_conv_outputs(model: ConvNet, x: torch.Tensor,
             yield c.name, x
 
 
-def conv_outputs(model: ConvNet, x: torch.Tensor, layers: Sequence[str] = DEFAULT_LAYERS) -> dict[str, torch.Tensor]:
+def conv_outputs(model: ConvNet, x: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
     """The requested conv blocks' outputs as a dict (equal to forward_record(x)[1].outputs for them)."""
     return dict(iter_conv_outputs(model, x, layers))
 
@@ -263,16 +270,17 @@ def mining_indices(n: int, max_images: int | None = None, seed: int = 0) -> torc
 
 @torch.no_grad()
 def mine_top9(model: ConvNet, split: PreparedSplit, mean: torch.Tensor, crop: int,
-              layers: Sequence[str] = DEFAULT_LAYERS, k: int = 9, batch_size: int = 128,
+              layers: Sequence[str] | None = None, k: int = 9, batch_size: int = 128,
               max_images: int | None = None, device: str | torch.device = "cpu",
               indices: torch.Tensor | Sequence[int] | None = None, seed: int = 0, workers: int = 0) -> dict:
-    """Top-k activations of every map of `layers` over the centre crops of a split (one pass, eval mode).
+    """Top-k activations of every map of `layers` (default: every conv layer of the spec) over the centre crops
+    of a split (one pass, eval mode).
 
     Images: `indices` if given, else all (or `max_images` drawn with `seed`). The model is moved to
     `device` (in place, like Module.to) and left in its previous train/eval mode. Returns TopK.result()
     plus "split_path", "indices" (the split indices mined; "image" entries are split indices), "k", "crop".
     """
-    layers = tuple(layers)
+    layers = tuple(conv_layer_names(model) if layers is None else layers)
     _check_layers(model, layers)
     if crop != model.spec.input_size:
         raise ConfigError(f"data.crop_size: {crop} but {model.spec.name} takes {model.spec.input_size} inputs")

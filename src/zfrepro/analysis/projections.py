@@ -20,8 +20,6 @@ from zfrepro.io import load_result
 from zfrepro.model.checkpoint import load_model, open_inputs
 from zfrepro.model.network import ConvNet
 
-CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
-
 
 def _inputs(split: PreparedSplit, indices: torch.Tensor, mean: torch.Tensor, crop: int) -> tuple[torch.Tensor, ...]:
     """Model inputs (mean-subtracted centre crops) and the matching uint8 crops for display."""
@@ -62,7 +60,7 @@ def top9_figure_data(model_path: str | Path, data_dir: str | Path, top9: dict, m
     model, _, split, mean = open_inputs(model_path, data_dir)
     gen = torch.Generator().manual_seed(seed)
     layers = {}
-    for layer in CONV_LAYERS:
+    for layer in (c.name for c in model.spec.convs):  # the spec's conv layers, in forward order
         if layer not in top9:
             continue
         mined = top9[layer]
@@ -94,7 +92,7 @@ def evolution_data(checkpoints: dict[int, str | Path], data_dir: str | Path, map
     epochs = sorted(checkpoints)
     first, _ = load_model(checkpoints[epochs[0]])
     chosen = {layer: torch.randperm(first.conv_layers()[layer].out_channels, generator=gen)[:maps_per_layer]
-              for layer in CONV_LAYERS if layer in first.conv_layers()}
+              for layer in first.conv_layers()}
     subset = torch.randperm(len(split), generator=gen)
     subset = subset[: train_images or len(split)].sort().values
     rows: dict[str, list[torch.Tensor]] = {layer: [] for layer in chosen}

@@ -12,7 +12,6 @@ from zfrepro.errors import ConfigError
 from zfrepro.model.spec import ArchSpec, ConvSpec, FCSpec, PoolSpec, is_int, is_number, validate_spec
 
 CONFIG_KEYS = ("base", "width", "remove", "fc_units", "conv_maps", "seeds", "training")
-REMOVABLE = (3, 4, 6, 7)  # layers 1, 2 and 5 carry the pooling that sizes the net; 8 is the classifier
 
 
 def _scaled(n: int, width: float) -> int:
@@ -60,8 +59,21 @@ def krizhevsky_spec(num_classes: int, input_size: int = 224, width: float = 1.0,
 
 # The base networks an architecture starts from (architectures.<name>.base): name -> spec builder. A new base
 # network is one builder function here plus its name in the `base` enum of workflow/schemas/config.schema.yaml
-# (tests/test_defaults.py fails when the two disagree).
+# (tests/test_defaults.py fails when the two disagree). Its layers may be any number of convN and fcN (the
+# classifier is fc8): the config's layer numbers (remove, conv_maps, fc_units) are read from its spec.
 BASE_NETWORKS = {"zf": zf_spec, "krizhevsky": krizhevsky_spec}
+
+
+def layer_number(name: str) -> int:
+    """The number in a layer's name: conv3 -> 3, fc7 -> 7."""
+    return int(name.removeprefix("conv").removeprefix("fc"))
+
+
+def removable_layers(spec: ArchSpec) -> tuple[int, ...]:
+    """The layers `remove` may name: conv layers without a pool (the pools size the net) and hidden fc layers
+    (the classifier stays); ZF's and Krizhevsky's 3, 4, 6 and 7."""
+    return tuple(layer_number(c.name) for c in spec.convs if c.pool is None) + tuple(
+        layer_number(f.name) for f in spec.fcs)
 
 
 def _layer_number(key: Any, where: str, allowed: tuple[int, ...]) -> int:
@@ -78,11 +90,11 @@ def _positive_int(v: Any, where: str) -> int:
     return v
 
 
-def _parse_remove(v: Any, where: str) -> set[int]:
+def _parse_remove(v: Any, where: str, removable: tuple[int, ...]) -> set[int]:
     if not isinstance(v, list | tuple):
-        raise ConfigError(f"{where}: expected a list of layer numbers from {list(REMOVABLE)}, e.g. [3, 4]; "
-                          f"got {v!r}")
-    return {_layer_number(k, where, REMOVABLE) for k in v}
+        raise ConfigError(f"{where}: expected a list of layer numbers from {list(removable)}, e.g. "
+                          f"{list(removable[:2])}; got {v!r}")
+    return {_layer_number(k, where, removable) for k in v}
 
 
 def _parse_layer_map(v: Any, where: str, allowed: tuple[int, ...], what: str) -> dict[int, int]:
@@ -122,30 +134,32 @@ def spec_from_config(name: str, cfg: Mapping[str, Any], num_classes: int, input_
                           f"got {width!r}")
     if not is_number(dropout) or not 0 <= dropout < 1:
         raise ConfigError(f"training.dropout: expected a probability in [0, 1), got {dropout!r}")
-    remove = _parse_remove(cfg.get("remove", []), f"{where}.remove")
+    spec = BASE_NETWORKS[base](num_classes, input_size=1 << 12, width=float(width), dropout=float(dropout))
+    remove = _parse_remove(cfg.get("remove", []), f"{where}.remove", removable_layers(spec))
+    hidden_fcs = tuple(layer_number(f.name) for f in spec.fcs)
     fc_raw = cfg.get("fc_units")
     if fc_raw is None:
         fc_units: dict[int, int] = {}
     elif is_int(fc_raw):
-        fc_units = {6: _positive_int(fc_raw, f"{where}.fc_units"), 7: fc_raw}
+        fc_units = {n: _positive_int(fc_raw, f"{where}.fc_units") for n in hidden_fcs}
     else:
-        fc_units = _parse_layer_map(fc_raw, f"{where}.fc_units", (6, 7), "units")
-    conv_maps = _parse_layer_map(cfg.get("conv_maps") or {}, f"{where}.conv_maps", (1, 2, 3, 4, 5), "maps")
+        fc_units = _parse_layer_map(fc_raw, f"{where}.fc_units", hidden_fcs, "units")
+    conv_maps = _parse_layer_map(cfg.get("conv_maps") or {}, f"{where}.conv_maps",
+                                 tuple(layer_number(c.name) for c in spec.convs), "maps")
     _check_not_removed(set(conv_maps), remove, f"{where}.conv_maps", f"{where}.remove")
-    if is_int(fc_raw):  # one number for "layers 6,7": applies to whichever of them survive
-        if remove >= {6, 7}:
-            raise ConfigError(f"{where}.fc_units: layers 6 and 7 are both removed, so there is nothing "
-                              "to resize; drop fc_units")
+    if is_int(fc_raw):  # one number for all hidden fc layers (the paper's 6 and 7): applies to those that survive
+        if remove >= set(hidden_fcs):
+            raise ConfigError(f"{where}.fc_units: layers {' and '.join(map(str, hidden_fcs))} are removed, so "
+                              "there is nothing to resize; drop fc_units")
     else:
         _check_not_removed(set(fc_units), remove, f"{where}.fc_units", f"{where}.remove")
 
-    spec = BASE_NETWORKS[base](num_classes, input_size=1 << 12, width=float(width), dropout=float(dropout))
     convs = tuple(
         dataclasses.replace(c, out_channels=_scaled(conv_maps[n], width)) if n in conv_maps else c
-        for c in spec.convs if (n := int(c.name[4:])) not in remove
+        for c in spec.convs if (n := layer_number(c.name)) not in remove
     )
     fcs = tuple(
         dataclasses.replace(f, units=_scaled(fc_units[n], width)) if n in fc_units else f
-        for f in spec.fcs if (n := int(f.name[2:])) not in remove
+        for f in spec.fcs if (n := layer_number(f.name)) not in remove
     )
     return validate_spec(dataclasses.replace(spec, name=name, convs=convs, fcs=fcs, input_size=input_size))
