@@ -1,6 +1,6 @@
 """A new base network is one builder in BASE_NETWORKS (docs/extending.md): a network with four conv layers and
 hidden fc layers numbered after them (fc5, fc6) takes the config's layer keys from its own spec, trains, and goes
-through mining (checked against the recording forward) and the deconvnet (checked against Captum's
+through evaluation, mining (checked against the recording forward) and the deconvnet (checked against Captum's
 NeuronDeconvolution on a twin nn.Sequential) with no layer name spelled for it anywhere."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from zfrepro.data.preprocess import center_crop
 from zfrepro.errors import ConfigError
 from zfrepro.model import architectures
 from zfrepro.model.checkpoint import open_inputs
+from zfrepro.model.evaluate import evaluate
 from zfrepro.model.spec import ArchSpec, ConvSpec, FCSpec, PoolSpec, validate_spec
 from zfrepro.model.train import train
 from zfrepro.model.train_config import TrainConfig
@@ -65,6 +66,9 @@ def test_a_four_conv_network_trains_and_is_mined_and_projected(four_trained, tin
     model, ckpt, split, mean = open_inputs(four_trained, tiny_prepared)
     assert model.layer_names == ["conv1", "conv2", "conv3", "conv4", "fc5", "fc6", "fc8"]
     assert (four_trained.parent / "epoch1.pt").exists() and (four_trained.parent / "metrics.csv").exists()
+    metrics, predictions = evaluate(four_trained, tiny_prepared, device="cpu", threads=1)
+    assert metrics["parameters"] == sum(p.numel() for p in model.parameters())  # the spec's count, the module's
+    assert predictions["center"].shape == (len(split), 3)
 
     top9 = mine_top9(model, split, mean, ckpt["crop_size"], k=3)  # default layers: the spec's conv layers
     assert [name for name in top9 if name.startswith("conv")] == ["conv1", "conv2", "conv3", "conv4"]
