@@ -156,3 +156,15 @@ def test_published_weights_cannot_run_the_claims_about_training():
     trained = {**inputs, "published": {}}
     assert "transfer.enabled: true" in transfer.claim10(trained, CRIT)["cause"]
     assert "published" not in visualization.claim9(trained, CRIT)["cause"]
+
+
+def test_seeds_needed_for_networks_with_different_seed_counts():
+    """One seed of one network, two of the other, with a seed sd of 2 measured elsewhere (df 6): se = 2 sqrt(1 +
+    1/2); the equal seed count with that se is 4/3, so a paper effect d needs k = 4/3 (mde / d)^2 seeds of each,
+    at which se = 2 sqrt(2 / k) makes the MDE (same df) at most d."""
+    e = contrast({"a": [10.0], "b": [9.0, 11.0]}, {"a": 1, "b": -1}, 0.95, reference=(2.0, 6, "other networks"))
+    assert e.se == pytest.approx(2 * math.sqrt(1.5)) and e.n == pytest.approx(4 / 3)
+    part = rows.Part("q", 0.0, True, e, paper=(1.5, "Table X"))
+    k = int(part.needs().split()[1])
+    assert k == math.ceil(4 / 3 * (e.mde / 1.5) ** 2)
+    assert detectable(2 * math.sqrt(2 / k), 0.95, 6) <= 1.5 < detectable(2 * math.sqrt(2 / (k - 1)), 0.95, 6)

@@ -82,12 +82,13 @@ class Part:
         if self.verdict != UNTESTABLE:
             return ""
         if e.low is None:
-            return f"at least 2 {e.unit or 'units'} to measure the noise (it has {e.n})"
+            return f"at least 2 {e.unit or 'units'} to measure the noise (it has {e.n:.3g})"
         if self.effect <= 0:
             return (f"no number of {e.unit}: the paper's own value {self.paper[0]:.4g} is not beyond the threshold "
                     f"{self.threshold:g}")
         need = math.ceil(e.n * (e.mde / self.effect) ** 2)
-        return f"about {need} {e.unit} (it has {e.n}) to detect the paper's {self.effect:.4g} at {POWER:.0%} power"
+        return (f"about {need} {e.unit} (it has {e.n:.3g}) to detect the paper's {self.effect:.4g} at {POWER:.0%} "
+                "power")
 
     @property
     def criterion(self) -> str:

@@ -91,7 +91,9 @@ class Estimate:
     high: float | None
     noise: str
     mde: float | None = None  # minimum detectable effect (detectable()); None without a noise estimate
-    n: int | None = None  # how many of `unit` the noise is measured over (the n a larger run would scale)
+    # how many of `unit` the noise is measured over, the n a larger run scales: for a contrast of networks with
+    # different seed counts, the seeds per network that give the same standard error
+    n: float | None = None
     unit: str = ""  # e.g. "seeds of each network", "splits", "images"
 
 
@@ -111,22 +113,25 @@ def contrast(groups: Mapping[str, Sequence[float]], coefs: Mapping[str, float], 
     if all(k >= 2 for k in n.values()):
         terms = {g: c ** 2 * float(np.var(groups[g], ddof=1)) / n[g] for g, c in coefs.items()}
         se = math.sqrt(sum(terms.values()))
+        spread = sum(t * n[g] for g, t in terms.items())  # se^2 with one seed each
+        n_eff = spread / se ** 2 if se > 0 else min(n.values())
         denominator = sum(t ** 2 / (n[g] - 1) for g, t in terms.items())
         df = sum(terms.values()) ** 2 / denominator if denominator > 0 else math.inf
         df = df if math.isfinite(df) else 1e9
         low, high = t_interval(value, se, df, confidence)
         return Estimate(value, se, low, high, f"Welch {confidence:.0%} interval over seeds (seeds: {seeds}; "
-                                              f"df {df:.1f})", detectable(se, confidence, df), min(n.values()), unit)
+                                              f"df {df:.1f})", detectable(se, confidence, df), n_eff, unit)
     if reference is None:
         return Estimate(value, None, None, None, "no seed spread: every network has one seed (train more seeds: "
                                                  "`seeds`, or ensemble members in tables.table2)",
                         None, min(n.values()), unit)
     sd, df, what = reference
     se = sd * math.sqrt(sum(c ** 2 / n[g] for g, c in coefs.items()))
+    n_eff = sum(c ** 2 for c in coefs.values()) / sum(c ** 2 / n[g] for g, c in coefs.items())
     low, high = t_interval(value, se, df, confidence)
     return Estimate(value, se, low, high, f"{confidence:.0%} t-interval from the seed-to-seed sd of {what} "
                                           f"(sd {sd:.3g}, df {df}), assumed for every network compared "
-                                          f"(seeds: {seeds})", detectable(se, confidence, df), min(n.values()), unit)
+                                          f"(seeds: {seeds})", detectable(se, confidence, df), n_eff, unit)
 
 
 def bootstrap(statistic: Callable[..., float], samples: Sequence[Any], resamples: int, confidence: float,
