@@ -18,7 +18,8 @@ an interval and a threshold declared in the config (`claims`) before the run, an
 The minimum detectable effect (column mde) is the smallest true distance from the threshold that the interval
 excludes with 80% power: (q_{(1 + confidence) / 2} + q_{0.8}) * se, with q Student's t quantiles at the
 interval's degrees of freedom (seeds, splits) or the standard normal's (bootstrap, se = the bootstrap sd). As se
-shrinks with 1 / sqrt(n), a paper-sized effect d needs about n * (mde / d)^2 units (column needs). The paper's
+shrinks with 1 / sqrt(n), a paper-sized effect d needs about n * (mde / d)^2 units (column needs; with the
+normal quantiles' mde, as the larger run's interval has many degrees of freedom). The paper's
 values are zfrepro.report.scorecard.effects (from its tables; claims from figures alone have none).
 
 A claim holds when every part holds, does not hold when some part does not, is "not run" when no part ran, is

@@ -18,6 +18,7 @@ from zfrepro.report.scorecard.statistics import (
     UNTESTABLE,
     Estimate,
     combine,
+    detectable,
     verdict,
 )
 
@@ -77,7 +78,9 @@ class Part:
 
     def needs(self) -> str:
         """What a run would need to detect a paper-sized effect at the power POWER: n scaled by (mde / effect)^2
-        (the standard error shrinks as 1 / sqrt(n)); empty unless the part is untestable."""
+        (the standard error shrinks as 1 / sqrt(n)), with the normal quantiles' mde (a larger run's t-interval
+        has more degrees of freedom: scaling the small run's t quantiles would overstate it many times at 1 or 2
+        df); empty unless the part is untestable."""
         e = self.estimate
         if self.verdict != UNTESTABLE:
             return ""
@@ -86,7 +89,8 @@ class Part:
         if self.effect <= 0:
             return (f"no number of {e.unit}: the paper's own value {self.paper[0]:.4g} is not beyond the threshold "
                     f"{self.threshold:g}")
-        need = math.ceil(e.n * (e.mde / self.effect) ** 2)
+        mde = detectable(e.se, e.confidence) if e.confidence is not None else e.mde
+        need = max(2, math.ceil(e.n * (mde / self.effect) ** 2))
         return (f"about {need} {e.unit} (it has {e.n:.3g}) to detect the paper's {self.effect:.4g} at {POWER:.0%} "
                 "power")
 

@@ -95,6 +95,7 @@ class Estimate:
     # different seed counts, the seeds per network that give the same standard error
     n: float | None = None
     unit: str = ""  # e.g. "seeds of each network", "splits", "images"
+    confidence: float | None = None  # the interval's level (for the n a larger run needs)
 
 
 def contrast(groups: Mapping[str, Sequence[float]], coefs: Mapping[str, float], confidence: float,
@@ -120,7 +121,8 @@ def contrast(groups: Mapping[str, Sequence[float]], coefs: Mapping[str, float], 
         df = df if math.isfinite(df) else 1e9
         low, high = t_interval(value, se, df, confidence)
         return Estimate(value, se, low, high, f"Welch {confidence:.0%} interval over seeds (seeds: {seeds}; "
-                                              f"df {df:.1f})", detectable(se, confidence, df), n_eff, unit)
+                                              f"df {df:.1f})", detectable(se, confidence, df), n_eff, unit,
+                        confidence)
     if reference is None:
         return Estimate(value, None, None, None, "no seed spread: every network has one seed (train more seeds: "
                                                  "`seeds`, or ensemble members in tables.table2)",
@@ -131,7 +133,8 @@ def contrast(groups: Mapping[str, Sequence[float]], coefs: Mapping[str, float], 
     low, high = t_interval(value, se, df, confidence)
     return Estimate(value, se, low, high, f"{confidence:.0%} t-interval from the seed-to-seed sd of {what} "
                                           f"(sd {sd:.3g}, df {df}), assumed for every network compared "
-                                          f"(seeds: {seeds})", detectable(se, confidence, df), n_eff, unit)
+                                          f"(seeds: {seeds})", detectable(se, confidence, df), n_eff, unit,
+                    confidence)
 
 
 def bootstrap(statistic: Callable[..., float], samples: Sequence[Any], resamples: int, confidence: float,
@@ -163,7 +166,7 @@ def boot_estimate(statistic: Callable[..., float], samples: Sequence[Any], crite
     value, sd, low, high = bootstrap(statistic, samples, b["resamples"], confidence, b["seed"])
     return Estimate(value, sd, low, high, f"{confidence:.0%} bootstrap interval over {units} "
                                           f"({b['resamples']} resamples, seed {b['seed']})",
-                    detectable(sd, confidence), n, unit)
+                    detectable(sd, confidence), n, unit, confidence)
 
 
 def paired_over_splits(comparisons: Mapping[str, Sequence[float]], confidence: float) -> dict[str, Estimate]:
@@ -184,5 +187,5 @@ def paired_over_splits(comparisons: Mapping[str, Sequence[float]], confidence: f
         out[name] = Estimate(value, se, low, high, f"{confidence:.0%} t-interval over {len(diffs)} splits, paired "
                                                    f"differences, sd {sd:.3g} pooled over {len(comparisons)} "
                                                    f"comparisons (df {df})",
-                             detectable(se, confidence, df), len(diffs), "splits")
+                             detectable(se, confidence, df), len(diffs), "splits", confidence)
     return out

@@ -193,7 +193,7 @@ def claim9(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
                  f"(seed-to-seed sd {sd:.3g})")
         df = len(per_seed) - 1
         estimate = Estimate(value, se, low, high, noise, detectable(se, criteria["confidence"], df), len(per_seed),
-                            "seeds")
+                            "seeds", criteria["confidence"])
     else:
         estimate = Estimate(value, None, None, None, "one seed kept epoch checkpoints: no seed spread (train more "
                                                      "seeds of the Fig 4 network: `seeds` or tables.table2)",
