@@ -84,14 +84,16 @@ class Part:
         e = self.estimate
         if self.verdict != UNTESTABLE:
             return ""
+        whole = abs(e.n - round(e.n)) < 1e-6
+        has = f"{round(e.n)}" if whole else f"the equivalent of {e.n:.3g} with equal seeds"
         if e.low is None:
-            return f"at least 2 {e.unit or 'units'} to measure the noise (it has {e.n:.3g})"
+            return f"at least 2 {e.unit or 'units'} to measure the noise (it has {has})"
         if self.effect <= 0:
             return (f"no number of {e.unit}: the paper's own value {self.paper[0]:.4g} is not beyond the threshold "
                     f"{self.threshold:g}")
         mde = detectable(e.se, e.confidence) if e.confidence is not None else e.mde
         need = max(2, math.ceil(e.n * (mde / self.effect) ** 2))
-        return (f"about {need} {e.unit} (it has {e.n:.3g}) to detect the paper's {self.effect:.4g} at {POWER:.0%} "
+        return (f"about {need} {e.unit} (it has {has}) to detect the paper's {self.effect:.4g} at {POWER:.0%} "
                 "power")
 
     @property
