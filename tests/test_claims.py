@@ -25,6 +25,7 @@ from zfrepro.report.scorecard.statistics import (
     HOLDS,
     INCONCLUSIVE,
     NOT_RUN,
+    UNTESTABLE,
     bootstrap,
     combine,
     contrast,
@@ -329,7 +330,9 @@ def test_claim9_uses_the_seed_spread_of_the_convergence_curves(tmp_path):
                                           pytest.approx(np.mean(per_seed) - q * se, abs=1e-4))
     one = {**data, "cka": cka[:1], "seeds": [0]}
     row = visualization.claim9({"convergence": _save(tmp_path, "c.pt", one)}, CRIT)
-    assert row["verdict"] == INCONCLUSIVE and row["low"] == "" and "no seed spread" in row["cause"]
+    # one seed: no noise estimate, so no difference is detectable: untestable, and what it needs
+    assert row["verdict"] == UNTESTABLE and row["low"] == "" and "no seed spread" in row["cause"]
+    assert row["needs"] == "at least 2 seeds to measure the noise (it has 1)" and row["mde"] == ""
     assert "training.checkpoint_epochs" in visualization.claim9({"convergence": None}, CRIT)["cause"]
 
 
@@ -384,7 +387,7 @@ def test_claim11_ranks_the_layers_per_split(tmp_path):
     assert "fc7 69.0%; best conv5" in row["details"]
     _, single = _transfer_files(tmp_path / "one", splits=1)
     row = transfer_claims.claim11({"table7": single}, CRIT)
-    assert row["verdict"] == INCONCLUSIVE and "transfer.splits" in row["cause"]
+    assert row["verdict"] == UNTESTABLE and "transfer.splits" in row["cause"] and "2 splits" in row["needs"]
 
 
 def test_scorecard_and_command_write_11_rows(tmp_path):

@@ -63,7 +63,8 @@ def test_front_page_counts_the_verdicts_and_shows_every_table(tmp_path):
                          {"atlas": [tmp_path / "atlas" / "zf_seed0", tmp_path / "atlas" / "compare_zf_krizhevsky"]},
                          tmp_path)
     assert "Of the paper's 4 claims" in text
-    assert "holds: **1**, does not hold: **1**, inconclusive: **1**, not run: **1**" in text
+    assert ("holds: **1**, does not hold: **1**, inconclusive: **1**, untestable at this scale: **0**, not run: **1**"
+            in text)
     assert text.index("What this run reproduced") < text.index("About this run") < text.index("An intro.")
     assert "2.5 [2.2, 2.9]" in text
     html = _rendered(text)
@@ -110,3 +111,40 @@ def test_a_figure_with_a_table_is_listed_once(tmp_path):
     pd.DataFrame({"transformation": ["scale"], "p(true) mean": [0.7]}).to_csv(tmp_path / "fig5.csv", index=False)
     text = fp.front_page(None, {"fig5_invariance": tmp_path / "fig5.csv"}, {"fig5_invariance": tmp_path / "f.png"}, "T")
     assert text.count("**Fig 5**") == 2  # the figure's line and its table's line, once each
+
+
+def _scorecard(path):
+    pd.DataFrame({
+        "claim": [1, 3, 6], "quantity": ["ratio", "error difference", "change"], "threshold": [2, 0, 0],
+        "value": ["not run", 1.0, 0.2], "low": ["", -3.0, 0.1], "high": ["", 5.0, 0.3],
+        "mde": ["", 15.17, 0.05], "paper_value": ["", 2.1, ""],
+        "verdict": ["not run", "untestable at this scale", "holds"],
+        "needs": ["", "about 105 seeds of each network (it has 2)", ""],
+        "cause": ["needs published weights' training", "the paper's effect is below", ""],
+    }).to_csv(path, index=False)
+    return path
+
+
+def test_front_page_says_what_the_run_was_then_the_counts(tmp_path):
+    run = {"source": "synthetic", "published": {}, "widths": {"zf": 0.25, "krizhevsky": 0.25}, "crop_size": 84}
+    text = fp.front_page(_scorecard(tmp_path / "claims.csv"), {}, {}, "T", run=run)
+    assert "**Generated demo data at quarter width**" in text and "84-pixel crops" in text
+    assert text.index("What this run was") < text.index("Of the paper's 3 claims")
+    assert ("holds: **1**, does not hold: **0**, inconclusive: **0**, untestable at this scale: **1**, "
+            "not run: **1**") in text
+    assert "Claim 3 needs: about 105 seeds of each network (it has 2)" in text
+    assert "Claim 1 not run: needs published weights' training" in text
+    html = _rendered(text)
+    assert "detectable (80% power)" in html and "15.17" in html and "2.1" in html
+
+
+def test_describe_run_from_the_configuration():
+    published = fp.describe_run({"source": "real", "published": {"zf": "zfnet", "krizhevsky": "alexnet"},
+                                 "widths": {}, "crop_size": 224})
+    assert published.startswith("**Published networks on real images**: zf (zfnet), krizhevsky (alexnet)")
+    assert "cannot run on published weights" in published
+    assert fp.describe_run({"source": "real", "published": {}, "widths": {"zf": 1.0, "k": 1}}).startswith(
+        "**The full protocol**")
+    assert "an eighth of the paper's width" in fp.describe_run({"source": "synthetic", "widths": {"zf": 0.125}})
+    assert "widths 0.25-0.5" in fp.describe_run({"source": "synthetic", "widths": {"a": 0.25, "b": 0.5}})
+    assert "not of the paper" in fp.describe_run({"source": "synthetic", "published": {"zf": "zfnet"}})

@@ -28,6 +28,7 @@ rule front_page:
         tables=to_json(FRONT_TABLES),
         figures=to_json(FRONT_FIGURES),
         pages=to_json({"atlas": atlas_pages()} if atlas_pages() else {}),
+        run=to_json(run_summary()),
         base=lambda wildcards, output: os.path.dirname(os.path.dirname(output[0])),  # report.html goes here
     log:
         result_path("logs/front_page/front_page.log"),
@@ -37,7 +38,7 @@ rule front_page:
         "../envs/zfrepro.yaml"
     shell:
         "zfrepro front-page --claims {input.claims:q} --tables {params.tables:q} --figures {params.figures:q}"
-        " --pages {params.pages:q} --base {params.base:q}"
+        " --pages {params.pages:q} --base {params.base:q} --run {params.run:q}"
         " --intro {input.intro:q} --out {output:q} > {log:q} 2>&1"
 
 

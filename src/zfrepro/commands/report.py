@@ -55,6 +55,9 @@ def configure_front_page_parser(p: argparse.ArgumentParser) -> None:
                    help="the folder the report is written to (--pages are linked relative to it)")
     p.add_argument("--title", default="Zeiler & Fergus (2014), reproduced")
     p.add_argument("--intro", type=Path, default=None, help="an RST file whose text opens the page")
+    p.add_argument("--run", type=json_arg(dict), default=None,
+                   help='JSON: what the run was, said first: {"source": data.source, "published": {arch: weights '
+                        'name}, "widths": {arch: width}, "crop_size": n}')
     p.add_argument("--out", type=Path, required=True)
 
 
@@ -65,7 +68,7 @@ def front_page_command(args: argparse.Namespace) -> int:
     intro = args.intro.read_text() if args.intro else ""
     text = front_page(Path(args.claims) if args.claims else None, {k: Path(v) for k, v in args.tables.items()},
                       {k: Path(v) for k, v in args.figures.items()}, args.title, intro,
-                      {k: [Path(p) for p in v] for k, v in args.pages.items()}, args.base)
+                      {k: [Path(p) for p in v] for k, v in args.pages.items()}, args.base, args.run)
     # Snakemake renders the page with Jinja before docutils: keep the run's text literal
     atomic_write_text(args.out, "{% raw %}\n" + text + "{% endraw %}\n")
     print(f"wrote {args.out} ({len(args.tables)} tables, {len(args.figures)} figures)")

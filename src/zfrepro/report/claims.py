@@ -6,11 +6,25 @@ an interval and a threshold declared in the config (`claims`) before the run, an
 
   holds          the interval lies entirely on the claimed side of the threshold
   does not hold  it lies entirely on the other side
-  inconclusive   it contains the threshold (the difference is within the noise), or there is no noise estimate
-  not run        the results it needs were not made (the row names the config key that makes them)
+  inconclusive   it contains the threshold (the difference is within the noise), though the run could have
+                 detected a paper-sized effect, or the paper gives no number to compare with
+  untestable at this scale
+                 it contains the threshold, and the run could not have told: there is no noise estimate (one seed,
+                 one split), or the paper's own effect (its value's distance from the threshold) is below the
+                 run's minimum detectable effect; the row says how many seeds, splits or images it would need
+  not run        the results it needs were not made (the row names the config key that makes them), or the
+                 configuration cannot make them (published weights have no training to measure)
 
-A claim holds when every part holds, does not hold when some part does not, is "not run" when no part ran,
-and is inconclusive otherwise (a part not run keeps a claim from holding). Intervals, at `claims.confidence`:
+The minimum detectable effect (column mde) is the smallest true distance from the threshold that the interval
+excludes with 80% power: (q_{(1 + confidence) / 2} + q_{0.8}) * se, with q Student's t quantiles at the
+interval's degrees of freedom (seeds, splits) or the standard normal's (bootstrap, se = the bootstrap sd). As se
+shrinks with 1 / sqrt(n), a paper-sized effect d needs about n * (mde / d)^2 units (column needs; with the
+normal quantiles' mde, as the larger run's interval has many degrees of freedom). The paper's
+values are zfrepro.report.scorecard.effects (from its tables; claims from figures alone have none).
+
+A claim holds when every part holds, does not hold when some part does not, is "not run" when no part ran, is
+inconclusive when some part is, untestable when every part that does not hold is untestable, and inconclusive
+otherwise (a part not run keeps a claim from holding). Intervals, at `claims.confidence`:
 
   seeds      a t-interval for a contrast of per-network means over training seeds (e.g. one network's mean
              error minus another's): Welch's, with Satterthwaite's degrees of freedom, when every network in it
@@ -52,10 +66,15 @@ def scorecard_markdown(df: pd.DataFrame, criteria: Mapping) -> str:
     def interval(row: pd.Series) -> str:
         return f"[{row['low']:.4g}, {row['high']:.4g}]" if row["low"] != "" else "-"
 
+    def number(v: object) -> str:
+        return v if isinstance(v, str) else f"{v:.4g}"
+
     summary = pd.DataFrame({
         "claim": df["claim"], "verdict": df["verdict"], "quantity": df["quantity"],
-        "value": [v if isinstance(v, str) else f"{v:.4g}" for v in df["value"]],
+        "value": [number(v) for v in df["value"]],
         f"{confidence:.0%} interval": [interval(r) for _, r in df.iterrows()], "threshold": df["threshold"],
+        "detectable (80% power)": [number(v) or "-" for v in df["mde"]],
+        "paper": [number(v) or "-" for v in df["paper_value"]],
     })
     counts = df["verdict"].value_counts()
     lines = ["# The paper's claims on this run", "",
@@ -64,12 +83,18 @@ def scorecard_markdown(df: pd.DataFrame, criteria: Mapping) -> str:
     for _, r in df.iterrows():
         lines += [f"## Claim {r['claim']}: {r['verdict']}", "", f"*{r['statement']}*", "",
                   f"- criterion: {r['criterion']}", f"- noise: {r['noise'] or '-'}",
+                  f"- paper: {number(r['paper_value'])} ({r['paper_source']})" if r["paper_value"] != ""
+                  else f"- paper: {r['paper_source']}",
+                  *([f"- needs: {r['needs']}"] if r["needs"] else []),
                   *(f"- {part}" for part in r["details"].split(" | ")),
                   *([f"- cause: {r['cause']}"] if r["cause"] else []), ""]
     lines.append(
         "Verdicts: holds when the interval lies beyond the threshold on the claimed side, does not hold when it "
-        "lies on the other side, inconclusive when it contains the threshold (within the noise) or there is no "
-        "noise estimate, not run when the results it needs were not made (the config key that makes them is "
-        "named). A claim with several parts holds when every part holds. Thresholds and the interval level are "
-        "the config's `claims` section; the method is in src/zfrepro/report/claims.py.")
+        "lies on the other side, inconclusive when it contains the threshold (within the noise) though a "
+        "paper-sized effect would have shown (or the paper gives no number), untestable at this scale when the run "
+        "could not have told (no noise estimate, or the paper's effect below the smallest difference it detects at "
+        "80% power: `detectable`; `needs` says how many seeds, splits or images would), not run when the results "
+        "it needs were not made (the config key that makes them is named) or this configuration cannot make them. "
+        "A claim with several parts holds when every part holds. Thresholds and the interval level are the "
+        "config's `claims` section; the method is in src/zfrepro/report/claims.py and docs/scorecard.md.")
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ from zfrepro.analysis.correspondence import RANDOM
 from zfrepro.analysis.parts_csv import part_label
 from zfrepro.report import paper
 from zfrepro.report.scorecard.rows import with_defaults
+from zfrepro.report.scorecard.statistics import verdict as interval_verdict
 from zfrepro.report.scorecard.visualization import claim8_parts, correspondence_gap
 
 
@@ -49,7 +50,10 @@ def claim8(data: dict, criteria: Mapping | None = None) -> str:
     parts = claim8_parts(data)
     clear = [p for p in parts if s[p][0] < rand_mean - rand_sd]
     words = ", ".join(f"{part_label(p)} {s[p][0]:.3f}" for p in parts)
-    verdict = correspondence_gap(data, with_defaults(criteria or {})).verdict
+    # the interval's verdict alone: whether a paper-sized gap was detectable is the scorecard's to say
+    gap = correspondence_gap(data, with_defaults(criteria or {}))
+    e = gap.estimate
+    verdict = interval_verdict(e.low, e.high, gap.threshold, gap.above)
     return (f"Claim 8 (eyes and nose below random at layer {_layer_number(layer)}) {verdict} here: {words} vs "
             f"random {rand_mean:.3f} +- {rand_sd:.3f}; {len(clear)} of {len(parts)} parts lie more than one "
             "random sd below.")

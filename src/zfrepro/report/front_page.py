@@ -3,8 +3,12 @@
 Written by the workflow from the run's own tables (`zfrepro front-page`), as reStructuredText that Snakemake shows
 as the report's first page (the Snakefile's `report:` points to it once it exists). It says, in order:
 
-1. how many of the paper's 11 claims hold on this run, with each claim's verdict and value (claims.csv);
-2. section by section of the paper, every table with the paper's values beside ours (the paper_* and ours_*
+1. what the run was (generated demo data at a fraction of the paper's width; published networks on real
+   images; the full protocol), from the configuration's data source, widths and published weights (`describe_run`);
+2. how many of the paper's 11 claims hold on this run (and how many are inconclusive, untestable at this scale or
+   not run), with each claim's verdict, value, the smallest difference the run detects and the paper's value
+   (claims.csv), then what each untestable claim needs and why each claim not run was not;
+3. section by section of the paper, every table with the paper's values beside ours (the paper_* and ours_*
    columns every table writes) and a link to the table and to each figure of that section.
 
 Links are Snakemake report references (`name.png`_, resolved by Snakemake to the file's page in the report).
@@ -15,13 +19,16 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Mapping
+from fractions import Fraction
 from pathlib import Path
 
 import pandas as pd
 
 from zfrepro.report import sections
+from zfrepro.report.scorecard.statistics import NOT_RUN, UNTESTABLE, VERDICTS
 
-VERDICTS = ("holds", "does not hold", "inconclusive", "not run")
+WIDTH_NAMES = {Fraction(1, 2): "half", Fraction(1, 4): "quarter", Fraction(1, 8): "an eighth of the paper's"}
 
 
 def _number(value) -> float | None:
@@ -84,13 +91,54 @@ def _with_sd(table: pd.DataFrame, column: str) -> pd.Series:
                       for v, s in zip(table[column], table[sd], strict=True)], index=table.index)
 
 
+def _width(widths: Mapping[str, float]) -> str:
+    """The trained networks' width in words: "quarter width", "full width", "widths 0.25-0.5"."""
+    values = sorted(set(float(w) for w in widths.values()))
+    if len(values) != 1:
+        return f"widths {values[0]:g}-{values[-1]:g} of the paper's"
+    if values[0] == 1:
+        return "the paper's full width"
+    name = WIDTH_NAMES.get(Fraction(values[0]).limit_denominator(64))
+    return f"{name} width" if name else f"{values[0]:g} of the paper's width"
+
+
+def describe_run(run: Mapping) -> str:
+    """What the run was, from its configuration: `source` (data.source), `published` ({arch: weights name}),
+    `widths` ({arch: width} of the trained networks), `crop_size`."""
+    published, widths = run.get("published") or {}, run.get("widths") or {}
+    crop = run.get("crop_size")
+    crops = f" at {crop}-pixel crops" if crop else ""
+    real = run.get("source") == "real"
+    if published:
+        names = ", ".join(f"{arch} ({name})" for arch, name in published.items())
+        text = (f"**Published networks on real images**: {names} imported from their released weights, nothing "
+                f"trained, evaluated and analysed on ImageNet's validation images{crops}."
+                if real else
+                f"**Published networks' architectures on generated data**: {names} imported from the configured "
+                f"weights files, analysed on the workflow's generated images{crops}: a test of the pipeline, not of "
+                "the paper.")
+        if widths:
+            text += f" Trained here as well: {', '.join(widths)} ({_width(widths)})."
+        return text + (" Claims about training (filters without renormalisation, removed or widened layers, "
+                       "convergence, training from scratch) cannot run on published weights.")
+    if not real:
+        return (f"**Generated demo data at {_width(widths)}**: networks trained on the workflow's generated "
+                f"images{crops}, a demonstration of the method at a laptop's scale. Its verdicts are about these data "
+                "and networks, not about ImageNet; a claim whose paper-sized effect is smaller than the run can "
+                "detect reads *untestable at this scale*.")
+    if all(float(w) == 1 for w in widths.values()):
+        return f"**The full protocol**: networks at the paper's width trained on ImageNet{crops}."
+    return f"**Real images at {_width(widths)}**: networks trained on ImageNet{crops} at a reduced width."
+
+
 def _claims_section(claims: pd.DataFrame) -> list[str]:
     counts = claims["verdict"].value_counts()
-    summary = ", ".join(f"{v}: **{counts.get(v, 0)}**" for v in VERDICTS if counts.get(v, 0) or v != "not run")
+    summary = ", ".join(f"{v}: **{counts.get(v, 0)}**" for v in VERDICTS)
     lines = ["What this run reproduced", "-" * 24, "",
              f"Of the paper's {len(claims)} claims, measured on this run with the criteria the configuration declared "
              f"before it: {summary} (the scorecard, `claims.csv`_; an inconclusive claim's difference is within the "
-             "noise, and the scorecard's *cause* column says what limits a verdict other than holds).", ""]
+             "noise though a paper-sized one would have shown, an untestable one's could not have shown at this "
+             "scale, and the scorecard's *cause* column says what limits a verdict other than holds).", ""]
     shown = pd.DataFrame({
         "claim": claims["claim"],
         "verdict": claims["verdict"],
@@ -99,7 +147,16 @@ def _claims_section(claims: pd.DataFrame) -> list[str]:
                                  for v, lo, hi in zip(claims["value"], claims["low"], claims["high"], strict=True)],
         "threshold": claims["threshold"],
     })
-    return lines + _list_table(shown)
+    if "mde" in claims.columns:  # scorecards before the minimum detectable effect have neither column
+        shown["detectable (80% power)"] = claims["mde"]
+        shown["paper"] = claims["paper_value"]
+    lines += _list_table(shown)
+    for verdict, column, what in ((UNTESTABLE, "needs", "needs"), (NOT_RUN, "cause", "not run")):
+        if column not in claims.columns:
+            continue
+        for _, row in claims[claims["verdict"] == verdict].iterrows():
+            lines += [f"- Claim {row['claim']} {what}: {_cell(row[column])}", ""]
+    return lines
 
 
 def _value_interval(value, low, high) -> str:
@@ -111,12 +168,15 @@ def _value_interval(value, low, high) -> str:
 
 
 def front_page(claims: Path | None, tables: dict[str, Path], figures: dict[str, Path], title: str,
-               intro: str = "", pages: dict[str, list[Path]] | None = None, base: Path | None = None) -> str:
+               intro: str = "", pages: dict[str, list[Path]] | None = None, base: Path | None = None,
+               run: Mapping | None = None) -> str:
     """The front page as reStructuredText. `pages`: folders of HTML pages by item name (the feature atlas), linked
     by their index.html's path relative to `base`, the folder of the report (a pure HTML report cannot hold
-    folders, so they stay beside it)."""
+    folders, so they stay beside it). `run`: what the run was (describe_run), said first."""
     pages = pages or {}
     lines = [title, "=" * len(title), ""]
+    if run is not None:
+        lines += ["What this run was", "-" * 17, "", describe_run(run), ""]
     if claims is not None:  # the answer first
         lines += _claims_section(pd.read_csv(claims))
     if intro:

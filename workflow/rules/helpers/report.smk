@@ -15,3 +15,13 @@ def front_page_inputs():
     figures = {name: result_path(f"figures/{name}.png") for name in PLOTS}
     figures = {name: path for name, path in figures.items() if path in TARGETS}  # not a figure left out (Fig 8)
     return tables, figures
+
+
+def run_summary():
+    """What the run was, for the front page's first lines (zfrepro.report.front_page.describe_run)."""
+    return {
+        "source": config["data"]["source"],
+        "published": {arch: published_weights(arch)["name"] for arch in imported_arch_names()},
+        "widths": {arch: config["architectures"][arch].get("width", 1.0) for arch in trained_arch_names()},
+        "crop_size": config["data"]["crop_size"],
+    }

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from zfrepro.analysis.filters import FilterStudy
-from zfrepro.report.scorecard.inputs import load_optional
+from zfrepro.report.scorecard.inputs import load_optional, published
 from zfrepro.report.scorecard.rows import Part, claim_row, not_run, rule_not_run
 from zfrepro.report.scorecard.statistics import boot_estimate
 
@@ -27,10 +27,12 @@ def claim1(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     t = criteria["dominance_ratio"]
     names = ("largest / median layer-1 filter RMS without renormalisation (peak over epochs)",
              "largest / median layer-1 filter RMS with renormalisation (peak over epochs)")
+    if why := published(inputs, "a network trained with and one without renormalisation"):
+        return rule_not_run(1, [(names[0], t, True), (names[1], t, False)], why)
     data = _fig6(inputs)
     if data is None:
         return rule_not_run(1, [(names[0], t, True), (names[1], t, False)], "the filters rule (Fig 6)")
-    if data.no_renorm is None:  # published networks: none was trained without renormalisation
+    if data.no_renorm is None:
         return rule_not_run(1, [(names[0], t, True), (names[1], t, False)],
                             "no network trained without renormalisation: visualize.no_renorm_arch is null")
     radius = data.zf.radius
@@ -44,7 +46,7 @@ def claim1(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
         history = network.history
         peak, epoch = peak_dominance(history)
         norms = rms_norms(history[epoch])
-        estimate = boot_estimate(max_median, [norms], criteria, f"the {len(norms)} layer-1 filters")
+        estimate = boot_estimate(max_median, [norms], criteria, f"the {len(norms)} layer-1 filters", "layer-1 filters")
         context = (f"{network.arch} at epoch {epoch} (of {', '.join(map(str, sorted(history)))}): largest "
                    f"RMS {norms.max():.3g}, median {np.median(norms):.3g}" + clipped)
         parts.append(Part(name, t, above, estimate, context))
@@ -90,11 +92,11 @@ def claim2(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     filters = f"the layer-1 filters of each network ({n_k} Krizhevsky, {n_z} ZF)"
     parts = [
         Part(names[0], criteria[keys[0]], True,
-             boot_estimate(diff, [mid["c"][:, 1], mid["b"][:, 1]], criteria, filters),
+             boot_estimate(diff, [mid["c"][:, 1], mid["b"][:, 1]], criteria, filters, "layer-1 filters"),
              f"band {list(band)} cycles/pixel; low/mid/high shares: Krizhevsky "
              f"{'/'.join(f'{x:.2f}' for x in mid['b'].mean(0))}, ZF {'/'.join(f'{x:.2f}' for x in mid['c'].mean(0))}"),
         Part(names[1], criteria[keys[1]], True,
-             boot_estimate(diff, [near["b"], near["c"]], criteria, filters),
+             boot_estimate(diff, [near["b"], near["c"]], criteria, filters, "layer-1 filters"),
              f"near-dead (RMS below 10% of the median, or flat colour): Krizhevsky {int(near['b'].sum())} of "
              f"{len(near['b'])}, ZF {int(near['c'].sum())} of {len(near['c'])}"),
     ]
@@ -104,7 +106,8 @@ def claim2(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
                  "e": alias_share(z2.projections, z2.stride, remove_mean=True)}
         parts.append(Part(names[2], criteria[keys[2]], True,
                           boot_estimate(diff, [alias["d"], alias["e"]], criteria,
-                                        f"the layer-2 projections of each network ({len(alias['d'])} each)"),
+                                        f"the layer-2 projections of each network ({len(alias['d'])} each)",
+                                        "layer-2 projections"),
                           f"Krizhevsky (layer-1 stride {k2.stride}) {alias['d'].mean():.3f}, ZF (stride "
                           f"{z2.stride}) {alias['e'].mean():.3f}"))
     else:

@@ -31,6 +31,16 @@ T3_ZF, T3_CONV = "our model (Fig 3)", "Fig 3: adjust layers 3,4,5: 512,1024,512 
 T3_FC8192 = "Fig 3: adjust layers 6,7: 8192 units"
 
 
+def published(inputs: Mapping, needs: str) -> str:
+    """Why a claim about training cannot run when the networks are imported from published weights (the inputs'
+    "published": {arch: weights name}), naming what it needs; empty when none is."""
+    networks = inputs.get("published") or {}
+    if not networks:
+        return ""
+    names = ", ".join(f"{arch}: {name}" for arch, name in networks.items())
+    return f"the networks are published weights ({names}), not trained here: the claim needs {needs}"
+
+
 def load_optional(path: str | None) -> Any:
     return None if path is None else load_result(path)
 
@@ -66,11 +76,11 @@ def seed_reference(inputs: Mapping, quantity: Callable[[dict, str], float], what
 def seed_parts(inputs: Mapping, criteria: Mapping, specs: Sequence[tuple], quantity: Callable[[dict, str], float],
                 what: str) -> list[Part]:
     """Parts that are contrasts of per-network means over seeds. specs: (name, threshold, {role: coef},
-    {role: (arch or None, config key)}, context(means) -> str)."""
+    {role: (arch or None, config key)}, context(means) -> str, the paper's value (scorecard.effects) or None)."""
     crops = inputs.get("crops", "ten")
     reference = seed_reference(inputs, quantity, what)
     parts = []
-    for name, threshold, coefs, roles, context in specs:
+    for name, threshold, coefs, roles, context, paper in specs:
         missing = [key for role, (arch, key) in roles.items() if role in coefs and (arch is None or
                                                                                     not seed_metrics(inputs, arch))]
         if missing:
@@ -80,7 +90,7 @@ def seed_parts(inputs: Mapping, criteria: Mapping, specs: Sequence[tuple], quant
         estimate = contrast(groups, coefs, criteria["confidence"], reference,
                             labels={role: roles[role][0] for role in coefs})
         means = {role: float(np.mean(v)) for role, v in groups.items()}
-        parts.append(Part(name, threshold, True, estimate, context(means, groups)))
+        parts.append(Part(name, threshold, True, estimate, context(means, groups), paper=paper))
     return parts
 
 

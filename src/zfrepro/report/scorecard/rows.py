@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from zfrepro.report.paper import CLAIMS
-from zfrepro.report.scorecard.statistics import FAILS, HOLDS, NOT_RUN, Estimate, combine, verdict
+from zfrepro.report.scorecard.effects import NO_NUMBER
+from zfrepro.report.scorecard.statistics import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    NOT_RUN,
+    POWER,
+    UNTESTABLE,
+    Estimate,
+    combine,
+    detectable,
+    verdict,
+)
 
-COLUMNS = ["claim", "statement", "quantity", "criterion", "threshold", "value", "se", "low", "high", "noise",
-           "verdict", "cause", "details"]
+COLUMNS = ["claim", "statement", "quantity", "criterion", "threshold", "value", "se", "low", "high", "mde",
+           "paper_value", "paper_source", "noise", "verdict", "needs", "cause", "details"]
 
 
 # The config's `claims` section (workflow/schemas/config.schema.yaml holds the same defaults).
@@ -39,12 +52,49 @@ class Part:
     estimate: Estimate | None = None
     context: str = ""  # the measured numbers behind it, quoted in the cause
     enable: str = ""  # what makes it run, when it did not
+    paper: tuple[float, str] | None = None  # the paper's value of the quantity and its source (scorecard.effects)
+
+    @property
+    def effect(self) -> float | None:
+        """The paper's value's distance from the threshold on the claimed side (negative: the wrong side)."""
+        if self.paper is None:
+            return None
+        return self.paper[0] - self.threshold if self.above else self.threshold - self.paper[0]
+
+    @property
+    def untestable(self) -> bool:
+        """Whether the run cannot tell this part: no noise estimate, or a paper-sized effect below its minimum
+        detectable effect."""
+        e = self.estimate
+        return e is not None and (e.low is None or (e.mde is not None and self.effect is not None
+                                                    and self.effect < e.mde))
 
     @property
     def verdict(self) -> str:
         if self.estimate is None:
             return NOT_RUN
-        return verdict(self.estimate.low, self.estimate.high, self.threshold, self.above)
+        v = verdict(self.estimate.low, self.estimate.high, self.threshold, self.above)
+        return UNTESTABLE if v == INCONCLUSIVE and self.untestable else v
+
+    def needs(self) -> str:
+        """What a run would need to detect a paper-sized effect at the power POWER: n scaled by (mde / effect)^2
+        (the standard error shrinks as 1 / sqrt(n)), with the normal quantiles' mde (a larger run's t-interval
+        has more degrees of freedom: scaling the small run's t quantiles would overstate it many times at 1 or 2
+        df); empty unless the part is untestable."""
+        e = self.estimate
+        if self.verdict != UNTESTABLE:
+            return ""
+        whole = abs(e.n - round(e.n)) < 1e-6
+        has = f"{round(e.n)}" if whole else f"the equivalent of {e.n:.3g} with equal seeds"
+        if e.low is None:
+            return f"at least 2 {e.unit or 'units'} to measure the noise (it has {has})"
+        if self.effect <= 0:
+            return (f"no number of {e.unit}: the paper's own value {self.paper[0]:.4g} is not beyond the threshold "
+                    f"{self.threshold:g}")
+        mde = detectable(e.se, e.confidence) if e.confidence is not None else e.mde
+        need = max(2, math.ceil(e.n * (mde / self.effect) ** 2))
+        return (f"about {need} {e.unit} (it has {has}) to detect the paper's {self.effect:.4g} at {POWER:.0%} "
+                "power")
 
     @property
     def criterion(self) -> str:
@@ -56,7 +106,10 @@ class Part:
         e = self.estimate
         interval = f" [{e.low:.4g}, {e.high:.4g}]" if e.low is not None else " (no interval)"
         context = f" ({self.context})" if self.context else ""
-        return f"{self.name}: {e.value:.4g}{interval} vs {self.threshold:g}: {self.verdict}{context}"
+        mde = f"detectable {e.mde:.3g}" if e.mde is not None else "no detectable effect without noise estimate"
+        paper = f"paper {self.paper[0]:.4g} ({self.paper[1]})" if self.paper else "no paper number"
+        return (f"{self.name}: {e.value:.4g}{interval} vs {self.threshold:g}, {mde}, {paper}: {self.verdict}"
+                f"{context}")
 
     def cause(self) -> str:
         """Why this part does not hold or is inconclusive, in measured numbers."""
@@ -68,6 +121,10 @@ class Part:
             side = "below" if self.above else "above"
             return (f"{self.name} is {e.value:.4g} [{e.low:.4g}, {e.high:.4g}], {side} the threshold "
                     f"{self.threshold:g} beyond the noise{context}")
+        if v == UNTESTABLE and e.mde is not None:
+            return (f"{self.name} is {e.value:.4g} [{e.low:.4g}, {e.high:.4g}]: the paper's effect, "
+                    f"{self.effect:.4g} from the threshold, is below the smallest this run detects "
+                    f"({e.mde:.3g} at {POWER:.0%} power); needs {self.needs()}{context}")
         if e.low is None:
             return f"{self.name} is {e.value:.4g} with no noise estimate ({e.noise}){context}"
         if e.low == e.high:
@@ -102,12 +159,19 @@ def claim_row(number: int, parts: Sequence[Part], headline: int | None = None, m
     def num(x: float | None) -> float | str:  # 6 significant digits: a bound near 0 keeps its sign and size
         return float(f"{float(x):.6g}") if x is not None else ""
 
+    paper_value, paper_source = (num(head.paper[0]), head.paper[1]) if head.paper else (
+        "", NO_NUMBER.get(number, "no number: the paper does not report this quantity at this run's sizes or layers"))
+    needs = [(p.name, p.needs()) for p in parts if p.needs()]
+
     return {
         "claim": number, "statement": CLAIMS[number - 1], "quantity": head.name,
         "criterion": "; ".join(p.criterion for p in parts) + (" (every part)" if len(parts) > 1 else ""),
         "threshold": head.threshold, "value": num(e.value) if e else NOT_RUN, "se": num(e.se) if e else "",
-        "low": num(e.low) if e else "", "high": num(e.high) if e else "", "noise": e.noise if e else "",
-        "verdict": v, "cause": "" if v == HOLDS else " | ".join(
+        "low": num(e.low) if e else "", "high": num(e.high) if e else "", "mde": num(e.mde) if e else "",
+        "paper_value": paper_value, "paper_source": paper_source, "noise": e.noise if e else "",
+        "verdict": v,
+        "needs": " | ".join(text if len(parts) == 1 else f"{name}: {text}" for name, text in needs),
+        "cause": "" if v == HOLDS else " | ".join(
             [p.cause() for p in parts if p.verdict != HOLDS] + ([f"why: {mechanism}"] if mechanism else [])),
         "details": " | ".join(p.describe() + (f"; noise: {p.estimate.noise}" if p.estimate and e and
                                               p.estimate.noise != e.noise else "") for p in parts),

@@ -13,7 +13,13 @@ import numpy as np
 HOLDS, FAILS, INCONCLUSIVE, NOT_RUN = "holds", "does not hold", "inconclusive", "not run"
 
 
-VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_RUN)
+UNTESTABLE = "untestable at this scale"
+
+
+VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, UNTESTABLE, NOT_RUN)
+
+
+POWER = 0.8  # the power at which the minimum detectable effect is stated
 
 
 def verdict(low: float | None, high: float | None, threshold: float, above: bool = True) -> str:
@@ -26,13 +32,32 @@ def verdict(low: float | None, high: float | None, threshold: float, above: bool
 
 
 def combine(verdicts: Sequence[str]) -> str:
-    """A claim's verdict from its parts' (module docstring)."""
+    """A claim's verdict from its parts' (module docstring): not run when none ran; else does not hold when one
+    does not; inconclusive when one is (it could have shown and did not); untestable when every part that does
+    not hold is untestable at this scale; holds when every part does."""
     ran = [v for v in verdicts if v != NOT_RUN]
     if not ran:
         return NOT_RUN
     if FAILS in ran:
         return FAILS
-    return HOLDS if len(ran) == len(verdicts) and all(v == HOLDS for v in ran) else INCONCLUSIVE
+    if INCONCLUSIVE in ran:
+        return INCONCLUSIVE
+    if UNTESTABLE in ran:
+        return UNTESTABLE
+    return HOLDS if len(ran) == len(verdicts) else INCONCLUSIVE
+
+
+def detectable(se: float | None, confidence: float, df: float | None = None, power: float = POWER) -> float | None:
+    """The minimum detectable effect: the smallest true distance from the threshold that the interval at
+    `confidence` excludes with probability `power`, (q_{(1 + confidence) / 2} + q_{power}) * se, with q the
+    standard normal's quantiles (bootstrap), or Student's t with `df` degrees of freedom (t-intervals).
+    None without a noise estimate."""
+    from scipy import stats
+
+    if se is None or not math.isfinite(se):
+        return None
+    dist = stats.t(df) if df is not None and math.isfinite(df) else stats.norm()
+    return float((dist.ppf((1 + confidence) / 2) + dist.ppf(power)) * se)
 
 
 def t_interval(value: float, se: float | None, df: float | None, confidence: float) -> tuple[float | None, ...]:
@@ -65,6 +90,12 @@ class Estimate:
     low: float | None
     high: float | None
     noise: str
+    mde: float | None = None  # minimum detectable effect (detectable()); None without a noise estimate
+    # how many of `unit` the noise is measured over, the n a larger run scales: for a contrast of networks with
+    # different seed counts, the seeds per network that give the same standard error
+    n: float | None = None
+    unit: str = ""  # e.g. "seeds of each network", "splits", "images"
+    confidence: float | None = None  # the interval's level (for the n a larger run needs)
 
 
 def contrast(groups: Mapping[str, Sequence[float]], coefs: Mapping[str, float], confidence: float,
@@ -78,24 +109,32 @@ def contrast(groups: Mapping[str, Sequence[float]], coefs: Mapping[str, float], 
     means = {g: float(np.mean(groups[g])) for g in coefs}
     n = {g: len(groups[g]) for g in coefs}
     seeds = ", ".join(f"{(labels or {}).get(g, g)} {n[g]}" for g in coefs)
+    unit = "seeds of each network"
     value = sum(c * means[g] for g, c in coefs.items())
     if all(k >= 2 for k in n.values()):
         terms = {g: c ** 2 * float(np.var(groups[g], ddof=1)) / n[g] for g, c in coefs.items()}
         se = math.sqrt(sum(terms.values()))
+        spread = sum(t * n[g] for g, t in terms.items())  # se^2 with one seed each
+        n_eff = spread / se ** 2 if se > 0 else min(n.values())
         denominator = sum(t ** 2 / (n[g] - 1) for g, t in terms.items())
         df = sum(terms.values()) ** 2 / denominator if denominator > 0 else math.inf
-        low, high = t_interval(value, se, df if math.isfinite(df) else 1e9, confidence)
+        df = df if math.isfinite(df) else 1e9
+        low, high = t_interval(value, se, df, confidence)
         return Estimate(value, se, low, high, f"Welch {confidence:.0%} interval over seeds (seeds: {seeds}; "
-                                              f"df {df:.1f})")
+                                              f"df {df:.1f})", detectable(se, confidence, df), n_eff, unit,
+                        confidence)
     if reference is None:
         return Estimate(value, None, None, None, "no seed spread: every network has one seed (train more seeds: "
-                                                 "`seeds`, or ensemble members in tables.table2)")
+                                                 "`seeds`, or ensemble members in tables.table2)",
+                        None, min(n.values()), unit)
     sd, df, what = reference
     se = sd * math.sqrt(sum(c ** 2 / n[g] for g, c in coefs.items()))
+    n_eff = sum(c ** 2 for c in coefs.values()) / sum(c ** 2 / n[g] for g, c in coefs.items())
     low, high = t_interval(value, se, df, confidence)
     return Estimate(value, se, low, high, f"{confidence:.0%} t-interval from the seed-to-seed sd of {what} "
                                           f"(sd {sd:.3g}, df {df}), assumed for every network compared "
-                                          f"(seeds: {seeds})")
+                                          f"(seeds: {seeds})", detectable(se, confidence, df), n_eff, unit,
+                    confidence)
 
 
 def bootstrap(statistic: Callable[..., float], samples: Sequence[Any], resamples: int, confidence: float,
@@ -114,16 +153,20 @@ def bootstrap(statistic: Callable[..., float], samples: Sequence[Any], resamples
     return value, float(draws.std(ddof=1)), float(low), float(high)
 
 
-def boot_estimate(statistic: Callable[..., float], samples: Sequence[Any], criteria: Mapping, units: str) -> Estimate:
-    """bootstrap() with the config's settings, as an Estimate whose noise says what was resampled; no interval
-    when a sample has a single unit (resampling it shows no spread that was measured)."""
+def boot_estimate(statistic: Callable[..., float], samples: Sequence[Any], criteria: Mapping, units: str,
+                  unit: str = "units") -> Estimate:
+    """bootstrap() with the config's settings, as an Estimate whose noise says what was resampled (`units`; `unit`
+    names one kind of them, e.g. "images", for what a larger run needs); no interval when a sample has a single
+    unit (resampling it shows no spread that was measured)."""
     b, confidence = criteria["bootstrap"], criteria["confidence"]
-    if min(len(sample) for sample in samples) < 2:
+    n = min(len(sample) for sample in samples)
+    if n < 2:
         value = float(statistic(*(np.asarray(sample) for sample in samples)))
-        return Estimate(value, None, None, None, f"no spread: a single unit among {units}")
+        return Estimate(value, None, None, None, f"no spread: a single unit among {units}", None, n, unit)
     value, sd, low, high = bootstrap(statistic, samples, b["resamples"], confidence, b["seed"])
     return Estimate(value, sd, low, high, f"{confidence:.0%} bootstrap interval over {units} "
-                                          f"({b['resamples']} resamples, seed {b['seed']})")
+                                          f"({b['resamples']} resamples, seed {b['seed']})",
+                    detectable(sd, confidence), n, unit, confidence)
 
 
 def paired_over_splits(comparisons: Mapping[str, Sequence[float]], confidence: float) -> dict[str, Estimate]:
@@ -135,12 +178,14 @@ def paired_over_splits(comparisons: Mapping[str, Sequence[float]], confidence: f
         value = float(np.mean(diffs))
         if pooled is None:
             out[name] = Estimate(value, None, None, None, f"no split-to-split spread: {len(diffs)} split "
-                                                         "(set transfer.splits to 2 or more)")
+                                                         "(set transfer.splits to 2 or more)",
+                                 None, len(diffs), "splits")
             continue
         sd, df = pooled
         se = sd / math.sqrt(len(diffs))
         low, high = t_interval(value, se, df, confidence)
         out[name] = Estimate(value, se, low, high, f"{confidence:.0%} t-interval over {len(diffs)} splits, paired "
                                                    f"differences, sd {sd:.3g} pooled over {len(comparisons)} "
-                                                   f"comparisons (df {df})")
+                                                   f"comparisons (df {df})",
+                             detectable(se, confidence, df), len(diffs), "splits", confidence)
     return out

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 from zfrepro.io import load_json_result
+from zfrepro.report.scorecard import effects
+from zfrepro.report.scorecard.inputs import published
 from zfrepro.report.scorecard.rows import Part, claim_row, not_run
 from zfrepro.report.scorecard.statistics import paired_over_splits
 
@@ -34,13 +36,16 @@ def claim10(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     margin, few = criteria["transfer_margin"], criteria["few_images_gain"]
     transfer = inputs.get("transfer")
     if not transfer:
+        why = published(inputs, "transfer.enabled: true with the Caltech roots (it also trains the from-scratch "
+                                "networks it compares with)") or "transfer.enabled: true"
         return claim_row(10, [not_run("pretrained minus from-scratch accuracy (points), smallest over sizes", margin,
-                                      "transfer.enabled: true"),
+                                      why),
                               not_run("pretrained with the fewest images minus from scratch with the most", few,
-                                      "transfer.enabled: true")])
+                                      why)])
     comparisons: dict[str, list[float]] = {}
     names: list[tuple[str, float, bool]] = []  # (name, threshold, is a margin at one size)
     contexts: dict[str, str] = {}
+    papers: dict[str, tuple[float, str] | None] = {}
     for dataset, spec in transfer.items():
         pre, scratch = _pretrained(spec["pretrained"]), _scratch_scores(spec["scratch"])
         for n in spec["sizes"]:
@@ -52,6 +57,7 @@ def claim10(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
             contexts[name] = (f"pretrained {np.mean([pre[(n, s)] for s in splits]):.1f}%, from scratch "
                               f"{np.mean([scratch[(n, s)] for s in splits]):.1f}%")
             names.append((name, margin, True))
+            papers[name] = effects.transfer_margin(dataset, n)
         if spec.get("fig9_sizes") and scratch:
             lo, hi = min(spec["fig9_sizes"]), max(k for k, _ in scratch)
             splits = sorted(s for (k, s) in scratch if k == hi and (lo, s) in pre)
@@ -62,8 +68,9 @@ def claim10(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
                 contexts[name] = (f"pretrained at {lo}: {np.mean([pre[(lo, s)] for s in splits]):.1f}%, from "
                                   f"scratch at {hi}: {np.mean([scratch[(hi, s)] for s in splits]):.1f}%")
                 names.append((name, few, False))
+                papers[name] = effects.few_images_gain(dataset, lo, hi)
     estimates = paired_over_splits(comparisons, criteria["confidence"])
-    parts = [Part(name, t, True, estimates[name], contexts[name]) for name, t, _ in names]
+    parts = [Part(name, t, True, estimates[name], contexts[name], paper=papers[name]) for name, t, _ in names]
     if not parts:
         return claim_row(10, [not_run("pretrained minus from-scratch accuracy (points)", margin,
                                       "transfer.caltech101/caltech256.train_sizes")])
@@ -87,10 +94,11 @@ def claim11(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     if not table7:
         return claim_row(11, [not_run("rank correlation of SVM accuracy with layer depth", t,
                                       "transfer.enabled: true")])
-    comparisons, contexts, shallow = {}, {}, []
+    comparisons, contexts, papers, shallow = {}, {}, {}, []
     for dataset, spec in table7.items():
         layers = sorted(spec["svm"], key=_depth)
         name = f"{dataset}: rank correlation of linear SVM accuracy with layer depth ({len(layers)} layers)"
+        papers[name] = effects.depth_correlation(dataset, [_depth(layer) for layer in layers])
         if len(layers) < 3:
             contexts[name] = None
             continue
@@ -113,6 +121,6 @@ def claim11(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
                                f": {first} already separates these classes as well as {last}"
                                if means[first] >= means[last] else ""))
     estimates = paired_over_splits({k: v for k, v in comparisons.items() if v}, criteria["confidence"])
-    parts = [Part(name, t, True, estimates[name], contexts[name]) if name in estimates
+    parts = [Part(name, t, True, estimates[name], contexts[name], paper=papers[name]) if name in estimates
              else not_run(name, t, "transfer.table7_layers with 3 or more layers") for name in contexts]
     return claim_row(11, parts, mechanism="; ".join(shallow))

@@ -11,9 +11,10 @@ import numpy as np
 
 from zfrepro.analysis.parts_csv import PAPER_PARTS
 from zfrepro.io import load_result
-from zfrepro.report.scorecard.inputs import load_optional
+from zfrepro.report.scorecard import effects
+from zfrepro.report.scorecard.inputs import load_optional, published
 from zfrepro.report.scorecard.rows import Part, claim_row, not_run, rule_not_run
-from zfrepro.report.scorecard.statistics import Estimate, boot_estimate, t_interval
+from zfrepro.report.scorecard.statistics import Estimate, boot_estimate, detectable, t_interval
 
 
 def _with_sample(data: Mapping) -> tuple[dict, str]:
@@ -65,7 +66,7 @@ def claim6(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
             c1, c7 = np.stack(changes["conv1"], 1), np.stack(changes["fc7"], 1)
             rel = (c1 - c7).mean(axis=1)
             parts.append(Part(names[0], t1, True,
-                              boot_estimate(np.mean, [rel], criteria, units),
+                              boot_estimate(np.mean, [rel], criteria, units, "images"),
                               f"layer 1 {c1.mean():.3f}, layer 7 {c7.mean():.3f}"))
     if len(parts) == 0:
         parts.append(not_run(names[0], t1, "invariance.layers with conv1 and fc7, and a non-identity step"))
@@ -77,7 +78,7 @@ def claim6(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
             m = x.mean(axis=0)
             return float(min(m[0], m[1]) - m[2])
 
-        parts.append(Part(names[1], t2, True, boot_estimate(robust, [p], criteria, units),
+        parts.append(Part(names[1], t2, True, boot_estimate(robust, [p], criteria, units, "images"),
                           "mean p(true): translation {:.3f}, scale {:.3f}, rotation {:.3f}".format(*p.mean(axis=0))))
     else:
         parts.append(not_run(names[1], t2, "invariance.translations, scales and rotations"))
@@ -113,10 +114,10 @@ def claim7(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     drops_a, corrs_a = np.array(drops), np.array(corrs)
     units = (f"the {shown} Fig 7 images" if len(drops) == shown
              else f"{len(drops)} images (the {shown} of Fig 7 and {len(drops) - shown} more)")
-    parts = [Part(names[0], t1, True, boot_estimate(np.mean, [drops_a], criteria, units),
+    parts = [Part(names[0], t1, True, boot_estimate(np.mean, [drops_a], criteria, units, "images"),
                   _per_image(drops))]
     if data["layer"] == "conv5":
-        parts.append(Part(names[1], t2, True, boot_estimate(np.mean, [corrs_a], criteria, units),
+        parts.append(Part(names[1], t2, True, boot_estimate(np.mean, [corrs_a], criteria, units, "images"),
                           _per_image(corrs)))
     else:
         parts.append(not_run(names[1], t2, f"occlusion.layer: conv5 (it is {data['layer']})"))
@@ -146,7 +147,7 @@ def correspondence_gap(data: Mapping, criteria: Mapping) -> Part:
     diffs = random - parts_delta.mean(axis=0)
     context = ", ".join(f"{p} {v:.3f}" for p, v in zip(parts, parts_delta.mean(axis=1), strict=True))
     return Part(CLAIM8_NAME, criteria["correspondence_gap"], True,
-                boot_estimate(np.mean, [diffs], criteria, f"the {len(diffs)} image pairs"),
+                boot_estimate(np.mean, [diffs], criteria, f"the {len(diffs)} image pairs", "image pairs"),
                 f"Delta at layer 5: {context}, random {random.mean():.3f}")
 
 
@@ -159,7 +160,9 @@ def claim8(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     data = load_result(path)
     if "conv5" not in data["layers"]:
         return claim_row(8, [not_run(CLAIM8_NAME, t, "correspondence.layers with conv5")])
-    return claim_row(8, [correspondence_gap(data, criteria)])
+    part = correspondence_gap(data, criteria)
+    part.paper = effects.correspondence_gap([p.replace("_", " ") for p in claim8_parts(data)])  # Table 1's names
+    return claim_row(8, [part])
 
 
 def claim9(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
@@ -170,8 +173,10 @@ def claim9(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
     t = criteria["convergence_gap"]
     saved = load_optional(inputs.get("convergence"))
     if saved is None:
+        why = published(inputs, "the features of checkpoints kept during training") or \
+            "training.checkpoint_epochs before the last epoch"
         return claim_row(9, [not_run("layer 1 minus top conv layer: CKA with the final epoch's features, mean over "
-                                     "the kept epochs", t, "training.checkpoint_epochs before the last epoch")])
+                                     "the kept epochs", t, why)])
     data = ConvergenceStudy.from_saved(saved)
     layers = data.layers
     name = (f"{layers[0]} minus {layers[-1]}: CKA with the final epoch's features, mean over the kept epochs "
@@ -186,10 +191,13 @@ def claim9(inputs: Mapping, criteria: Mapping) -> dict[str, Any]:
         arch = data.arch or "the Fig 4 network"
         noise = (f"{criteria['confidence']:.0%} t-interval over {len(per_seed)} seeds of {arch} "
                  f"(seed-to-seed sd {sd:.3g})")
-        estimate = Estimate(value, se, low, high, noise)
+        df = len(per_seed) - 1
+        estimate = Estimate(value, se, low, high, noise, detectable(se, criteria["confidence"], df), len(per_seed),
+                            "seeds", criteria["confidence"])
     else:
         estimate = Estimate(value, None, None, None, "one seed kept epoch checkpoints: no seed spread (train more "
-                                                     "seeds of the Fig 4 network: `seeds` or tables.table2)")
+                                                     "seeds of the Fig 4 network: `seeds` or tables.table2)",
+                            None, 1, "seeds")
     mean = cka.mean(axis=0)
     context = "; ".join(f"epoch {e}: " + ", ".join(f"{layer} {mean[i, j]:.2f}" for j, layer in enumerate(layers))
                         for i, e in enumerate(data.epochs))
