@@ -502,8 +502,9 @@ def test_report_in_a_browser_opens_on_the_front_page_and_shows_the_training_curv
     seen = json.loads(html.unescape(found.group(1)))
     assert "error" not in seen, seen
     assert seen["front"]  # the report opens on the front page ...
-    assert seen["headings"][1:5] == ["Zeiler & Fergus (2014), reproduced", "What this run reproduced",
-                                     "About this run", "Section by section: the paper beside this run"]
+    assert seen["headings"][1:6] == ["Zeiler & Fergus (2014), reproduced", "What this run was",
+                                     "What this run reproduced", "About this run",
+                                     "Section by section: the paper beside this run"]
     assert {"atlas/zf_seed0/index.html", "atlas/compare_zf_krizhevsky/index.html"} <= set(seen["links"])
     # At 1400 px the claims table gets the page's width (not a 32rem column beside the rule graph, where each row
     # wrapped onto 6-10 lines) and the page starts at the frame's left edge.

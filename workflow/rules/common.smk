@@ -43,8 +43,9 @@ def validate_config(config, schema):
         if not hasattr(problem, "absolute_path"):
             raise
         raise WorkflowError(zfrepro.workflow.schema_message(problem)) from None
-    problem = zfrepro.preflight.results_dir_problem(config["results_dir"], os.getcwd(), workflow.basedir)
-    if problem := problem or zfrepro.workflow.architecture_names_problem(config):
+    problem = (zfrepro.preflight.results_dir_problem(config["results_dir"], os.getcwd(), workflow.basedir)
+               or zfrepro.workflow.architecture_names_problem(config))
+    if problem:
         raise WorkflowError(problem)
 
 
